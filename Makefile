@@ -1,0 +1,48 @@
+# The two commands of the README: `make demo` and `make test`. Both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+AZURITE := .tools/node_modules/.bin/azurite
+
+.PHONY: help setup test lint typecheck unit demo serve bench soak clean
+
+help:
+	@echo "make demo   - set up, start the sandbox stack, run the product tour, print the report"
+	@echo "make test   - set up and run every check and test (what CI runs)"
+	@echo "make serve  - Azurite + armsim (https://127.0.0.1:8443) + the app (http://127.0.0.1:7071)"
+	@echo "make bench  - run the benchmarks and print their figures"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+$(AZURITE): .tools/package.json .tools/package-lock.json
+	npm ci --prefix .tools --no-audit --no-fund --loglevel=error
+	touch $(AZURITE)
+
+setup: $(STAMP) $(AZURITE)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+test: setup lint typecheck
+	$(PY) -m pytest -q
+
+serve: setup
+	$(PY) -m devhost.stack
+
+demo: setup
+	$(PY) scripts/demo.py
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .tools/node_modules .run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Microsoft.RecoveryServices backup (Azure Backup for IaaS VMs)."""

@@ -1,0 +1,1 @@
+"""Microsoft.Compute: virtual machines and managed disks."""

@@ -1,0 +1,398 @@
+"""Microsoft.Compute virtual machines and managed disks: state and rules."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import uuid
+from typing import Any
+
+from armsim.core.clock import iso
+from armsim.core.errors import ArmError, resource_not_found
+from armsim.core.http import Router
+from armsim.core.operations import operations
+from armsim.core.world import Provider
+from armsim.resources.models import ResourcesBackend, normalize_location
+
+VM_TYPE = "Microsoft.Compute/virtualMachines"
+DISK_TYPE = "Microsoft.Compute/disks"
+DEFAULT_AGENT_VERSION = "2.7.41491.1102"
+POWER_STATES = {"running": "VM running", "stopped": "VM stopped", "deallocated": "VM deallocated"}
+AGENT_STATES = ("Ready", "NotReady", "Missing")
+
+
+def vm_id(subscription_id: str, group: str, name: str) -> str:
+    return f"/subscriptions/{subscription_id}/resourceGroups/{group}/providers/{VM_TYPE}/{name}"
+
+
+class ComputeBackend(Provider):
+    name = "compute"
+
+    def reset(self) -> None:
+        self.vms: dict[
+            str, dict[str, Any]
+        ] = {}  # lower-case id -> {"model": ARM JSON, "sim": simulated facts}
+        self.disks: dict[str, dict[str, Any]] = {}  # lower-case id -> ARM JSON
+
+    def register(self, router: Router) -> None:
+        from armsim.compute import responses
+
+        responses.register(router, self)
+
+    @property
+    def resources(self) -> ResourcesBackend:
+        backend: ResourcesBackend = self.world.provider("resources")
+        return backend
+
+    # -- virtual machines ------------------------------------------------------------------
+    def get_vm(self, subscription_id: str, group: str, name: str) -> dict[str, Any]:
+        record = self.vms.get(vm_id(subscription_id, group, name).lower())
+        if record is None:
+            self.resources.require_group(subscription_id, group)
+            raise resource_not_found(VM_TYPE, name, group)
+        return record
+
+    def find_vm(self, resource_id: str) -> dict[str, Any] | None:
+        return self.vms.get(resource_id.lower())
+
+    def put_vm(
+        self,
+        subscription_id: str,
+        group: str,
+        name: str,
+        body: dict[str, Any],
+        sim: dict[str, Any] | None = None,
+        emit: bool = True,
+    ) -> tuple[dict[str, Any], bool]:
+        """Create or update a VM from its ARM body; `sim` sets simulated facts (agent, power)."""
+        rg = self.resources.require_group(subscription_id, group)
+        location = body.get("location")
+        if not isinstance(location, str) or not location:
+            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+        location = normalize_location(location)
+        props = body.get("properties") or {}
+        if not isinstance(props, dict):
+            raise ArmError(
+                400, "InvalidRequestContent", "The 'properties' of a virtual machine must be an object."
+            )
+        tags = body.get("tags") or {}
+        if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+            raise ArmError(400, "InvalidRequestContent", "The 'tags' must be an object of string values.")
+        if len(tags) > 50:
+            raise ArmError(400, "InvalidTagCount", "The number of tags exceeds the limit of 50.")
+        key = vm_id(subscription_id, group, name).lower()
+        existing = self.vms.get(key)
+        if existing is not None and existing["model"]["location"] != location:
+            raise ArmError(
+                409,
+                "PropertyChangeNotAllowed",
+                "Changing property 'location' is not allowed.",
+            )
+        storage = props.get("storageProfile") or {}
+        data_disks = storage.get("dataDisks") or []
+        luns = [d.get("lun") for d in data_disks]
+        if any(not isinstance(lun, int) or not 0 <= lun <= 63 for lun in luns) or len(set(luns)) != len(luns):
+            raise ArmError(
+                400,
+                "InvalidParameter",
+                "Each data disk needs a unique 'lun' from 0 to 63.",
+            )
+        for disk in data_disks:
+            disk_id = (disk.get("managedDisk") or {}).get("id")
+            if (
+                disk_id
+                and disk_id.lower() not in self.disks
+                and disk.get("createOption", "").lower() == "attach"
+            ):
+                raise ArmError(404, "NotFound", f"Disk '{disk_id}' was not found.")
+
+        model = copy.deepcopy(existing["model"]) if existing else {}
+        model.update(
+            {
+                "id": vm_id(subscription_id, rg["name"], name),
+                "name": name,
+                "type": VM_TYPE,
+                "location": location,
+                "tags": dict(tags),
+            }
+        )
+        if body.get("zones"):
+            model["zones"] = body["zones"]
+        new_props = copy.deepcopy(props)
+        new_props.pop("instanceView", None)
+        new_props.pop("provisioningState", None)
+        new_props["vmId"] = (existing or {}).get("model", {}).get("properties", {}).get("vmId") or str(
+            uuid.uuid4()
+        )
+        new_props["timeCreated"] = (existing or {}).get("model", {}).get("properties", {}).get(
+            "timeCreated"
+        ) or iso(self.world.clock.now())
+        osdisk = new_props.setdefault("storageProfile", {}).setdefault("osDisk", {})
+        osdisk.setdefault("osType", _os_type(new_props))
+        osdisk.setdefault("name", f"{name}_OsDisk_1")
+        osdisk.setdefault("createOption", "FromImage")
+        for disk in new_props["storageProfile"].get("dataDisks") or []:
+            disk.setdefault("name", f"{name}_DataDisk_{disk['lun']}")
+            disk.setdefault("createOption", "Empty")
+            managed = disk.setdefault("managedDisk", {})
+            if not managed.get("id"):
+                managed["id"] = (
+                    f"/subscriptions/{subscription_id}/resourceGroups/{rg['name']}/providers/{DISK_TYPE}/{disk['name']}"
+                )
+            self._ensure_disk(managed["id"], location, disk)
+        model["properties"] = new_props
+
+        record_sim = copy.deepcopy(existing["sim"]) if existing else _default_sim(new_props)
+        if existing is None:
+            record_sim["createdTs"] = self.world.now()
+        for field_name, value in (sim or {}).items():
+            if field_name == "agent" and value not in AGENT_STATES:
+                raise ArmError(400, "InvalidParameter", f"agent must be one of {', '.join(AGENT_STATES)}")
+            if field_name == "power" and value not in POWER_STATES:
+                raise ArmError(400, "InvalidParameter", f"power must be one of {', '.join(POWER_STATES)}")
+            record_sim[field_name] = value
+        record_sim["updated"] = self.world.now()
+        op = operations(self.world).begin(
+            "VirtualMachineWrite",
+            resource_id=model["id"],
+            on_done=(lambda: self._emit(model["id"], "write")) if emit else None,
+        )
+        record_sim["operation"] = op.id
+        record_sim["pending"] = "Creating" if existing is None else "Updating"
+        self.vms[key] = {"model": model, "sim": record_sim}
+        return self.vms[key], existing is None
+
+    def patch_vm(self, subscription_id: str, group: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        record = self.get_vm(subscription_id, group, name)
+        tags = body.get("tags")
+        if tags is not None:
+            if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+                raise ArmError(400, "InvalidRequestContent", "The 'tags' must be an object of string values.")
+            record["model"]["tags"] = dict(tags)
+        if isinstance(body.get("properties"), dict):
+            for key, value in body["properties"].items():
+                if key not in ("provisioningState", "vmId", "instanceView"):
+                    record["model"]["properties"][key] = value
+        self._emit(record["model"]["id"], "write")
+        return record
+
+    def delete_vm(self, subscription_id: str, group: str, name: str) -> str:
+        record = self.get_vm(subscription_id, group, name)
+        resource_id = record["model"]["id"]
+        del self.vms[resource_id.lower()]
+        op = operations(self.world).begin(
+            "VirtualMachineDelete", resource_id=resource_id, on_done=lambda: self._emit(resource_id, "delete")
+        )
+        return op.id
+
+    def set_power(self, record: dict[str, Any], power: str) -> str:
+        record["sim"]["power"] = power
+        op = operations(self.world).begin("VirtualMachinePower", resource_id=record["model"]["id"])
+        return op.id
+
+    def delete_in_group(self, subscription_id: str, group: str) -> None:
+        prefix = f"/subscriptions/{subscription_id}/resourcegroups/{group}/".lower()
+        for key in [k for k in self.vms if k.startswith(prefix)]:
+            resource_id = self.vms.pop(key)["model"]["id"]
+            self._emit(resource_id, "delete")
+        for key in [k for k in self.disks if k.startswith(prefix)]:
+            del self.disks[key]
+
+    def provisioning_state(self, record: dict[str, Any]) -> str:
+        op = operations(self.world).get(record["sim"].get("operation", ""))
+        if op is not None and not op.finished(self.world.now()):
+            return str(record["sim"].get("pending", "Updating"))
+        return str(record["sim"].get("provisioningState", "Succeeded"))
+
+    def view(self, record: dict[str, Any], instance_view: bool = False) -> dict[str, Any]:
+        model = copy.deepcopy(record["model"])
+        model["properties"]["provisioningState"] = self.provisioning_state(record)
+        if instance_view:
+            model["properties"]["instanceView"] = self.instance_view(record)
+        return model
+
+    def instance_view(self, record: dict[str, Any]) -> dict[str, Any]:
+        sim = record["sim"]
+        props = record["model"]["properties"]
+        now = iso(self.world.clock.now())
+        state = self.provisioning_state(record)
+        view: dict[str, Any] = {
+            "computerName": (props.get("osProfile") or {}).get("computerName", record["model"]["name"]),
+            "osName": sim.get("osName", ""),
+            "osVersion": sim.get("osVersion", ""),
+            "disks": [
+                {
+                    "name": d.get("name"),
+                    "statuses": [
+                        {
+                            "code": "ProvisioningState/succeeded",
+                            "level": "Info",
+                            "displayStatus": "Provisioning succeeded",
+                        }
+                    ],
+                }
+                for d in [
+                    props["storageProfile"]["osDisk"],
+                    *(props["storageProfile"].get("dataDisks") or []),
+                ]
+            ],
+            "statuses": [
+                {
+                    "code": f"ProvisioningState/{state.lower()}",
+                    "level": "Error" if state == "Failed" else "Info",
+                    "displayStatus": f"Provisioning {state.lower()}",
+                    "time": now,
+                },
+                {
+                    "code": f"PowerState/{sim['power']}",
+                    "level": "Info",
+                    "displayStatus": POWER_STATES[sim["power"]],
+                },
+            ],
+        }
+        if sim["agent"] == "Ready":
+            view["vmAgent"] = {
+                "vmAgentVersion": sim.get("agentVersion", DEFAULT_AGENT_VERSION),
+                "statuses": [
+                    {
+                        "code": "ProvisioningState/succeeded",
+                        "level": "Info",
+                        "displayStatus": "Ready",
+                        "message": "Guest Agent is running",
+                        "time": now,
+                    }
+                ],
+            }
+        elif sim["agent"] == "NotReady":
+            view["vmAgent"] = {
+                "vmAgentVersion": "Unknown",
+                "statuses": [
+                    {
+                        "code": "ProvisioningState/Unavailable",
+                        "level": "Warning",
+                        "displayStatus": "Not Ready",
+                        "message": "VM Agent is unresponsive.",
+                        "time": now,
+                    }
+                ],
+            }
+        return view
+
+    def list_vms(self, subscription_id: str, group: str | None = None) -> list[dict[str, Any]]:
+        prefix = f"/subscriptions/{subscription_id}/resourcegroups/".lower()
+        if group is not None:
+            prefix += f"{group.lower()}/"
+        return [record for key, record in sorted(self.vms.items()) if key.startswith(prefix)]
+
+    def _emit(self, resource_id: str, kind: str) -> None:
+        self.world.provider("eventgrid").resource_event(resource_id, kind, VM_TYPE)
+
+    # -- disks -----------------------------------------------------------------------------
+    def _ensure_disk(self, disk_id: str, location: str, data_disk: dict[str, Any]) -> None:
+        if disk_id.lower() in self.disks:
+            return
+        name = disk_id.rsplit("/", 1)[-1]
+        self.disks[disk_id.lower()] = {
+            "id": disk_id,
+            "name": name,
+            "type": DISK_TYPE,
+            "location": location,
+            "sku": {"name": "Premium_LRS", "tier": "Premium"},
+            "properties": {
+                "creationData": {"createOption": "Empty"},
+                "diskSizeGB": data_disk.get("diskSizeGB", 128),
+                "maxShares": 1,
+                "diskState": "Attached",
+                "provisioningState": "Succeeded",
+            },
+        }
+
+    def put_disk(
+        self, subscription_id: str, group: str, name: str, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        rg = self.resources.require_group(subscription_id, group)
+        location = body.get("location")
+        if not isinstance(location, str) or not location:
+            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+        disk_id = f"/subscriptions/{subscription_id}/resourceGroups/{rg['name']}/providers/{DISK_TYPE}/{name}"
+        props = dict(body.get("properties") or {})
+        props.setdefault("diskSizeGB", 128)
+        props.setdefault("maxShares", 1)
+        props.setdefault("creationData", {"createOption": "Empty"})
+        props["provisioningState"] = "Succeeded"
+        props.setdefault("diskState", "Unattached")
+        created = disk_id.lower() not in self.disks
+        self.disks[disk_id.lower()] = {
+            "id": disk_id,
+            "name": name,
+            "type": DISK_TYPE,
+            "location": normalize_location(location),
+            "tags": body.get("tags") or {},
+            "sku": body.get("sku") or {"name": "Premium_LRS", "tier": "Premium"},
+            "properties": props,
+        }
+        return self.disks[disk_id.lower()], created
+
+    def get_disk(self, subscription_id: str, group: str, name: str) -> dict[str, Any]:
+        disk_id = f"/subscriptions/{subscription_id}/resourceGroups/{group}/providers/{DISK_TYPE}/{name}"
+        disk = self.disks.get(disk_id.lower())
+        if disk is None:
+            self.resources.require_group(subscription_id, group)
+            raise resource_not_found(DISK_TYPE, name, group)
+        return disk
+
+    def shared_disk_luns(self, record: dict[str, Any]) -> list[int]:
+        luns = []
+        for disk in record["model"]["properties"]["storageProfile"].get("dataDisks") or []:
+            managed = self.disks.get(((disk.get("managedDisk") or {}).get("id") or "").lower())
+            if managed and int(managed["properties"].get("maxShares", 1)) > 1:
+                luns.append(int(disk["lun"]))
+        return luns
+
+    # -- persistence -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"vms": self.vms, "disks": self.disks}
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.vms = data.get("vms", {})
+        self.disks = data.get("disks", {})
+
+
+def _os_type(props: dict[str, Any]) -> str:
+    storage = props.get("storageProfile") or {}
+    declared = (storage.get("osDisk") or {}).get("osType")
+    if declared:
+        return str(declared)
+    image = storage.get("imageReference") or {}
+    text = " ".join(str(image.get(k, "")) for k in ("publisher", "offer", "sku")).lower()
+    if "windows" in text:
+        return "Windows"
+    if (props.get("osProfile") or {}).get("windowsConfiguration"):
+        return "Windows"
+    return "Linux"
+
+
+def _default_sim(props: dict[str, Any]) -> dict[str, Any]:
+    """What Azure would make of a new VM: the agent is there if the image brings it and it is wanted."""
+    os_profile = props.get("osProfile") or {}
+    config = os_profile.get("windowsConfiguration") or os_profile.get("linuxConfiguration") or {}
+    storage = props.get("storageProfile") or {}
+    attached = (storage.get("osDisk") or {}).get("createOption", "").lower() == "attach"
+    if config.get("provisionVMAgent") is False or (attached and not storage.get("imageReference")):
+        agent = "Missing"
+    else:
+        agent = "Ready"
+    os_type = _os_type(props)
+    image = storage.get("imageReference") or {}
+    return {
+        "agent": agent,
+        "agentVersion": DEFAULT_AGENT_VERSION,
+        "power": "running",
+        "osName": f"{image.get('offer', os_type)} {image.get('sku', '')}".strip(),
+        "osVersion": str(image.get("version", "")),
+        "provisioningState": "Succeeded",
+    }
+
+
+def utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)

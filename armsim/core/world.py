@@ -1,0 +1,276 @@
+"""The world: all simulated state, its clock, tunables, fault injection and request statistics.
+
+State is partitioned by subscription inside each provider's models, held in memory and, with a data
+directory, saved to DIR/state.json so it survives a restart. One lock serialises changes.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import random
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from armsim.core.clock import SimClock
+
+if TYPE_CHECKING:
+    from armsim.core.http import Router
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    # Long-running operations: simulated seconds until an accepted operation finishes.
+    "lroSeconds": 0.0,
+    # Backup jobs: simulated seconds of each phase.
+    "snapshotSeconds": 2.0,
+    "transferSeconds": 4.0,
+    # A new VM becomes discoverable by its vault after this long, or at once on refreshContainers.
+    "discoverySeconds": 1800.0,
+    # Shares of backup jobs that fail (snapshot fails) or complete with warnings (transfer fails).
+    "jobFailureRate": 0.0,
+    "jobWarningRate": 0.0,
+    # Azure's limit of on-demand backups per item per UTC day.
+    "onDemandDailyLimit": 9,
+    # Page sizes of paged lists.
+    "pageSize": {
+        "resourceGroups": 1000,
+        "virtualMachines": 1000,
+        "vaults": 1000,
+        "protectedItems": 200,
+        "protectableItems": 200,
+        "jobs": 200,
+        "policies": 200,
+        "recoveryPoints": 200,
+    },
+    # Scheduled backups per policy on the simulated clock.
+    "scheduledBackups": True,
+    # At most this many missed schedule occurrences are caught up per item when the clock jumps.
+    "scheduleCatchUp": 3,
+    # Event Grid delivery: seconds between retries (Event Grid's own schedule is 10 s, 30 s, 1 min, ...).
+    "eventRetrySeconds": [1, 2, 5, 10, 30],
+    "eventMaxAttempts": 6,
+    "eventBatchSize": 10,
+    "seed": 1,
+}
+
+
+class Stats:
+    """Counts of ARM requests served (what Azure would throttle), per operation and status."""
+
+    LOG_SIZE = 200_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.total = 0
+            self.by_operation: collections.Counter[str] = collections.Counter()
+            self.by_status: collections.Counter[int] = collections.Counter()
+            self.log: collections.deque[dict[str, Any]] = collections.deque(maxlen=self.LOG_SIZE)
+
+    def record(self, entry: dict[str, Any], arm: bool) -> None:
+        with self._lock:
+            if arm:
+                self.total += 1
+                self.by_operation[entry["operation"]] += 1
+                self.by_status[entry["status"]] += 1
+            self.log.append(entry)
+
+    def snapshot(self, include_log: bool = False) -> dict[str, Any]:
+        with self._lock:
+            data: dict[str, Any] = {
+                "total": self.total,
+                "byOperation": dict(self.by_operation),
+                "byStatus": {str(k): v for k, v in self.by_status.items()},
+            }
+            if include_log:
+                data["log"] = list(self.log)
+            return data
+
+
+class Faults:
+    """Fault injection: a share of ARM requests answers 429/500/503/409 instead of being served."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.rate = 0.0
+        self.kinds: dict[str, float] = {}
+        self.retry_after = 1
+        self.operations: list[str] = []  # operation names, or empty for all
+        self.methods: list[str] = []
+        self.event_duplicates = 1  # each event delivered this many times
+        self.event_shuffle = False  # deliver batches out of order
+        self.random = random.Random(7)
+
+    def configure(self, data: dict[str, Any]) -> None:
+        self.rate = float(data.get("rate", self.rate))
+        if not 0 <= self.rate <= 1:
+            raise ValueError("rate must be between 0 and 1")
+        kinds = data.get("kinds", self.kinds or {"429": 1, "500": 1, "503": 1, "409": 1})
+        unknown = set(kinds) - {"429", "500", "503", "409"}
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; use 429, 500, 503, 409")
+        self.kinds = {k: float(v) for k, v in kinds.items()}
+        self.retry_after = int(data.get("retryAfter", self.retry_after))
+        self.operations = list(data.get("operations", self.operations))
+        self.methods = [m.upper() for m in data.get("methods", self.methods)]
+        self.event_duplicates = int(data.get("eventDuplicates", self.event_duplicates))
+        self.event_shuffle = bool(data.get("eventShuffle", self.event_shuffle))
+        if "seed" in data:
+            self.random = random.Random(int(data["seed"]))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "rate": self.rate,
+            "kinds": self.kinds,
+            "retryAfter": self.retry_after,
+            "operations": self.operations,
+            "methods": self.methods,
+            "eventDuplicates": self.event_duplicates,
+            "eventShuffle": self.event_shuffle,
+        }
+
+    def pick(self, operation: str, method: str) -> str | None:
+        if self.rate <= 0 or not self.kinds:
+            return None
+        if self.operations and operation not in self.operations:
+            return None
+        if self.methods and method not in self.methods:
+            return None
+        if self.random.random() >= self.rate:
+            return None
+        kinds = dict(self.kinds)
+        if not operation.startswith(("Protect", "Backup", "Backups", "Job", "RecoveryPoint", "BackupStatus")):
+            kinds.pop("409", None)  # "another operation in progress" is a Backup service answer
+        if not kinds:
+            return None
+        names = list(kinds)
+        return self.random.choices(names, weights=[kinds[n] for n in names])[0]
+
+
+class Provider:
+    """A simulated resource provider: its models, routes and share of the saved state."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.reset()
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def register(self, router: Router) -> None:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load(self, data: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def tick(self, now: float) -> None:
+        """Advance simulated processes to `now` (a timestamp on the simulated clock)."""
+
+
+class World:
+    def __init__(self, data_dir: Path | None = None) -> None:
+        self.lock = threading.RLock()
+        self.clock = SimClock()
+        self.config: dict[str, Any] = json.loads(json.dumps(DEFAULT_CONFIG))
+        self.stats = Stats()
+        self.faults = Faults()
+        self.random = random.Random(DEFAULT_CONFIG["seed"])
+        self.data_dir = data_dir
+        self.providers: dict[str, Provider] = {}
+        self._dirty = False
+        self._last_save = 0.0
+
+    def add(self, provider_type: type[Provider]) -> Any:
+        provider = provider_type(self)
+        self.providers[provider.name] = provider
+        return provider
+
+    def provider(self, name: str) -> Any:
+        return self.providers[name]
+
+    def now(self) -> float:
+        return self.clock.now_ts()
+
+    def tick(self) -> None:
+        now = self.now()
+        with self.lock:
+            for provider in self.providers.values():
+                provider.tick(now)
+
+    def changed(self) -> None:
+        self._dirty = True
+
+    def configure(self, data: dict[str, Any]) -> None:
+        unknown = set(data) - set(DEFAULT_CONFIG)
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(DEFAULT_CONFIG)}")
+        with self.lock:
+            for key, value in data.items():
+                if isinstance(DEFAULT_CONFIG[key], dict):
+                    extra = set(value) - set(DEFAULT_CONFIG[key])
+                    if extra:
+                        raise ValueError(f"unknown {key} entries {sorted(extra)}")
+                    self.config[key].update(value)
+                else:
+                    self.config[key] = (
+                        type(DEFAULT_CONFIG[key])(value) if DEFAULT_CONFIG[key] is not None else value
+                    )
+            if "seed" in data:
+                self.random = random.Random(int(data["seed"]))
+            self.changed()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.config = json.loads(json.dumps(DEFAULT_CONFIG))
+            self.random = random.Random(DEFAULT_CONFIG["seed"])
+            self.clock = SimClock()
+            self.faults.reset()
+            self.stats.reset()
+            for provider in self.providers.values():
+                provider.reset()
+            self.changed()
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, force: bool = False) -> None:
+        if self.data_dir is None or not (self._dirty or force):
+            return
+        with self.lock:
+            data = {
+                "version": 1,
+                "clock": self.clock.to_dict(),
+                "config": self.config,
+                "providers": {name: p.to_dict() for name, p in self.providers.items()},
+            }
+            self._dirty = False
+            text = json.dumps(data, separators=(",", ":"))
+        target = self.data_dir / "state.json"
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(target)
+        self._last_save = time.time()
+
+    def load(self) -> bool:
+        if self.data_dir is None:
+            return False
+        path = self.data_dir / "state.json"
+        if not path.exists():
+            return False
+        data = json.loads(path.read_text())
+        with self.lock:
+            self.clock.load(data.get("clock", {}))
+            self.config.update(data.get("config", {}))
+            for name, provider in self.providers.items():
+                if name in data.get("providers", {}):
+                    provider.load(data["providers"][name])
+        return True

@@ -1,0 +1,1 @@
+"""Event Grid: system topic events to webhooks, and custom topics."""

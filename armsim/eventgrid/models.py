@@ -1,0 +1,344 @@
+"""Event Grid: the subscription's system topic (resource events to webhooks) and custom topics.
+
+Resource writes and deletes become Microsoft.Resources.ResourceWriteSuccess / ResourceDeleteSuccess
+events in the Event Grid schema. Webhook subscriptions get them with Event Grid's delivery rules:
+the validation handshake when a subscription is created, the aeg-* headers, batches, retries with
+backoff on failure, dead-lettering of 400/401/413 answers, at-least-once delivery. Fault injection
+can deliver every event more than once and shuffle the order.
+
+Custom topics take CloudEvents or Event Grid events from the real EventGridPublisherClient (key or
+token auth), keep them for inspection, and forward them to the topic's webhook subscriptions.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import secrets
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from armsim.core.clock import iso
+from armsim.core.errors import ArmError
+from armsim.core.http import Router
+from armsim.core.world import Provider
+
+log = logging.getLogger("armsim.eventgrid")
+
+TENANT = "72f988bf-0000-4000-8000-00000000a7e5"
+SUCCESS = range(200, 205)
+NO_RETRY = (400, 401, 413)
+DEFAULT_TOPIC = "autopilot-events"
+
+
+class EventGridBackend(Provider):
+    name = "eventgrid"
+
+    def reset(self) -> None:
+        self.subscriptions: dict[str, dict[str, Any]] = {}  # name -> webhook subscription
+        self.topics: dict[str, dict[str, Any]] = {}
+        self.resource_events: list[dict[str, Any]] = []
+        self.deliveries: list[dict[str, Any]] = []
+        self.dead_letters: list[dict[str, Any]] = []
+        self._queue: list[tuple[float, int, dict[str, Any]]] = []
+        self._seq = 0
+        self._wake = threading.Condition()
+        self.add_topic(DEFAULT_TOPIC)
+
+    def register(self, router: Router) -> None:
+        from armsim.eventgrid import responses
+
+        responses.register(router, self)
+
+    # -- the delivery worker ---------------------------------------------------------------
+    def start(self) -> None:
+        self._stopping = threading.Event()
+        self._worker = threading.Thread(target=self._deliver_loop, name="armsim-eventgrid", daemon=True)
+        self._worker.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._wake:
+            self._wake.notify_all()
+        self._worker.join(timeout=5)
+
+    def _enqueue(self, delivery: dict[str, Any], delay: float = 0.0) -> None:
+        with self._wake:
+            self._seq += 1
+            heapq.heappush(self._queue, (time.time() + delay, self._seq, delivery))
+            self._wake.notify()
+
+    def _deliver_loop(self) -> None:
+        while not self._stopping.is_set():
+            with self._wake:
+                if not self._queue:
+                    self._wake.wait(0.5)
+                    continue
+                due = self._queue[0][0]
+                if due > time.time():
+                    self._wake.wait(min(0.5, due - time.time()))
+                    continue
+                _, _, delivery = heapq.heappop(self._queue)
+            self._attempt(delivery)
+
+    def _attempt(self, delivery: dict[str, Any]) -> None:
+        subscription = self._find_subscription(delivery["subscription"])
+        if subscription is None:
+            return
+        attempt = delivery["attempt"]
+        headers = {
+            "Content-Type": "application/json",
+            "aeg-event-type": "Notification",
+            "aeg-subscription-name": subscription["name"].upper(),
+            "aeg-delivery-count": str(attempt),
+            "aeg-data-version": str(delivery["events"][0].get("dataVersion", "")),
+            "aeg-metadata-version": "1",
+        }
+        status, error = _post(subscription["endpoint"], delivery["events"], headers)
+        record = {
+            "subscription": subscription["name"],
+            "eventIds": [e["id"] for e in delivery["events"]],
+            "attempt": attempt,
+            "status": status,
+            "error": error,
+            "time": time.time(),
+        }
+        self.deliveries.append(record)
+        if status in SUCCESS:
+            return
+        retries = self.world.config["eventRetrySeconds"]
+        if status in NO_RETRY or attempt + 1 >= self.world.config["eventMaxAttempts"]:
+            self.dead_letters.append(
+                {
+                    **record,
+                    "events": delivery["events"],
+                    "deadLetterReason": "NonRetriableStatus"
+                    if status in NO_RETRY
+                    else "MaxDeliveryAttemptsExceeded",
+                }
+            )
+            return
+        delay = retries[min(attempt, len(retries) - 1)]
+        self._enqueue({**delivery, "attempt": attempt + 1}, delay)
+
+    # -- webhook subscriptions -------------------------------------------------------------
+    def _find_subscription(self, name: str) -> dict[str, Any] | None:
+        return self.subscriptions.get(name.lower())
+
+    def add_subscription(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Create a webhook subscription; the endpoint must pass the validation handshake first."""
+        name = str(spec.get("name") or "")
+        endpoint = str(spec.get("endpoint") or "")
+        if not name or not endpoint or urlsplit(endpoint).scheme not in ("http", "https"):
+            raise ArmError(
+                400, "InvalidRequest", "An event subscription needs a 'name' and an http(s) 'endpoint'."
+            )
+        source = str(
+            spec.get("topic") or ""
+        )  # "" = every subscription's system topic; or a custom topic name
+        if source and source.lower() not in self.topics:
+            raise ArmError(404, "ResourceNotFound", f"The topic '{source}' does not exist.")
+        code = str(uuid.uuid4())
+        validation = [
+            {
+                "id": str(uuid.uuid4()),
+                "topic": f"/subscriptions/{spec.get('subscriptionId', '')}",
+                "subject": "",
+                "data": {"validationCode": code, "validationUrl": ""},
+                "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+                "eventTime": iso(self.world.clock.now()),
+                "metadataVersion": "1",
+                "dataVersion": "1",
+            }
+        ]
+        status, answer = _post(
+            endpoint,
+            validation,
+            {
+                "Content-Type": "application/json",
+                "aeg-event-type": "SubscriptionValidation",
+                "aeg-subscription-name": name.upper(),
+                "aeg-delivery-count": "0",
+                "aeg-data-version": "1",
+                "aeg-metadata-version": "1",
+            },
+        )
+        try:
+            response_code = json.loads(answer or "{}").get("validationResponse")
+        except ValueError:
+            response_code = None
+        if status != 200 or response_code != code:
+            raise ArmError(
+                400,
+                "Url validation",
+                f"Webhook validation handshake failed for {endpoint.split('?', maxsplit=1)[0]}: HTTP {status}, expected "
+                '{"validationResponse": "<code>"}.',
+            )
+        subscription = {
+            "name": name,
+            "endpoint": endpoint,
+            "topic": source.lower(),
+            "subscriptionId": str(spec.get("subscriptionId") or "").lower(),
+            "includedEventTypes": list(spec.get("includedEventTypes") or []),
+            "subjectBeginsWith": str(spec.get("subjectBeginsWith") or ""),
+            "advancedFilters": list(spec.get("advancedFilters") or []),
+            "maxEventsPerBatch": int(spec.get("maxEventsPerBatch") or 1),
+            "provisioningState": "Succeeded",
+        }
+        self.subscriptions[name.lower()] = subscription
+        return subscription
+
+    def remove_subscription(self, name: str) -> None:
+        if self.subscriptions.pop(name.lower(), None) is None:
+            raise ArmError(404, "ResourceNotFound", f"The event subscription '{name}' does not exist.")
+
+    def _matches(self, subscription: dict[str, Any], event: dict[str, Any]) -> bool:
+        types = subscription["includedEventTypes"]
+        event_type = event.get("eventType") or event.get("type")
+        if types and event_type not in types:
+            return False
+        if not str(event.get("subject", "")).lower().startswith(subscription["subjectBeginsWith"].lower()):
+            return False
+        return all(_advanced_match(f, event) for f in subscription["advancedFilters"])
+
+    def _fan_out(self, topic: str, events: list[dict[str, Any]], subscription_id: str = "") -> None:
+        faults = self.world.faults
+        for subscription in list(self.subscriptions.values()):
+            if subscription["topic"] != topic:
+                continue
+            if (
+                not topic
+                and subscription["subscriptionId"]
+                and subscription["subscriptionId"] != subscription_id.lower()
+            ):
+                continue
+            matching = [e for e in events if self._matches(subscription, e)]
+            copies = [e for e in matching for _ in range(max(1, faults.event_duplicates))]
+            if faults.event_shuffle:
+                faults.random.shuffle(copies)
+            size = subscription["maxEventsPerBatch"]
+            for start in range(0, len(copies), size):
+                delay = faults.random.random() * 0.5 if faults.event_shuffle else 0.0
+                self._enqueue(
+                    {
+                        "subscription": subscription["name"],
+                        "events": copies[start : start + size],
+                        "attempt": 0,
+                    },
+                    delay,
+                )
+
+    # -- resource events (system topic of the subscription) --------------------------------
+    def resource_event(self, resource_id: str, kind: str, resource_type: str) -> None:
+        subscription_id = resource_id.strip("/").split("/")[1]
+        provider = resource_type.split("/", maxsplit=1)[0]
+        action = "write" if kind == "write" else "delete"
+        operation = f"{_type_of(resource_id)}/{action}"
+        event = {
+            "subject": resource_id,
+            "eventType": "Microsoft.Resources.ResourceWriteSuccess"
+            if kind == "write"
+            else "Microsoft.Resources.ResourceDeleteSuccess",
+            "eventTime": iso(self.world.clock.now()),
+            "id": str(uuid.uuid4()),
+            "data": {
+                "authorization": {
+                    "scope": resource_id,
+                    "action": operation,
+                    "evidence": {"role": "Contributor"},
+                },
+                "claims": {
+                    "aud": "https://management.azure.com/",
+                    "iss": f"https://sts.windows.net/{TENANT}/",
+                },
+                "correlationId": str(uuid.uuid4()),
+                "resourceProvider": provider,
+                "resourceUri": resource_id,
+                "operationName": operation,
+                "status": "Succeeded",
+                "subscriptionId": subscription_id,
+                "tenantId": TENANT,
+            },
+            "dataVersion": "2",
+            "metadataVersion": "1",
+            "topic": f"/subscriptions/{subscription_id}",
+        }
+        self.resource_events.append(event)
+        self._fan_out("", [event], subscription_id)
+
+    # -- custom topics (the product's outcome events) --------------------------------------
+    def add_topic(self, name: str) -> dict[str, Any]:
+        key = name.lower()
+        if key not in self.topics:
+            self.topics[key] = {"name": name, "key": secrets.token_urlsafe(32), "events": []}
+        return self.topics[key]
+
+    def topic(self, name: str) -> dict[str, Any]:
+        topic = self.topics.get(name.lower())
+        if topic is None:
+            raise ArmError(404, "NotFound", f"The topic '{name}' does not exist.")
+        return topic
+
+    def publish(self, name: str, events: list[dict[str, Any]]) -> None:
+        topic = self.topic(name)
+        for event in events:
+            topic["events"].append({"received": iso(self.world.clock.now()), "event": event})
+        self._fan_out(name.lower(), events)
+
+    # -- persistence -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"subscriptions": self.subscriptions, "topics": self.topics}
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.subscriptions = data.get("subscriptions", {})
+        self.topics = data.get("topics", self.topics)
+
+
+def _type_of(resource_id: str) -> str:
+    """'Microsoft.Compute/virtualMachines' (or '.../virtualMachines/extensions') of a resource id."""
+    parts = resource_id.strip("/").split("/")
+    index = [p.lower() for p in parts].index("providers")
+    rest = parts[index + 1 :]
+    return "/".join([rest[0], *rest[1::2]])
+
+
+def _advanced_match(rule: dict[str, Any], event: dict[str, Any]) -> bool:
+    value: Any = event
+    for part in str(rule.get("key", "")).split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    text = str(value or "").lower()
+    values = [str(v).lower() for v in rule.get("values") or []]
+    operator = rule.get("operatorType")
+    if operator == "StringIn":
+        return text in values
+    if operator == "StringNotIn":
+        return text not in values
+    if operator == "StringBeginsWith":
+        return any(text.startswith(v) for v in values)
+    if operator == "StringEndsWith":
+        return any(text.endswith(v) for v in values)
+    if operator == "StringContains":
+        return any(v in text for v in values)
+    raise ArmError(
+        400, "InvalidRequest", f"armsim does not simulate the advanced filter operator '{operator}'."
+    )
+
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _post(url: str, body: Any, headers: dict[str, str]) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")  # noqa: S310 - configured webhook
+    try:
+        with _OPENER.open(request, timeout=30) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+    except (urllib.error.URLError, OSError) as exc:
+        return 0, str(exc)

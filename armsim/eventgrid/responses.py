@@ -1,0 +1,57 @@
+"""Routes of the Event Grid data plane (publishing to a custom topic)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Any
+
+from armsim.core.errors import ArmError
+from armsim.core.http import Request, Response, Router
+
+if TYPE_CHECKING:
+    from armsim.eventgrid.models import EventGridBackend
+
+EVENTGRID_DATA_API = ("2018-01-01",)
+CLOUD_EVENT_REQUIRED = ("id", "source", "specversion", "type")
+EVENTGRID_REQUIRED = ("id", "subject", "eventType", "eventTime", "data", "dataVersion")
+MAX_BATCH_BYTES = 1024 * 1024
+
+
+def register(router: Router, backend: EventGridBackend) -> None:
+    @router.add(
+        "POST", "/eventgrid/topics/{topicName}/api/events", "EventGrid_Publish", EVENTGRID_DATA_API,
+        "Microsoft.EventGrid/topics", service="eventgrid",
+    )  # fmt: skip
+    def publish(request: Request) -> Response:
+        topic = backend.topic(request.params["topicName"])
+        key = request.headers.get("aeg-sas-key")
+        if key is not None and not hmac.compare_digest(key.encode(), topic["key"].encode()):
+            raise ArmError(
+                401, "Unauthorized", "The request authorization key is not authorized for this topic."
+            )
+        if len(request.body) > MAX_BATCH_BYTES:
+            raise ArmError(413, "PayloadTooLarge", "The maximum size of an event batch is 1 MB.")
+        events = _events(request)
+        backend.publish(request.params["topicName"], events)
+        return Response(200)
+
+
+def _events(request: Request) -> list[dict[str, Any]]:
+    import json
+
+    try:
+        body = json.loads(request.body or b"null")
+    except ValueError as exc:
+        raise ArmError(400, "BadRequest", f"The request body is not valid JSON: {exc}") from None
+    events = body if isinstance(body, list) else [body]
+    if not events or not all(isinstance(e, dict) for e in events):
+        raise ArmError(400, "BadRequest", "The request body must be an event or an array of events.")
+    cloud = "cloudevents" in request.headers.get("content-type", "")
+    required = CLOUD_EVENT_REQUIRED if cloud else EVENTGRID_REQUIRED
+    for event in events:
+        missing = [field for field in required if field not in event]
+        if missing:
+            raise ArmError(400, "BadRequest", f"An event is missing the required properties {missing}.")
+        if cloud and event.get("specversion") != "1.0":
+            raise ArmError(400, "BadRequest", "Only CloudEvents specversion 1.0 is accepted.")
+    return events

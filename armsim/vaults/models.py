@@ -1,0 +1,245 @@
+"""Microsoft.RecoveryServices vaults: naming rules, storage redundancy and its lock."""
+
+from __future__ import annotations
+
+import copy
+import re
+import uuid
+from typing import Any
+
+from armsim.core.clock import iso
+from armsim.core.errors import ArmError, resource_not_found
+from armsim.core.http import Router
+from armsim.core.world import Provider
+from armsim.resources.models import ResourcesBackend, normalize_location
+
+VAULT_TYPE = "Microsoft.RecoveryServices/vaults"
+VAULT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,49}$")
+REDUNDANCY = ("GeoRedundant", "LocallyRedundant", "ZoneRedundant")
+
+
+def vault_id(subscription_id: str, group: str, name: str) -> str:
+    return f"/subscriptions/{subscription_id}/resourceGroups/{group}/providers/{VAULT_TYPE}/{name}"
+
+
+def check_vault_name(name: str) -> None:
+    """The seed's rule: 2 to 50 characters, starting with a letter, only letters, digits and hyphens."""
+    if not VAULT_NAME.match(name):
+        raise ArmError(
+            400,
+            "InvalidRestApiParameter",
+            f"resourceName parameter is invalid. Please provide a valid resourceName: '{name}' must be 2 to 50 "
+            "characters long, start with a letter, and contain only letters, numbers and hyphens.",
+        )
+
+
+class VaultsBackend(Provider):
+    name = "vaults"
+
+    def reset(self) -> None:
+        self.vaults: dict[str, dict[str, Any]] = {}  # lower-case id -> {"model", "storage"}
+
+    def register(self, router: Router) -> None:
+        from armsim.vaults import responses
+
+        responses.register(router, self)
+
+    @property
+    def resources(self) -> ResourcesBackend:
+        backend: ResourcesBackend = self.world.provider("resources")
+        return backend
+
+    def get(self, subscription_id: str, group: str, name: str) -> dict[str, Any]:
+        record = self.vaults.get(vault_id(subscription_id, group, name).lower())
+        if record is None:
+            self.resources.require_group(subscription_id, group)
+            raise resource_not_found(VAULT_TYPE, name, group)
+        return record
+
+    def find(self, resource_id: str) -> dict[str, Any] | None:
+        return self.vaults.get(resource_id.lower())
+
+    def has_items(self, record: dict[str, Any]) -> bool:
+        return bool(self.world.provider("backup").vault_item_count(record["model"]["id"]))
+
+    def put(
+        self, subscription_id: str, group: str, name: str, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        check_vault_name(name)
+        rg = self.resources.require_group(subscription_id, group)
+        location = body.get("location")
+        if not isinstance(location, str) or not location:
+            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+        location = normalize_location(location)
+        key = vault_id(subscription_id, group, name).lower()
+        existing = self.vaults.get(key)
+        if existing is None:
+            for other in self.vaults.values():
+                if other["model"]["name"].lower() == name.lower() and other["model"]["id"].lower().startswith(
+                    f"/subscriptions/{subscription_id.lower()}/"
+                ):
+                    raise ArmError(
+                        409,
+                        "VaultAlreadyExists",
+                        f"A vault named '{name}' already exists in subscription '{subscription_id}'. "
+                        "Vault names must be unique within a subscription.",
+                    )
+        elif existing["model"]["location"] != location:
+            raise ArmError(
+                409,
+                "InvalidResourceLocation",
+                f"The vault '{name}' already exists in location '{existing['model']['location']}'.",
+            )
+        props = body.get("properties") or {}
+        if not isinstance(props, dict):
+            raise ArmError(400, "InvalidRequestContent", "The 'properties' of a vault must be an object.")
+        redundancy = (props.get("redundancySettings") or {}).get("standardTierStorageRedundancy")
+        storage = (
+            copy.deepcopy(existing["storage"])
+            if existing
+            else {"storageType": "GeoRedundant", "crossRegionRestore": False}
+        )
+        if redundancy:
+            self._set_redundancy(existing, storage, redundancy)
+        crr = (props.get("redundancySettings") or {}).get("crossRegionRestore")
+        if crr:
+            storage["crossRegionRestore"] = crr == "Enabled"
+        model = copy.deepcopy(existing["model"]) if existing else {}
+        identity = body.get("identity")
+        if isinstance(identity, dict) and identity.get("type", "None") != "None":
+            identity = {
+                **identity,
+                "principalId": (model.get("identity") or {}).get("principalId") or str(uuid.uuid4()),
+                "tenantId": "72f988bf-0000-4000-8000-00000000a7e5",
+            }
+        model.update(
+            {
+                "id": vault_id(subscription_id, rg["name"], name),
+                "name": name,
+                "type": VAULT_TYPE,
+                "location": location,
+                "tags": dict(body.get("tags") or {}),
+                "etag": f"W/\"datetime'{iso(self.world.clock.now())}'\"",
+                "sku": {"name": "RS0", "tier": "Standard"},
+            }
+        )
+        if identity:
+            model["identity"] = identity
+        kept = {k: v for k, v in props.items() if k not in ("provisioningState", "redundancySettings")}
+        model["properties"] = {
+            **(model.get("properties") or {}),
+            **kept,
+            "provisioningState": "Succeeded",
+        }
+        model["properties"].setdefault("publicNetworkAccess", "Enabled")
+        model["properties"].setdefault(
+            "securitySettings",
+            {
+                "softDeleteSettings": {
+                    "softDeleteState": "Enabled",
+                    "softDeleteRetentionPeriodInDays": 14,
+                    "enhancedSecurityState": "Enabled",
+                },
+                "immutabilitySettings": {"state": "Disabled"},
+                "multiUserAuthorization": "Disabled",
+            },
+        )
+        self.vaults[key] = {"model": model, "storage": storage}
+        return self.vaults[key], existing is None
+
+    def patch(self, subscription_id: str, group: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        record = self.get(subscription_id, group, name)
+        props = body.get("properties") or {}
+        redundancy = (props.get("redundancySettings") or {}).get("standardTierStorageRedundancy")
+        if redundancy:
+            self._set_redundancy(record, record["storage"], redundancy)
+        if isinstance(body.get("tags"), dict):
+            record["model"]["tags"] = dict(body["tags"])
+        for key, value in props.items():
+            if key not in ("provisioningState", "redundancySettings"):
+                record["model"]["properties"][key] = value
+        return record
+
+    def _set_redundancy(
+        self, record: dict[str, Any] | None, storage: dict[str, Any], redundancy: str
+    ) -> None:
+        if redundancy not in REDUNDANCY:
+            raise ArmError(
+                400,
+                "BMSUserErrorInvalidInput",
+                f"Storage redundancy '{redundancy}' is not valid; use one of {', '.join(REDUNDANCY)}.",
+            )
+        if record is not None and redundancy != storage["storageType"] and self.has_items(record):
+            raise ArmError(
+                400,
+                "StorageModelModifyError",
+                "Storage Redundancy option is locked when the first machine is registered with the vault, and "
+                "cannot be modified thereafter.",
+            )
+        storage["storageType"] = redundancy
+
+    def storage_config(self, record: dict[str, Any]) -> dict[str, Any]:
+        storage = record["storage"]
+        return {
+            "id": f"{record['model']['id']}/backupstorageconfig/vaultstorageconfig",
+            "name": "vaultstorageconfig",
+            "type": "Microsoft.RecoveryServices/vaults/backupstorageconfig",
+            "properties": {
+                "storageModelType": storage["storageType"],
+                "storageType": storage["storageType"],
+                "storageTypeState": "Locked" if self.has_items(record) else "Unlocked",
+                "crossRegionRestoreFlag": bool(storage.get("crossRegionRestore")),
+                "dedupState": "Disabled",
+                "xcoolState": "Disabled",
+            },
+        }
+
+    def set_storage_config(self, record: dict[str, Any], body: dict[str, Any]) -> None:
+        props = body.get("properties") or {}
+        if not isinstance(props, dict):
+            raise ArmError(400, "InvalidRequestContent", "The 'properties' must be an object.")
+        wanted = props.get("storageType") or props.get("storageModelType")
+        if wanted:
+            self._set_redundancy(record, record["storage"], wanted)
+        if "crossRegionRestoreFlag" in props:
+            record["storage"]["crossRegionRestore"] = bool(props["crossRegionRestoreFlag"])
+
+    def view(self, record: dict[str, Any]) -> dict[str, Any]:
+        model = copy.deepcopy(record["model"])
+        model["properties"]["redundancySettings"] = {
+            "standardTierStorageRedundancy": record["storage"]["storageType"],
+            "crossRegionRestore": "Enabled" if record["storage"].get("crossRegionRestore") else "Disabled",
+        }
+        return model
+
+    def delete(self, subscription_id: str, group: str, name: str) -> None:
+        record = self.get(subscription_id, group, name)
+        backup = self.world.provider("backup")
+        backup.check_vault_deletable(record["model"]["id"])
+        backup.forget_vault(record["model"]["id"])
+        del self.vaults[record["model"]["id"].lower()]
+
+    def check_group_deletable(self, subscription_id: str, group: str) -> None:
+        backup = self.world.provider("backup")
+        prefix = f"/subscriptions/{subscription_id}/resourcegroups/{group}/".lower()
+        for key, record in self.vaults.items():
+            if key.startswith(prefix):
+                backup.check_vault_deletable(record["model"]["id"])
+
+    def delete_in_group(self, subscription_id: str, group: str) -> None:
+        prefix = f"/subscriptions/{subscription_id}/resourcegroups/{group}/".lower()
+        for key in [k for k in self.vaults if k.startswith(prefix)]:
+            model = self.vaults[key]["model"]
+            self.delete(subscription_id, group, model["name"])
+
+    def list(self, subscription_id: str, group: str | None = None) -> list[dict[str, Any]]:
+        prefix = f"/subscriptions/{subscription_id}/resourcegroups/".lower()
+        if group is not None:
+            prefix += f"{group.lower()}/"
+        return [self.view(r) for k, r in sorted(self.vaults.items()) if k.startswith(prefix)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"vaults": self.vaults}
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.vaults = data.get("vaults", {})

@@ -1,0 +1,197 @@
+"""The one client factory: every Azure SDK client the product uses is built here.
+
+The ARM endpoint, its token scope, retries and the credential come from Settings, so switching
+between Azure public cloud, a sovereign cloud and the sandbox is one setting. No code path asks
+which of them it talks to. Clients are built on first use and then reused (they are thread-safe).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+from azure.core.exceptions import ServiceRequestError
+
+from autopilot.settings import Settings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.core.pipeline import PipelineRequest
+    from azure.data.tables import TableClient
+    from azure.eventgrid import EventGridPublisherClient
+    from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.recoveryservices import RecoveryServicesClient
+    from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
+    from azure.monitor.query import LogsQueryClient
+    from azure.storage.blob import ContainerClient
+    from azure.storage.queue import QueueClient
+
+USER_AGENT = "backup-autopilot/0.1"
+T = TypeVar("T")
+
+
+class OutboundHostError(ServiceRequestError):
+    """A request was about to leave for a host that no setting names."""
+
+
+class Clients:
+    """Builds and caches SDK clients for one Settings object."""
+
+    def __init__(self, settings: Settings, credential: TokenCredential | None = None) -> None:
+        self.settings = settings
+        self._credential = credential
+        self._cache: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def credential(self) -> TokenCredential:
+        if self._credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            with self._lock:
+                if self._credential is None:
+                    self._credential = DefaultAzureCredential()
+        return self._credential
+
+    def _cached(self, kind: str, key: str, build: Callable[[], T]) -> T:
+        with self._lock:
+            client = self._cache.get((kind, key))
+        if client is None:
+            client = build()
+            with self._lock:
+                client = self._cache.setdefault((kind, key), client)
+        return client
+
+    def _check_host(self, request: PipelineRequest) -> None:
+        host = (urlsplit(request.http_request.url).hostname or "").lower()
+        if host not in self.settings.allowed_hosts:
+            raise OutboundHostError(
+                f"refusing a request to {host!r}: only {', '.join(self.settings.allowed_hosts)} are configured"
+            )
+
+    def _arm_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "base_url": self.settings.arm_endpoint,
+            "credential_scopes": [self.settings.arm_scope],
+            "retry_total": self.settings.retry_total,
+            "retry_backoff_max": self.settings.retry_backoff_max,
+            "user_agent": USER_AGENT,
+            "raw_request_hook": self._check_host,
+        }
+        if self.settings.cloud is not None:
+            kwargs["cloud_setting"] = self.settings.cloud
+        return kwargs
+
+    def compute(self, subscription_id: str) -> ComputeManagementClient:
+        from azure.mgmt.compute import ComputeManagementClient
+
+        return self._cached(
+            "compute",
+            subscription_id,
+            lambda: ComputeManagementClient(self.credential, subscription_id, **self._arm_kwargs()),
+        )
+
+    def backup(self, subscription_id: str) -> RecoveryServicesBackupClient:
+        from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
+
+        return self._cached(
+            "backup",
+            subscription_id,
+            lambda: RecoveryServicesBackupClient(self.credential, subscription_id, **self._arm_kwargs()),
+        )
+
+    def vaults(self, subscription_id: str) -> RecoveryServicesClient:
+        from azure.mgmt.recoveryservices import RecoveryServicesClient
+
+        return self._cached(
+            "vaults",
+            subscription_id,
+            lambda: RecoveryServicesClient(self.credential, subscription_id, **self._arm_kwargs()),
+        )
+
+    def events(self) -> EventGridPublisherClient | None:
+        """The publisher for outcome events, or None when no topic is configured."""
+        endpoint = self.settings.events_endpoint
+        if not endpoint:
+            return None
+        from azure.eventgrid import EventGridPublisherClient
+
+        return self._cached(
+            "events",
+            endpoint,
+            lambda: EventGridPublisherClient(
+                endpoint, self.credential, retry_total=self.settings.retry_total, user_agent=USER_AGENT
+            ),
+        )
+
+    def logs(self) -> LogsQueryClient | None:
+        """The Log Analytics query client, or None when no workspace is configured."""
+        if not self.settings.logs_workspace_id:
+            return None
+        from azure.monitor.query import LogsQueryClient
+
+        endpoint = self.settings.logs_endpoint or "https://api.loganalytics.io/v1"
+        return self._cached(
+            "logs",
+            endpoint,
+            lambda: LogsQueryClient(
+                self.credential,
+                endpoint=endpoint,
+                audience="https://api.loganalytics.io",
+                retry_total=self.settings.retry_total,
+                user_agent=USER_AGENT,
+            ),
+        )
+
+    def table(self, name: str) -> TableClient:
+        from azure.data.tables import TableClient
+
+        storage = self.settings.storage
+
+        def build() -> TableClient:
+            if storage.connection_string:
+                return TableClient.from_connection_string(storage.connection_string, table_name=name)
+            if not storage.table_uri:
+                raise _no_storage()
+            return TableClient(storage.table_uri, table_name=name, credential=self.credential)
+
+        return self._cached("table", name, build)
+
+    def queue(self, name: str) -> QueueClient:
+        from azure.storage.queue import QueueClient
+
+        storage = self.settings.storage
+
+        def build() -> QueueClient:
+            if storage.connection_string:
+                return QueueClient.from_connection_string(storage.connection_string, name)
+            if not storage.queue_uri:
+                raise _no_storage()
+            return QueueClient(storage.queue_uri, name, credential=self.credential)
+
+        return self._cached("queue", name, build)
+
+    def blob_container(self, name: str) -> ContainerClient:
+        from azure.storage.blob import ContainerClient
+
+        storage = self.settings.storage
+
+        def build() -> ContainerClient:
+            if storage.connection_string:
+                return ContainerClient.from_connection_string(storage.connection_string, name)
+            if not storage.blob_uri:
+                raise _no_storage()
+            return ContainerClient(storage.blob_uri, name, credential=self.credential)
+
+        return self._cached("blob", name, build)
+
+
+def _no_storage() -> Exception:
+    from autopilot.settings import SettingsError
+
+    return SettingsError(
+        "no storage configured: set AzureWebJobsStorage (a connection string) or "
+        "AzureWebJobsStorage__accountName for identity-based access."
+    )

@@ -1,0 +1,1131 @@
+"""The rules file: which VMs to protect, into which vault, under which policy.
+
+One YAML file (path from the setting AUTOPILOT_RULES) holds the vaults per region, the backup
+policies and the selection rules on tags. It is read and validated as a whole before anything
+uses it; a mistake stops with one `RulesError` naming the file, line and field, and how to fix it.
+docs/RULES.md is the reference of the format.
+
+    rules = load_rules("rules/sandbox.yaml")
+    selection = rules.select(vm.tags, shared_disk_luns=[2])
+    vault = rules.vault_for(subscription_id, vm.location)
+    policy = rules.policy_for(selection.policy, trusted_launch=True)
+
+Pure Python: no I/O besides reading the file, no Azure calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from autopilot.policyspec import (
+    DAILY_RETENTION_DAYS,
+    DEFAULT_DAILY_RETENTION_DAYS,
+    DEFAULT_INSTANT_RESTORE_DAYS,
+    DEFAULT_TIME,
+    DEFAULT_TIME_ZONE,
+    ENHANCED_INSTANT_RESTORE_DAYS,
+    MONTH_DAYS,
+    MONTHLY_RETENTION_MONTHS,
+    STANDARD_INSTANT_RESTORE_DAYS,
+    WEEKDAYS,
+    WEEKLY_RETENTION_WEEKS,
+    WEEKLY_STANDARD_INSTANT_RESTORE_DAYS,
+    WEEKS_OF_MONTH,
+    WINDOWS_TIME_ZONES,
+    MonthlyRetention,
+    PolicySpec,
+    WeeklyRetention,
+    canonical_time_zone,
+    policy_differences,
+    week_order,
+)
+
+__all__ = [
+    "Actions",
+    "AllMatch",
+    "AnyMatch",
+    "FirstBackup",
+    "Match",
+    "MonthlyRetention",
+    "NotMatch",
+    "OptOut",
+    "PolicySpec",
+    "Rules",
+    "RulesError",
+    "Selection",
+    "SelectionRule",
+    "TagMatch",
+    "VaultSpec",
+    "WeeklyRetention",
+    "load_rules",
+    "normalize_region",
+    "parse_lun_list",
+    "parse_rules",
+    "policy_differences",
+    "validate_file",
+]
+
+StorageRedundancy = Literal["GeoRedundant", "LocallyRedundant"]
+STORAGE_REDUNDANCIES: tuple[str, ...] = ("GeoRedundant", "LocallyRedundant")
+MAX_LUN = 63
+MAX_RETAIN_DAYS = 36135  # Azure keeps an on-demand backup at most 99 years
+_MAX_MATCH_DEPTH = 16
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_RESOURCE_GROUP = re.compile(r"^[-\w._()]{1,90}$")
+_REGION = re.compile(r"^[a-z][a-z0-9]*$")
+_POLICY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,149}$")
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+_LUN_SEPARATORS = re.compile(r"[,;]")
+
+
+class RulesError(ValueError):
+    """A mistake in the rules file: where it is (file, line, field) and what to do about it."""
+
+    def __init__(self, path: str, line: int, field: str, message: str) -> None:
+        super().__init__(path, line, field, message)
+        self.path = path
+        self.line = line
+        self.field = field
+        self.message = message
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line > 0 else self.path
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+# ---------------------------------------------------------------------------------------------
+# What the file declares
+# ---------------------------------------------------------------------------------------------
+
+
+def normalize_region(region: str) -> str:
+    """Azure's region name: "West Europe" -> "westeurope"."""
+    return "".join(region.split()).lower()
+
+
+@dataclass(frozen=True)
+class VaultSpec:
+    """The Recovery Services vault that protects the VMs of one subscription and region."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+    region: str
+    storage_redundancy: StorageRedundancy = "GeoRedundant"
+
+    @property
+    def resource_id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.RecoveryServices/vaults/{self.name}"
+        )
+
+
+@dataclass(frozen=True)
+class _Tags:
+    """A VM's tags with keys looked up case-insensitively, as Azure treats tag names."""
+
+    by_key: Mapping[str, tuple[str, str]]  # lower-case key -> (key as written, value)
+
+    @classmethod
+    def of(cls, tags: Mapping[str, str] | None) -> _Tags:
+        by_key: dict[str, tuple[str, str]] = {}
+        for key, value in (tags or {}).items():
+            by_key.setdefault(str(key).lower(), (str(key), "" if value is None else str(value)))
+        return cls(by_key)
+
+    def get(self, key: str) -> tuple[str, str] | None:
+        return self.by_key.get(key.lower())
+
+
+class Match(Protocol):
+    """A condition on a VM's tags."""
+
+    def matches(self, tags: _Tags) -> bool: ...
+
+    def explain(self, tags: _Tags) -> str:
+        """What the VM's tags are with respect to this condition, in words."""
+        ...
+
+
+def _quote_all(values: Iterable[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+@dataclass(frozen=True)
+class TagMatch:
+    """`tag` + one of `equals`, `oneOf`, `like` (wildcards * and ?)."""
+
+    tag: str
+    op: Literal["equals", "oneOf", "like"]
+    values: tuple[str, ...]
+    case_sensitive: bool = False
+    _pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.op == "like" and self._pattern is None:
+            regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in self.values[0])
+            flags = re.DOTALL if self.case_sensitive else re.DOTALL | re.IGNORECASE
+            object.__setattr__(self, "_pattern", re.compile(regex, flags))
+
+    def _same(self, a: str, b: str) -> bool:
+        return a == b if self.case_sensitive else a.casefold() == b.casefold()
+
+    def matches(self, tags: _Tags) -> bool:
+        found = tags.get(self.tag)
+        if found is None:
+            return False
+        value = found[1]
+        if self.op == "like":
+            assert self._pattern is not None
+            return self._pattern.fullmatch(value) is not None
+        return any(self._same(value, wanted) for wanted in self.values)
+
+    def explain(self, tags: _Tags) -> str:
+        found = tags.get(self.tag)
+        if found is None:
+            return f"the VM has no tag '{self.tag}'"
+        key, value = found
+        hit = self.matches(tags)
+        if self.op == "equals":
+            return f"tag '{key}' is '{value}'" + ("" if hit else f", not '{self.values[0]}'")
+        if self.op == "oneOf":
+            return (
+                f"tag '{key}' is '{value}', " + ("one of " if hit else "none of ") + _quote_all(self.values)
+            )
+        return (
+            f"tag '{key}' is '{value}', which "
+            + ("matches" if hit else "does not match")
+            + f" '{self.values[0]}'"
+        )
+
+
+@dataclass(frozen=True)
+class NotMatch:
+    inner: Match
+
+    def matches(self, tags: _Tags) -> bool:
+        return not self.inner.matches(tags)
+
+    def explain(self, tags: _Tags) -> str:
+        return self.inner.explain(tags)
+
+
+@dataclass(frozen=True)
+class AllMatch:
+    items: tuple[Match, ...]
+
+    def matches(self, tags: _Tags) -> bool:
+        return all(item.matches(tags) for item in self.items)
+
+    def explain(self, tags: _Tags) -> str:
+        return " and ".join(item.explain(tags) for item in self.items)
+
+
+@dataclass(frozen=True)
+class AnyMatch:
+    items: tuple[Match, ...]
+
+    def matches(self, tags: _Tags) -> bool:
+        return any(item.matches(tags) for item in self.items)
+
+    def explain(self, tags: _Tags) -> str:
+        hits = [item for item in self.items if item.matches(tags)] or list(self.items)
+        return " or ".join(item.explain(tags) for item in hits)
+
+
+@dataclass(frozen=True)
+class SelectionRule:
+    name: str
+    priority: int
+    match: Match
+    policy: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class OptOut:
+    """A tag whose value(s) mean "never protect this VM"; it beats every rule."""
+
+    tag: str
+    values: tuple[str, ...]
+    case_sensitive: bool = False
+
+    def as_match(self) -> TagMatch:
+        return TagMatch(self.tag, "oneOf", self.values, self.case_sensitive)
+
+
+@dataclass(frozen=True)
+class FirstBackup:
+    enabled: bool = True
+    retain_days: int = 30
+
+
+@dataclass(frozen=True)
+class Actions:
+    """What to do in situations where fixing and reporting are both reasonable."""
+
+    on_opt_out: Literal["report", "stopProtection"] = "report"
+    on_stopped_protection: Literal["resume", "report"] = "resume"
+    on_wrong_policy: Literal["fix", "report"] = "fix"
+    on_policy_drift: Literal["fix", "report"] = "fix"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The outcome of the selection rules for one VM."""
+
+    policy: str | None
+    rule: str | None
+    opted_out: bool
+    reason: str
+    excluded_luns: tuple[int, ...] = ()
+    lun_error: str | None = None
+    first_backup: bool = False
+    first_backup_retain_days: int = 30
+
+
+def parse_lun_list(text: str) -> tuple[int, ...]:
+    """LUNs from a tag value like "1,3" or "1; 3"; raises ValueError with a readable reason."""
+    luns: set[int] = set()
+    for part in _LUN_SEPARATORS.split(text):
+        item = part.strip()
+        if not item:
+            continue
+        if not item.isdigit():
+            raise ValueError(f"'{item}' is not a LUN number")
+        lun = int(item)
+        if lun > MAX_LUN:
+            raise ValueError(f"LUN {lun} is out of range (0 to {MAX_LUN})")
+        luns.add(lun)
+    return tuple(sorted(luns))
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A validated rules file. Build it with `load_rules` or `parse_rules`."""
+
+    source: str
+    vaults: tuple[VaultSpec, ...]
+    policies: tuple[PolicySpec, ...]
+    selection: tuple[SelectionRule, ...]  # lowest priority number first
+    opt_out: OptOut | None = None
+    disk_exclusion_tag: str | None = None
+    first_backup: FirstBackup = field(default_factory=FirstBackup)
+    actions: Actions = field(default_factory=Actions)
+
+    # --- vaults -------------------------------------------------------------------------------
+
+    def vault_for(self, subscription_id: str, region: str) -> VaultSpec | None:
+        """The vault for VMs of this subscription and region, or None when the rules have none."""
+        subscription = subscription_id.strip().lower()
+        wanted = normalize_region(region)
+        for vault in self.vaults:
+            if vault.subscription_id.lower() == subscription and vault.region == wanted:
+                return vault
+        return None
+
+    # --- policies -----------------------------------------------------------------------------
+
+    @property
+    def policy_names(self) -> tuple[str, ...]:
+        return tuple(policy.name for policy in self.policies)
+
+    def policy(self, name: str) -> PolicySpec:
+        """The policy of this name (case-insensitive, as Azure resource names); KeyError if none."""
+        for policy in self.policies:
+            if policy.name.lower() == name.lower():
+                return policy
+        raise KeyError(f"no policy '{name}' in {self.source}; known policies: {', '.join(self.policy_names)}")
+
+    def policy_for(self, selection_policy_name: str, trusted_launch: bool) -> PolicySpec:
+        """The policy to protect a VM with: the enhanced sibling for Trusted Launch VMs if named."""
+        policy = self.policy(selection_policy_name)
+        if trusted_launch and policy.kind == "standard" and policy.trusted_launch:
+            return self.policy(policy.trusted_launch)
+        return policy
+
+    # --- selection ----------------------------------------------------------------------------
+
+    def select(self, tags: Mapping[str, str] | None, shared_disk_luns: Iterable[int] = ()) -> Selection:
+        """Evaluate the opt-out and the selection rules on a VM's tags."""
+        vm_tags = _Tags.of(tags)
+        shared = {int(lun) for lun in shared_disk_luns}
+        excluded, lun_error = self._excluded_luns(vm_tags, shared)
+        matching = [rule for rule in self.selection if rule.match.matches(vm_tags)]
+
+        if self.opt_out is not None:
+            opt_out = self.opt_out.as_match()
+            if opt_out.matches(vm_tags):
+                key, value = vm_tags.get(self.opt_out.tag) or (self.opt_out.tag, "")
+                reason = f"Opted out: tag '{key}' is '{value}', which means never protect this VM"
+                if matching:
+                    reason += f" (it overrides rule '{matching[0].name}', which would select policy"
+                    reason += f" '{matching[0].policy}')"
+                return Selection(None, None, True, reason + ".", excluded, lun_error)
+
+        if not matching:
+            if not vm_tags.by_key:
+                reason = "The VM has no tags, so no selection rule matches; it is left alone."
+            else:
+                keys = ", ".join(f"'{key}'" for key, _ in vm_tags.by_key.values())
+                reason = f"No selection rule matches the VM's tags ({keys}); it is left alone."
+            return Selection(None, None, False, reason, excluded, lun_error)
+
+        rule = matching[0]
+        reason = (
+            f"Rule '{rule.name}' (priority {rule.priority}) selects policy '{rule.policy}': "
+            f"{rule.match.explain(vm_tags)}."
+        )
+        if len(matching) > 1:
+            others = ", ".join(f"'{other.name}' (priority {other.priority})" for other in matching[1:])
+            reason += f" Also matching, but later by priority: {others}."
+        return Selection(
+            rule.policy,
+            rule.name,
+            False,
+            reason,
+            excluded,
+            lun_error,
+            self.first_backup.enabled,
+            self.first_backup.retain_days,
+        )
+
+    def _excluded_luns(self, tags: _Tags, shared: set[int]) -> tuple[tuple[int, ...], str | None]:
+        if self.disk_exclusion_tag is None:
+            return tuple(sorted(shared)), None
+        found = tags.get(self.disk_exclusion_tag)
+        if found is None:
+            return tuple(sorted(shared)), None
+        key, value = found
+        try:
+            tagged = parse_lun_list(value)
+        except ValueError as exc:
+            message = (
+                f"tag '{key}' is '{value}', which is not a LUN list: {exc}; write LUNs 0 to {MAX_LUN}"
+                " separated by commas or semicolons, e.g. '1,3'. No disk is excluded by the tag"
+            )
+            if shared:
+                message += " (shared disks are still excluded)"
+            return tuple(sorted(shared)), message + "."
+        return tuple(sorted(shared.union(tagged))), None
+
+    # --- advice -------------------------------------------------------------------------------
+
+    def warnings(self) -> list[str]:
+        """Things that are valid but probably not meant; `python -m autopilot validate` shows them."""
+        notes: list[str] = []
+        used = {rule.policy.lower() for rule in self.selection}
+        siblings = {p.trusted_launch.lower() for p in self.policies if p.trusted_launch}
+        for policy in self.policies:
+            if policy.name.lower() not in used | siblings:
+                notes.append(
+                    f"policy '{policy.name}' is not selected by any rule nor a trustedLaunch sibling."
+                )
+            if policy.name.lower() in used and policy.kind == "standard" and not policy.trusted_launch:
+                notes.append(
+                    f"policy '{policy.name}' is standard and names no trustedLaunch sibling: Trusted Launch"
+                    " VMs it selects will be reported, not protected (they need an enhanced policy)."
+                )
+            try:
+                dst = policy.has_dst
+            except KeyError:  # no time zone data on this machine (ZoneInfoNotFoundError): nothing to say
+                dst = False
+            if dst:
+                notes.append(
+                    f"policy '{policy.name}' runs at {policy.time} {policy.time_zone}, a zone with daylight"
+                    " saving time; Azure does not adjust backup schedules for it."
+                )
+        return notes
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the file
+# ---------------------------------------------------------------------------------------------
+
+
+class _Context:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.constructor = SafeConstructor()
+
+
+class _Field:
+    """A YAML node and where it is: the file, the line and the field path.
+
+    The line of a mapping's value is the line of its key (`gold:`), where a reader looks for it.
+    """
+
+    def __init__(self, ctx: _Context, node: Node, path: str, key: Node | None = None) -> None:
+        self.ctx = ctx
+        self.node = node
+        self.path = path
+        self.line = int((key or node).start_mark.line) + 1
+
+    def error(self, message: str) -> RulesError:
+        return RulesError(self.ctx.source, self.line, self.path, message)
+
+    def child(self, node: Node, key: str | int, key_node: Node | None = None) -> _Field:
+        if isinstance(key, int):
+            return _Field(self.ctx, node, f"{self.path}[{key}]")
+        return _Field(self.ctx, node, f"{self.path}.{key}" if self.path else key, key_node)
+
+    @property
+    def is_null(self) -> bool:
+        return isinstance(self.node, ScalarNode) and self.node.tag == "tag:yaml.org,2002:null"
+
+    def describe(self) -> str:
+        node = self.node
+        if isinstance(node, MappingNode):
+            return "a mapping"
+        if isinstance(node, SequenceNode):
+            return "a list"
+        if self.is_null:
+            return "nothing"
+        if node.tag == "tag:yaml.org,2002:str":
+            return f"the text '{node.value}'"
+        if node.tag == "tag:yaml.org,2002:bool":
+            return f"the value {node.value}"
+        return f"the number {node.value}"
+
+
+def _close(word: str, choices: Iterable[str]) -> str:
+    lowered = {choice.lower(): choice for choice in choices}
+    found = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean '{lowered[found[0]]}'?)" if found else ""
+
+
+def _mapping(
+    f: _Field, allowed: Sequence[str], required: Sequence[str] = (), extensions: bool = False
+) -> dict[str, _Field]:
+    """The keys of a mapping; unknown keys (typos) and missing required keys are errors.
+
+    With `extensions`, keys starting with "x-" are ignored (they hold YAML anchors to reuse).
+    """
+    if not isinstance(f.node, MappingNode):
+        raise f.error(f"expected a mapping with the keys {', '.join(allowed)}; found {f.describe()}")
+    out: dict[str, _Field] = {}
+    for key_node, value_node in f.node.value:  # merged keys come first, own keys override them
+        key = str(key_node.value)
+        if extensions and key.startswith("x-"):
+            continue
+        if key not in allowed:
+            raise RulesError(
+                f.ctx.source,
+                int(key_node.start_mark.line) + 1,
+                f"{f.path}.{key}" if f.path else key,
+                f"unknown key '{key}'{_close(key, allowed)}; allowed keys here: {', '.join(allowed)}",
+            )
+        out[key] = f.child(value_node, key, key_node)
+    for key in required:
+        if key not in out:
+            raise f.error(f"missing key '{key}'; this mapping needs {', '.join(required)}")
+    return out
+
+
+def _entries(f: _Field, what: str) -> list[tuple[str, _Field]]:
+    """The entries of a mapping whose keys are names (e.g. policies)."""
+    if not isinstance(f.node, MappingNode):
+        raise f.error(f"expected a mapping of {what} by name; found {f.describe()}")
+    return [(str(key.value), f.child(value, str(key.value), key)) for key, value in f.node.value]
+
+
+def _list(f: _Field, what: str, non_empty: bool = True) -> list[_Field]:
+    if not isinstance(f.node, SequenceNode):
+        raise f.error(
+            f"expected a list of {what}; found {f.describe()} (write [a, b] or one '- item' a line)"
+        )
+    if non_empty and not f.node.value:
+        raise f.error(f"the list is empty; give at least one of {what}")
+    return [f.child(node, index) for index, node in enumerate(f.node.value)]
+
+
+def _text(f: _Field, what: str = "a value") -> str:
+    """A scalar as written (so `no`, `22:00` or `123` stay text); null or empty is an error."""
+    if not isinstance(f.node, ScalarNode):
+        raise f.error(f"expected {what}; found {f.describe()}")
+    value = str(f.node.value)
+    if f.is_null or not value.strip():
+        raise f.error(f"is empty; write {what}")
+    return value
+
+
+def _int(f: _Field, low: int, high: int, hint: str) -> int:
+    node = f.node
+    if not isinstance(node, ScalarNode) or node.tag != "tag:yaml.org,2002:int":
+        quoted = (
+            isinstance(node, ScalarNode) and node.style in ("'", '"') and str(node.value).strip().isdigit()
+        )
+        extra = " (it is in quotes; write the number without quotes)" if quoted else ""
+        raise f.error(f"expected a whole number; found {f.describe()}{extra}; {hint}")
+    value = int(f.ctx.constructor.construct_yaml_int(node))
+    if not low <= value <= high:
+        raise f.error(f"{value} is out of range; {hint}")
+    return value
+
+
+def _bool(f: _Field) -> bool:
+    node = f.node
+    if not isinstance(node, ScalarNode) or node.tag != "tag:yaml.org,2002:bool":
+        raise f.error(f"expected true or false; found {f.describe()}")
+    return bool(f.ctx.constructor.construct_yaml_bool(node))
+
+
+def _choice(f: _Field, choices: Sequence[str]) -> str:
+    value = _text(f, "one of " + ", ".join(choices))
+    for choice in choices:
+        if choice.lower() == value.strip().lower():
+            return choice
+    raise f.error(f"'{value}' is not allowed{_close(value, choices)}; use one of {', '.join(choices)}")
+
+
+def _choices(f: _Field, choices: Sequence[str], what: str) -> tuple[str, ...]:
+    picked: list[str] = []
+    for item in _list(f, what):
+        value = _choice(item, choices)
+        if value in picked:
+            raise item.error(f"'{value}' is listed twice; name each once")
+        picked.append(value)
+    return tuple(picked)
+
+
+def _prepare(node: Node, ctx: _Context, seen: set[int], path: str = "") -> None:
+    """Reject duplicate keys, then resolve merge keys (<<), in every mapping of the document."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, MappingNode):
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                _prepare(value_node, ctx, seen, path)
+                continue
+            line = int(key_node.start_mark.line) + 1
+            if not isinstance(key_node, ScalarNode):
+                raise RulesError(ctx.source, line, path, "a key must be a plain name, not a list or mapping")
+            key = str(key_node.value)
+            child = f"{path}.{key}" if path else key
+            if key in first_line:
+                raise RulesError(
+                    ctx.source,
+                    line,
+                    child,
+                    f"'{key}' appears twice in one mapping (first on line {first_line[key]});"
+                    " YAML would silently keep only the last one: write it once",
+                )
+            first_line[key] = line
+            _prepare(value_node, ctx, seen, child)
+        try:
+            ctx.constructor.flatten_mapping(node)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = int(mark.line) + 1 if mark is not None else 0
+            raise RulesError(ctx.source, line, path, f"bad merge key (<<): {exc.problem}") from exc
+    elif isinstance(node, SequenceNode):
+        for index, item in enumerate(node.value):
+            _prepare(item, ctx, seen, f"{path}[{index}]")
+
+
+# --- vaults --------------------------------------------------------------------------------------
+
+_VAULT_NAME_RULE = (
+    "a vault name has 2 to 50 characters, starts with a letter and has only letters, digits and hyphens"
+)
+
+
+def _vault_name(f: _Field) -> str:
+    name = _text(f, "the vault name")
+    if not 2 <= len(name) <= 50:
+        problem = f"it has {len(name)} character{'s' if len(name) != 1 else ''}"
+    elif not name[0].isascii() or not name[0].isalpha():
+        problem = f"it starts with '{name[0]}', not a letter"
+    else:
+        bad = sorted({c for c in name if not (c.isascii() and (c.isalnum() or c == "-"))})
+        problem = f"it contains {_quote_all(bad)}" if bad else ""
+    if problem:
+        raise f.error(f"'{name}' is not a valid vault name: {problem}; {_VAULT_NAME_RULE}")
+    return name
+
+
+def _parse_vaults(f: _Field) -> tuple[VaultSpec, ...]:
+    vaults: list[VaultSpec] = []
+    lines: list[int] = []
+    for item in _list(f, "vaults"):
+        keys = _mapping(
+            item,
+            ("subscription", "resourceGroup", "name", "region", "storageRedundancy"),
+            ("subscription", "resourceGroup", "name", "region"),
+        )
+        subscription = _text(keys["subscription"], "the subscription id").strip()
+        if not _GUID.match(subscription):
+            raise keys["subscription"].error(
+                f"'{subscription}' is not a subscription id;"
+                " write its GUID, e.g. 00000000-0000-0000-0000-000000000000"
+            )
+        group = _text(keys["resourceGroup"], "the resource group name").strip()
+        if not _RESOURCE_GROUP.match(group) or group.endswith("."):
+            raise keys["resourceGroup"].error(
+                f"'{group}' is not a valid resource group name: up to 90 letters, digits, underscores,"
+                " hyphens, periods and parentheses, not ending in a period"
+            )
+        name = _vault_name(keys["name"])
+        region = normalize_region(_text(keys["region"], "the Azure region, e.g. westeurope"))
+        if not _REGION.match(region):
+            raise keys["region"].error(
+                f"'{region}' is not an Azure region name; write it like westeurope or eastus"
+            )
+        redundancy: StorageRedundancy = "GeoRedundant"
+        if "storageRedundancy" in keys:
+            redundancy = (
+                "LocallyRedundant"
+                if _choice(keys["storageRedundancy"], STORAGE_REDUNDANCIES) == ("LocallyRedundant")
+                else "GeoRedundant"
+            )
+        vault = VaultSpec(subscription.lower(), group, name, region, redundancy)
+        for index, other in enumerate(vaults):
+            if other.subscription_id == vault.subscription_id and other.region == vault.region:
+                raise keys["region"].error(
+                    f"a second vault for subscription {vault.subscription_id} in {region}: vaults[{index}]"
+                    f" ('{other.name}', line {lines[index]}) already serves it. Azure protects a VM only"
+                    " into one vault of its own region and subscription: keep one vault per subscription"
+                    " and region"
+                )
+            if other.subscription_id == vault.subscription_id and other.name.lower() == name.lower():
+                raise keys["name"].error(
+                    f"vault name '{name}' is already used by vaults[{index}] (line {lines[index]}) in the"
+                    " same subscription; vault names are unique within a subscription"
+                )
+        vaults.append(vault)
+        lines.append(item.line)
+    return tuple(vaults)
+
+
+# --- policies ------------------------------------------------------------------------------------
+
+
+def _parse_time(f: _Field) -> str:
+    raw = _text(f, 'a time like "22:00" or "22:30"').strip()
+    match = _TIME.match(raw)
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise f.error(
+            f'\'{raw}\' is not a time of day; write HH:MM on a whole or half hour, e.g. "22:00" or "22:30"'
+        )
+    if match[2] not in ("00", "30"):
+        raise f.error(
+            f"{raw} is not on a whole or half hour; Azure schedules VM backups only at :00 or :30,"
+            f' e.g. "{int(match[1]):02d}:00" or "{int(match[1]):02d}:30"'
+        )
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+def _parse_time_zone(f: _Field) -> str:
+    raw = _text(f, "a Windows time zone id, e.g. UTC or W. Europe Standard Time")
+    canonical = canonical_time_zone(raw)
+    if canonical is None:
+        raise f.error(
+            f"'{raw}' is not a time zone Azure Backup knows{_close(raw, WINDOWS_TIME_ZONES)};"
+            " use a Windows time zone id such as UTC, W. Europe Standard Time or Eastern Standard Time"
+            " (docs/RULES.md lists them)"
+        )
+    return canonical
+
+
+def _parse_policy(name: str, f: _Field) -> tuple[PolicySpec, _Field | None]:
+    """A policy and the field of its trustedLaunch key (checked once all policies are known)."""
+    if f.is_null:
+        return PolicySpec(name=name), None
+    keys = _mapping(f, ("kind", "schedule", "instantRestoreDays", "retention", "trustedLaunch"))
+    kind = _choice(keys["kind"], ("standard", "enhanced")) if "kind" in keys else "standard"
+
+    frequency, time, time_zone = "daily", DEFAULT_TIME, DEFAULT_TIME_ZONE
+    weekdays: tuple[str, ...] = ()
+    if "schedule" in keys:
+        schedule = _mapping(keys["schedule"], ("frequency", "time", "timeZone", "weekdays"))
+        if "frequency" in schedule:
+            frequency = _choice(schedule["frequency"], ("daily", "weekly"))
+        if "time" in schedule:
+            time = _parse_time(schedule["time"])
+        if "timeZone" in schedule:
+            time_zone = _parse_time_zone(schedule["timeZone"])
+        if frequency == "weekly":
+            if "weekdays" not in schedule:
+                raise keys["schedule"].error("a weekly schedule needs weekdays, e.g. weekdays: [Sunday]")
+            weekdays = _choices(schedule["weekdays"], WEEKDAYS, "weekdays")
+        elif "weekdays" in schedule:
+            raise schedule["weekdays"].error(
+                "a daily schedule runs every day; remove weekdays or set frequency: weekly"
+            )
+
+    if "instantRestoreDays" in keys:
+        low, high = ENHANCED_INSTANT_RESTORE_DAYS if kind == "enhanced" else STANDARD_INSTANT_RESTORE_DAYS
+        instant = _int(
+            keys["instantRestoreDays"], low, high, f"Azure allows {low} to {high} days for {kind} policies"
+        )
+        if kind == "standard" and frequency == "weekly" and instant != WEEKLY_STANDARD_INSTANT_RESTORE_DAYS:
+            raise keys["instantRestoreDays"].error(
+                f"{instant} is not allowed for a weekly standard policy; Azure keeps its instant restore"
+                f" snapshots exactly {WEEKLY_STANDARD_INSTANT_RESTORE_DAYS} days: set 5 or leave it out"
+            )
+    elif kind == "standard" and frequency == "weekly":
+        instant = WEEKLY_STANDARD_INSTANT_RESTORE_DAYS
+    else:
+        instant = DEFAULT_INSTANT_RESTORE_DAYS
+
+    daily: int | None = DEFAULT_DAILY_RETENTION_DAYS if frequency == "daily" else None
+    weekly: WeeklyRetention | None = None
+    monthly: MonthlyRetention | None = None
+    retention_field = keys.get("retention")
+    if retention_field is not None:
+        retention = _mapping(retention_field, ("daily", "weekly", "monthly"))
+        if "daily" in retention:
+            if frequency == "weekly":
+                raise retention["daily"].error(
+                    "a weekly schedule takes no daily points to keep; remove retention.daily"
+                    " (keep the weekly points with retention.weekly) or make the schedule daily"
+                )
+            low, high = DAILY_RETENTION_DAYS
+            daily = _int(retention["daily"], low, high, f"Azure keeps daily points {low} to {high} days")
+        if "weekly" in retention:
+            weekly = _parse_weekly_retention(retention["weekly"], frequency, weekdays)
+        if "monthly" in retention:
+            monthly = _parse_monthly_retention(retention["monthly"], frequency, weekdays)
+    if frequency == "weekly" and weekly is None:
+        raise (retention_field or f).error(
+            "a weekly schedule needs retention.weekly (how many weeks to keep the weekly points),"
+            " e.g. retention: {weekly: {weeks: 12}}"
+        )
+
+    spec = PolicySpec(
+        name=name,
+        kind="enhanced" if kind == "enhanced" else "standard",
+        frequency="weekly" if frequency == "weekly" else "daily",
+        time=time,
+        weekdays=week_order(weekdays),
+        time_zone=time_zone,
+        instant_restore_days=instant,
+        daily_retention_days=daily,
+        weekly_retention=weekly,
+        monthly_retention=monthly,
+        trusted_launch=_text(keys["trustedLaunch"], "the name of an enhanced policy")
+        if "trustedLaunch" in keys
+        else None,
+    )
+    return spec, keys.get("trustedLaunch")
+
+
+def _check_scheduled(f: _Field, days: Sequence[str], frequency: str, scheduled: Sequence[str]) -> None:
+    if frequency != "weekly":
+        return
+    for index, day in enumerate(days):
+        if day not in scheduled:
+            raise f.child(f.node.value[index], index).error(
+                f"{day} is not a backup day of this policy"
+                f" (schedule.weekdays: {', '.join(week_order(scheduled))});"
+                " only points that are taken can be kept"
+            )
+
+
+def _parse_weekly_retention(f: _Field, frequency: str, scheduled: Sequence[str]) -> WeeklyRetention:
+    required = ("weekdays", "weeks") if frequency == "daily" else ("weeks",)
+    keys = _mapping(f, ("weekdays", "weeks"), required)
+    low, high = WEEKLY_RETENTION_WEEKS
+    weeks = _int(keys["weeks"], low, high, f"Azure keeps weekly points {low} to {high} weeks")
+    if "weekdays" in keys:
+        days = _choices(keys["weekdays"], WEEKDAYS, "weekdays")
+        _check_scheduled(keys["weekdays"], days, frequency, scheduled)
+    else:
+        days = tuple(scheduled)
+    return WeeklyRetention(week_order(days), weeks)
+
+
+def _parse_monthly_retention(f: _Field, frequency: str, scheduled: Sequence[str]) -> MonthlyRetention:
+    keys = _mapping(f, ("months", "weeksOfMonth", "weekdays", "daysOfMonth"), ("months",))
+    low, high = MONTHLY_RETENTION_MONTHS
+    months = _int(keys["months"], low, high, f"Azure keeps monthly points {low} to {high} months")
+    if "daysOfMonth" in keys:
+        if "weeksOfMonth" in keys or "weekdays" in keys:
+            raise keys["daysOfMonth"].error("give either daysOfMonth or weeksOfMonth with weekdays, not both")
+        if frequency == "weekly":
+            raise keys["daysOfMonth"].error(
+                "a weekly schedule can keep monthly points only by week (weeksOfMonth and weekdays),"
+                " not by day of the month"
+            )
+        days: list[int] = []
+        last = False
+        for item in _list(keys["daysOfMonth"], "days of the month"):
+            node = item.node
+            if isinstance(node, ScalarNode) and str(node.value).strip().lower() == "last":
+                last = True
+                continue
+            day = _int(
+                item, MONTH_DAYS[0], MONTH_DAYS[1], "write days 1 to 28, or last for the month's last day"
+            )
+            if day in days:
+                raise item.error(f"day {day} is listed twice; name each once")
+            days.append(day)
+        return MonthlyRetention(months, days_of_month=tuple(sorted(days)), last_day=last)
+    if "weeksOfMonth" not in keys:
+        raise f.error("monthly retention needs weeksOfMonth with weekdays (e.g. First Sunday) or daysOfMonth")
+    weeks = _choices(keys["weeksOfMonth"], WEEKS_OF_MONTH, "weeks of the month")
+    if "weekdays" in keys:
+        weekdays = _choices(keys["weekdays"], WEEKDAYS, "weekdays")
+        _check_scheduled(keys["weekdays"], weekdays, frequency, scheduled)
+    elif frequency == "weekly":
+        weekdays = tuple(scheduled)
+    else:
+        raise f.error(
+            "monthly retention by week needs weekdays too, e.g. weeksOfMonth: [First], weekdays: [Sunday]"
+        )
+    order = {week: i for i, week in enumerate(WEEKS_OF_MONTH)}
+    return MonthlyRetention(
+        months, weeks_of_month=tuple(sorted(weeks, key=order.__getitem__)), weekdays=week_order(weekdays)
+    )
+
+
+def _parse_policies(f: _Field) -> tuple[PolicySpec, ...]:
+    entries = _entries(f, "policies")
+    if not entries:
+        raise f.error(
+            "no policies; define at least one, e.g. policies: {gold: {}} for Azure's default settings"
+        )
+    policies: list[PolicySpec] = []
+    trusted_fields: dict[str, _Field] = {}
+    seen: dict[str, int] = {}
+    for name, item in entries:
+        if not _POLICY_NAME.match(name):
+            raise item.error(
+                f"'{name}' is not a valid policy name: start with a letter or digit and use only letters,"
+                " digits, hyphens and underscores, at most 150 characters"
+            )
+        if name.lower() in seen:
+            raise item.error(
+                f"policy '{name}' is defined twice (also on line {seen[name.lower()]}); Azure policy names"
+                " ignore case, so give each policy its own name"
+            )
+        seen[name.lower()] = item.line
+        spec, trusted = _parse_policy(name, item)
+        policies.append(spec)
+        if trusted is not None:
+            trusted_fields[name] = trusted
+
+    by_name = {policy.name.lower(): policy for policy in policies}
+    resolved: list[PolicySpec] = []
+    for policy in policies:
+        trusted = trusted_fields.get(policy.name)
+        if trusted is None or policy.trusted_launch is None:
+            resolved.append(policy)
+            continue
+        if policy.kind == "enhanced":
+            raise trusted.error(
+                f"policy '{policy.name}' is already enhanced and protects Trusted Launch VMs itself;"
+                " remove trustedLaunch"
+            )
+        sibling = by_name.get(policy.trusted_launch.lower())
+        if sibling is None:
+            enhanced = [p.name for p in policies if p.kind == "enhanced"]
+            known = ", ".join(enhanced) if enhanced else "none yet: add one with kind: enhanced"
+            raise trusted.error(
+                f"policy '{policy.trusted_launch}' is not defined; trustedLaunch names an enhanced policy of"
+                f" this file (enhanced policies: {known})"
+            )
+        if sibling.kind != "enhanced":
+            raise trusted.error(
+                f"policy '{sibling.name}' is standard; Trusted Launch VMs need an enhanced policy:"
+                f" set kind: enhanced on '{sibling.name}' or name another policy"
+            )
+        resolved.append(dataclasses.replace(policy, trusted_launch=sibling.name))  # canonical spelling
+    return tuple(resolved)
+
+
+# --- selection -----------------------------------------------------------------------------------
+
+
+def _parse_match(f: _Field, depth: int = 0) -> Match:
+    if depth > _MAX_MATCH_DEPTH:
+        raise f.error("the match is nested too deeply")
+    allowed = ("tag", "equals", "oneOf", "like", "caseSensitive", "not", "all", "any")
+    keys = _mapping(f, allowed)
+    if not keys:
+        raise f.error("the match is empty; write e.g. {tag: backup-policy, equals: gold}")
+    for combinator in ("not", "all", "any"):
+        if combinator in keys:
+            extra = sorted(set(keys) - {combinator})
+            if extra:
+                raise keys[extra[0]].error(
+                    f"'{combinator}' stands alone in its match; move {extra[0]} into it"
+                )
+            if combinator == "not":
+                return NotMatch(_parse_match(keys["not"], depth + 1))
+            items = tuple(_parse_match(item, depth + 1) for item in _list(keys[combinator], "matches"))
+            return AllMatch(items) if combinator == "all" else AnyMatch(items)
+    if "tag" not in keys:
+        raise f.error("a match needs 'tag' (or 'not', 'all', 'any'); e.g. {tag: backup-policy, equals: gold}")
+    tag = _text(keys["tag"], "the tag name").strip()
+    ops = [op for op in ("equals", "oneOf", "like") if op in keys]
+    if len(ops) != 1:
+        which = "none" if not ops else " and ".join(ops)
+        raise f.error(f"a tag match needs exactly one of equals, oneOf, like; found {which}")
+    op = ops[0]
+    case_sensitive = _bool(keys["caseSensitive"]) if "caseSensitive" in keys else False
+    if op == "oneOf":
+        values = tuple(_text(item, "a tag value") for item in _list(keys["oneOf"], "tag values"))
+        return TagMatch(tag, "oneOf", values, case_sensitive)
+    value = _text(keys[op], "a tag value")
+    return TagMatch(tag, "equals" if op == "equals" else "like", (value,), case_sensitive)
+
+
+def _parse_selection(f: _Field, policies: Sequence[PolicySpec]) -> tuple[SelectionRule, ...]:
+    rules: list[SelectionRule] = []
+    first: dict[int, tuple[str, int]] = {}
+    names: dict[str, int] = {}
+    known = {policy.name.lower(): policy.name for policy in policies}
+    for item in _list(f, "selection rules"):
+        keys = _mapping(
+            item,
+            ("name", "priority", "match", "policy", "description"),
+            ("name", "priority", "match", "policy"),
+        )
+        name = _text(keys["name"], "the rule's name").strip()
+        if name.lower() in names:
+            raise keys["name"].error(
+                f"rule name '{name}' is used twice (also on line {names[name.lower()]}); name each rule once"
+            )
+        names[name.lower()] = keys["name"].line
+        priority = _int(keys["priority"], 0, 1_000_000, "write a whole number from 0; the lowest number wins")
+        if priority in first:
+            other, line = first[priority]
+            raise keys["priority"].error(
+                f"rules '{other}' (line {line}) and '{name}' both have priority {priority};"
+                " give each rule its own priority (the lowest number wins when several match)"
+            )
+        first[priority] = (name, keys["priority"].line)
+        policy_name = _text(keys["policy"], "a policy name").strip()
+        if policy_name.lower() not in known:
+            raise keys["policy"].error(
+                f"rule '{name}' selects policy '{policy_name}', which is not defined"
+                f"{_close(policy_name, known.values())}; known policies: {', '.join(known.values())}"
+            )
+        description = _text(keys["description"], "a description") if "description" in keys else ""
+        match = _parse_match(keys["match"])
+        rules.append(SelectionRule(name, priority, match, known[policy_name.lower()], description))
+    return tuple(sorted(rules, key=lambda rule: rule.priority))
+
+
+def _parse_opt_out(f: _Field) -> OptOut:
+    keys = _mapping(f, ("tag", "values", "caseSensitive"), ("tag", "values"))
+    tag = _text(keys["tag"], "the tag name").strip()
+    values = tuple(_text(item, "a tag value") for item in _list(keys["values"], "tag values"))
+    case_sensitive = _bool(keys["caseSensitive"]) if "caseSensitive" in keys else False
+    return OptOut(tag, values, case_sensitive)
+
+
+def _parse_actions(f: _Field) -> Actions:
+    keys = _mapping(f, ("onOptOut", "onStoppedProtection", "onWrongPolicy", "onPolicyDrift"))
+    on_opt_out = _choice(keys["onOptOut"], ("report", "stopProtection")) if "onOptOut" in keys else "report"
+    on_stopped = (
+        _choice(keys["onStoppedProtection"], ("resume", "report"))
+        if "onStoppedProtection" in keys
+        else "resume"
+    )
+    on_wrong = _choice(keys["onWrongPolicy"], ("fix", "report")) if "onWrongPolicy" in keys else "fix"
+    on_drift = _choice(keys["onPolicyDrift"], ("fix", "report")) if "onPolicyDrift" in keys else "fix"
+    return Actions(
+        on_opt_out="stopProtection" if on_opt_out == "stopProtection" else "report",
+        on_stopped_protection="report" if on_stopped == "report" else "resume",
+        on_wrong_policy="report" if on_wrong == "report" else "fix",
+        on_policy_drift="report" if on_drift == "report" else "fix",
+    )
+
+
+def _parse_first_backup(f: _Field) -> FirstBackup:
+    keys = _mapping(f, ("enabled", "retainDays"))
+    enabled = _bool(keys["enabled"]) if "enabled" in keys else True
+    retain = FirstBackup().retain_days
+    if "retainDays" in keys:
+        retain = _int(keys["retainDays"], 1, MAX_RETAIN_DAYS, f"write 1 to {MAX_RETAIN_DAYS} days (99 years)")
+    return FirstBackup(enabled, retain)
+
+
+_TOP_LEVEL = (
+    "version",
+    "vaults",
+    "policies",
+    "selection",
+    "optOut",
+    "diskExclusion",
+    "firstBackup",
+    "actions",
+)
+
+
+def parse_rules(text: str, source: str = "<rules>") -> Rules:
+    """Validate the text of a rules file; `source` names it in error messages."""
+    ctx = _Context(source)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = int(mark.line) + 1 if mark is not None else 0
+        problem = exc.problem or exc.context or "cannot be read"
+        raise RulesError(
+            source, line, "", f"not valid YAML: {problem}; check indentation and quotes"
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise RulesError(source, 0, "", f"not valid YAML: {exc}") from exc
+    if root is None:
+        raise RulesError(
+            source, 1, "", "the file is empty; it needs vaults, policies and selection (see docs/RULES.md)"
+        )
+    _prepare(root, ctx, set())
+    top = _Field(ctx, root, "")
+    if not isinstance(root, MappingNode):
+        raise top.error(
+            f"the file must be a mapping with the keys {', '.join(_TOP_LEVEL)}; found {top.describe()}"
+        )
+    keys = _mapping(top, _TOP_LEVEL, ("vaults", "policies", "selection"), extensions=True)
+    if "version" in keys:
+        _int(keys["version"], 1, 1, "this autopilot reads version 1 of the rules format")
+
+    policies = _parse_policies(keys["policies"])
+    vaults = _parse_vaults(keys["vaults"])
+    selection = _parse_selection(keys["selection"], policies)
+    opt_out = _parse_opt_out(keys["optOut"]) if "optOut" in keys else None
+    disk_tag: str | None = None
+    if "diskExclusion" in keys:
+        disk = _mapping(keys["diskExclusion"], ("tag",), ("tag",))
+        disk_tag = _text(disk["tag"], "the tag name").strip()
+    first_backup = _parse_first_backup(keys["firstBackup"]) if "firstBackup" in keys else FirstBackup()
+    actions = _parse_actions(keys["actions"]) if "actions" in keys else Actions()
+    return Rules(source, vaults, policies, selection, opt_out, disk_tag, first_backup, actions)
+
+
+def load_rules(path: str) -> Rules:
+    """Read and validate the rules file at `path` (the AUTOPILOT_RULES setting)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except UnicodeDecodeError as exc:
+        raise RulesError(path, 0, "", f"the file is not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise RulesError(
+            path,
+            0,
+            "",
+            f"cannot read the rules file: {exc.strerror or exc}; check the AUTOPILOT_RULES setting",
+        ) from exc
+    return parse_rules(text, path)
+
+
+def validate_file(path: str) -> Rules:
+    """What `python -m autopilot validate` runs: load and validate, raising RulesError on a mistake."""
+    return load_rules(path)

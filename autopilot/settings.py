@@ -1,0 +1,199 @@
+"""The app's settings: one frozen object, read lazily from app settings (environment variables).
+
+Nothing here runs at import time. `get_settings()` reads the environment once per process;
+`Settings.from_env(mapping)` builds one from any mapping (tests, the CLI).
+Every setting is documented in README.md ("Settings").
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from azure.core import AzureClouds
+from azure.mgmt.core.tools import get_arm_endpoints
+
+# Names accepted for AUTOPILOT_ARM_ENDPOINT besides a URL (those of `az cloud list`).
+CLOUD_NAMES: dict[str, AzureClouds] = {
+    "azurecloud": AzureClouds.AZURE_PUBLIC_CLOUD,
+    "azurepubliccloud": AzureClouds.AZURE_PUBLIC_CLOUD,
+    "azureusgovernment": AzureClouds.AZURE_US_GOVERNMENT,
+    "azurechinacloud": AzureClouds.AZURE_CHINA_CLOUD,
+}
+
+_SUBSCRIPTION_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it and says how to fix it."""
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where tables, queues and blobs live: a connection string (Azurite) or identity-based URIs."""
+
+    connection_string: str | None = None
+    blob_uri: str | None = None
+    queue_uri: str | None = None
+    table_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    arm_endpoint: str
+    arm_scope: str
+    cloud: AzureClouds | None
+    subscriptions: tuple[str, ...]
+    rules_path: str | None
+    storage: StorageSettings
+    events_endpoint: str | None = None
+    logs_endpoint: str | None = None
+    logs_workspace_id: str | None = None
+    audit_table: str = "autopilotaudit"
+    state_table: str = "autopilotstate"
+    sweep_queue: str = "autopilot-sweep"
+    reports_container: str = "autopilot-reports"
+    sweep_dry_run: bool = False
+    backup_retain_days: int = 30
+    backup_daily_cap: int = 4
+    backup_scope_resource_groups: tuple[str, ...] = ()
+    backup_scope_tag: tuple[str, str] | None = None
+    hmac_secret: str | None = field(default=None, repr=False)
+    callback_allowed_hosts: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    retry_total: int = 6
+    retry_backoff_max: int = 60
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        endpoint_setting = env.get("AUTOPILOT_ARM_ENDPOINT", "AzureCloud").strip()
+        cloud: AzureClouds | None = CLOUD_NAMES.get(endpoint_setting.lower())
+        if cloud is not None:
+            endpoints = get_arm_endpoints(cloud)
+            arm_endpoint = endpoints["resource_manager"]
+            arm_scope = endpoints["credential_scopes"][0]
+        else:
+            parts = urlsplit(endpoint_setting)
+            if parts.scheme != "https" or not parts.hostname:
+                raise SettingsError(
+                    f"AUTOPILOT_ARM_ENDPOINT={endpoint_setting!r} is neither a cloud name "
+                    f"({', '.join(sorted(CLOUD_NAMES))}) nor an https:// URL; "
+                    "set it to e.g. 'AzureCloud' or 'https://127.0.0.1:8443'."
+                )
+            arm_endpoint = endpoint_setting
+            audience = env.get("AUTOPILOT_ARM_AUDIENCE", "https://management.azure.com/")
+            arm_scope = audience.rstrip("/") + "/.default"
+
+        subscriptions = _csv(env.get("AUTOPILOT_SUBSCRIPTIONS", ""))
+        for sub in subscriptions:
+            if not _SUBSCRIPTION_ID.match(sub):
+                raise SettingsError(
+                    f"AUTOPILOT_SUBSCRIPTIONS has {sub!r}, which is not a subscription id "
+                    "(a GUID such as 00000000-0000-0000-0000-000000000000); separate ids with commas."
+                )
+
+        scope_tag = None
+        if env.get("AUTOPILOT_BACKUP_SCOPE_TAG"):
+            key, sep, value = env["AUTOPILOT_BACKUP_SCOPE_TAG"].partition("=")
+            if not sep or not key.strip():
+                raise SettingsError(
+                    "AUTOPILOT_BACKUP_SCOPE_TAG must look like 'key=value', e.g. 'backup-now=allowed'."
+                )
+            scope_tag = (key.strip(), value.strip())
+
+        allowed_hosts = {urlsplit(arm_endpoint).hostname or ""}
+        for name in ("AUTOPILOT_EVENTS_ENDPOINT", "AUTOPILOT_LOGS_ENDPOINT"):
+            if env.get(name):
+                allowed_hosts.add(urlsplit(env[name]).hostname or "")
+
+        return cls(
+            arm_endpoint=arm_endpoint,
+            arm_scope=arm_scope,
+            cloud=cloud,
+            subscriptions=tuple(s.lower() for s in subscriptions),
+            rules_path=env.get("AUTOPILOT_RULES") or None,
+            storage=_storage(env),
+            events_endpoint=env.get("AUTOPILOT_EVENTS_ENDPOINT") or None,
+            logs_endpoint=env.get("AUTOPILOT_LOGS_ENDPOINT") or None,
+            logs_workspace_id=env.get("AUTOPILOT_LOGS_WORKSPACE_ID") or None,
+            audit_table=env.get("AUTOPILOT_AUDIT_TABLE", "autopilotaudit"),
+            state_table=env.get("AUTOPILOT_STATE_TABLE", "autopilotstate"),
+            sweep_queue=env.get("SWEEP_QUEUE", "autopilot-sweep"),
+            reports_container=env.get("AUTOPILOT_REPORTS_CONTAINER", "autopilot-reports"),
+            sweep_dry_run=_bool(env, "AUTOPILOT_SWEEP_DRY_RUN", False),
+            backup_retain_days=_int(env, "AUTOPILOT_BACKUP_RETAIN_DAYS", 30, 1, 99 * 365),
+            backup_daily_cap=_int(env, "AUTOPILOT_BACKUP_DAILY_CAP", 4, 1, 9),
+            backup_scope_resource_groups=tuple(
+                g.lower() for g in _csv(env.get("AUTOPILOT_BACKUP_SCOPE_RESOURCE_GROUPS", ""))
+            ),
+            backup_scope_tag=scope_tag,
+            hmac_secret=env.get("AUTOPILOT_HMAC_SECRET") or None,
+            callback_allowed_hosts=tuple(
+                h.lower() for h in _csv(env.get("AUTOPILOT_CALLBACK_ALLOWED_HOSTS", ""))
+            ),
+            allowed_hosts=tuple(sorted(h for h in allowed_hosts if h)),
+            retry_total=_int(env, "AUTOPILOT_RETRY_TOTAL", 6, 0, 20),
+            retry_backoff_max=_int(env, "AUTOPILOT_RETRY_BACKOFF_MAX", 60, 1, 3600),
+        )
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return Settings.from_env(os.environ)
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean; use true or false.")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{name}={raw!r} is not a whole number; use a number from {low} to {high}."
+        ) from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name}={value} is out of range; use a number from {low} to {high}.")
+    return value
+
+
+def _storage(env: Mapping[str, str]) -> StorageSettings:
+    """AzureWebJobsStorage as the Functions host reads it: a connection string, or identity-based
+    `AzureWebJobsStorage__accountName` / `__blobServiceUri` / `__queueServiceUri` / `__tableServiceUri`."""
+    conn = env.get("AzureWebJobsStorage", "").strip()
+    if conn:
+        if conn.lower() == "usedevelopmentstorage=true":
+            raise SettingsError(
+                "AzureWebJobsStorage=UseDevelopmentStorage=true is not supported by the table client; "
+                "give Azurite's full connection string (make serve writes it into local.settings.json)."
+            )
+        return StorageSettings(connection_string=conn)
+    account = env.get("AzureWebJobsStorage__accountName", "").strip()
+
+    def uri(service: str) -> str | None:
+        explicit = env.get(f"AzureWebJobsStorage__{service}ServiceUri", "").strip()
+        if explicit:
+            return explicit
+        return f"https://{account}.{service}.core.windows.net" if account else None
+
+    return StorageSettings(blob_uri=uri("blob"), queue_uri=uri("queue"), table_uri=uri("table"))
