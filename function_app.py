@@ -2,4 +2,7 @@
 
 import azure.functions as func
 
+from handlers import protect_on_create
+
 app = func.FunctionApp()
+app.register_functions(protect_on_create.bp)

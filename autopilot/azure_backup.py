@@ -1,0 +1,378 @@
+"""The calls the product makes on Azure (Compute and Backup), on top of the SDK clients.
+
+Everything that talks to Azure goes through here, so the rest of the core works with plain facts
+(VmFacts, ItemFacts, JobFacts). Retries, Retry-After and polling are azure-core's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.polling import LROPoller
+from azure.mgmt.core.polling.arm_polling import ARMPolling
+from azure.mgmt.recoveryservicesbackup.models import (
+    AzureIaaSComputeVMProtectedItem,
+    BackupRequestResource,
+    ProtectedItemResource,
+    ProtectionPolicyResource,
+)
+
+from autopilot.clients import Clients
+from autopilot.outcomes import TransientError
+from autopilot.rules import VaultSpec
+from autopilot.vms import VmFacts, split_id
+
+log = logging.getLogger("autopilot.azure")
+
+FABRIC = "Azure"
+# Error codes the Backup service answers while another operation runs on the same item.
+BUSY_CODES = {
+    "BMSUserErrorObjectLocked",
+    "UserErrorBackupOperationInProgress",
+    "BMSUserErrorConflictingProtectionOperation",
+}
+
+
+@dataclass(frozen=True)
+class ItemFacts:
+    """A VM's protected item in a vault."""
+
+    id: str
+    vault_id: str
+    policy_id: str
+    protection_state: str  # IRPending, Protected, ProtectionStopped, ...
+    soft_deleted: bool
+    last_backup_status: str
+    last_backup_time: dt.datetime | None
+    last_recovery_point: dt.datetime | None
+    health: str
+    vm_id: str
+    excluded_luns: tuple[int, ...] = ()
+
+    @property
+    def policy_name(self) -> str:
+        return self.policy_id.rsplit("/", 1)[-1] if self.policy_id else ""
+
+    @classmethod
+    def from_resource(cls, resource: Any) -> ItemFacts:
+        props = AzureIaaSComputeVMProtectedItem(resource.properties)
+        exclusion = (
+            props.extended_properties and props.extended_properties.disk_exclusion_properties
+        ) or None
+        return cls(
+            id=resource.id,
+            vault_id=resource.id.split("/backupFabrics/")[0],
+            policy_id=str(props.policy_id or ""),
+            protection_state=str(props.protection_state or ""),
+            soft_deleted=bool(props.is_scheduled_for_deferred_delete),
+            last_backup_status=str(props.last_backup_status or ""),
+            last_backup_time=props.last_backup_time,
+            last_recovery_point=props.last_recovery_point,
+            health=str(props.health_status or ""),
+            vm_id=str(props.source_resource_id or props.virtual_machine_id or ""),
+            excluded_luns=tuple(exclusion.disk_lun_list or [])
+            if exclusion and not exclusion.is_inclusion_list
+            else (),
+        )
+
+
+@dataclass(frozen=True)
+class JobFacts:
+    id: str
+    vault_id: str
+    operation: str
+    status: str
+    start: dt.datetime | None
+    end: dt.datetime | None
+    vm_name: str
+    phases: tuple[tuple[str, str], ...]  # (task, status): Take Snapshot, Transfer data to vault
+    error_code: str
+    error_message: str
+    recommendations: tuple[str, ...]
+    recovery_point_id: str
+
+    @classmethod
+    def from_resource(cls, resource: Any) -> JobFacts:
+        props = resource.properties
+        errors = list(getattr(props, "error_details", None) or [])
+        extended = getattr(props, "extended_info", None)
+        tasks = (
+            tuple((str(t.task_id), str(t.status)) for t in (extended.tasks_list or [])) if extended else ()
+        )
+        bag = dict(extended.property_bag or {}) if extended else {}
+        first = errors[0] if errors else None
+        return cls(
+            id=resource.name,
+            vault_id=resource.id.split("/backupJobs/")[0],
+            operation=str(props.operation or ""),
+            status=str(props.status or ""),
+            start=props.start_time,
+            end=props.end_time,
+            vm_name=str(props.entity_friendly_name or ""),
+            phases=tasks,
+            error_code=str(first.error_code) if first and first.error_code is not None else "",
+            error_message=str(first.error_string or "") if first else "",
+            recommendations=tuple(first.recommendations or []) if first else (),
+            recovery_point_id=str(bag.get("Recovery Point Id", "")),
+        )
+
+
+def is_transient(error: Exception) -> bool:
+    """Throttling, server errors, busy items and lost connections are worth retrying later."""
+    if isinstance(error, ServiceRequestError | ServiceResponseError | TransientError):
+        return True
+    if isinstance(error, HttpResponseError):
+        code = getattr(error.error, "code", None) if error.error else None
+        return (
+            error.status_code in (408, 429, 500, 502, 503, 504)
+            or code in BUSY_CODES
+            or error.status_code == 409
+        )
+    return False
+
+
+def error_code(error: Exception) -> str:
+    if isinstance(error, HttpResponseError) and error.error is not None and error.error.code:
+        return str(error.error.code)
+    return type(error).__name__
+
+
+class AzureBackup:
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+        self._refresh_locks: dict[str, threading.Lock] = {}
+        self._refreshed_at: dict[str, float] = {}
+        self._locks_guard = threading.Lock()
+
+    # -- compute ---------------------------------------------------------------------------
+    def get_vm(self, vm_id: str) -> VmFacts | None:
+        subscription, group, name = split_id(vm_id)
+        try:
+            vm = self.clients.compute(subscription).virtual_machines.get(group, name, expand="instanceView")
+        except ResourceNotFoundError:
+            return None
+        return VmFacts.from_model(vm)
+
+    def shared_disk_luns(self, vm: VmFacts) -> list[int]:
+        """LUNs of data disks that are shared (maxShares > 1): Azure Backup cannot back them up."""
+        luns = []
+        for disk in vm.data_disks:
+            if not disk.managed_disk_id:
+                continue
+            subscription, group, name = split_id(disk.managed_disk_id)
+            try:
+                managed = self.clients.compute(subscription).disks.get(group, name)
+            except ResourceNotFoundError:
+                continue
+            if managed.properties is not None and int(managed.properties.max_shares or 1) > 1:
+                luns.append(disk.lun)
+        return luns
+
+    def list_vms(self, subscription_id: str) -> list[VmFacts]:
+        """Every VM of a subscription with its instance view, in pages (statusOnly=true)."""
+        compute = self.clients.compute(subscription_id)
+        return [VmFacts.from_model(vm) for vm in compute.virtual_machines.list_all(status_only="true")]
+
+    # -- protected items -------------------------------------------------------------------
+    def get_item(self, vault: VaultSpec, vm: VmFacts) -> ItemFacts | None:
+        backup = self.clients.backup(vault.subscription_id)
+        try:
+            item = backup.protected_items.get(
+                vault.name, vault.resource_group, FABRIC, vm.container_name, vm.item_name
+            )
+        except ResourceNotFoundError:
+            return None
+        return ItemFacts.from_resource(item)
+
+    def list_items(self, vault: VaultSpec) -> list[ItemFacts]:
+        backup = self.clients.backup(vault.subscription_id)
+        pages = backup.backup_protected_items.list(
+            vault.name,
+            vault.resource_group,
+            filter="backupManagementType eq 'AzureIaasVM' and itemType eq 'VM'",
+        )
+        return [ItemFacts.from_resource(item) for item in pages]
+
+    def backup_status(self, vm: VmFacts) -> dict[str, Any]:
+        """Where the VM is protected, if anywhere (one call, across every vault of its region)."""
+        backup = self.clients.backup(vm.subscription_id)
+        status = backup.backup_status.get(vm.location, {"resourceType": "VM", "resourceId": vm.id})
+        return dict(status.as_dict())
+
+    def refresh_containers(self, vault: VaultSpec, vm: VmFacts) -> bool:
+        """Make a new VM discoverable by its vault; VMs created together share one refresh.
+
+        Returns True when a refresh ran, False when a refresh that started after the VM was created
+        already covered it."""
+        key = vault.resource_id.lower()
+        with self._locks_guard:
+            lock = self._refresh_locks.setdefault(key, threading.Lock())
+        created = vm.time_created.timestamp() if vm.time_created else time.time()
+        with lock:
+            if self._refreshed_at.get(key, float("-inf")) >= created:
+                return False
+            started = time.time()
+            backup = self.clients.backup(vault.subscription_id)
+            initial = backup.protection_containers.refresh(
+                vault.name,
+                vault.resource_group,
+                FABRIC,
+                cls=lambda pipeline_response, _, __: pipeline_response,
+            )
+            # The SDK models refreshContainers as a plain 202; follow its Location with azure-core's poller.
+            LROPoller(backup._client, initial, lambda _: None, ARMPolling(1)).result()
+            self._refreshed_at[key] = started - 1
+            return True
+
+    def protect(
+        self, vault: VaultSpec, vm: VmFacts, policy_name: str, excluded_luns: tuple[int, ...] = ()
+    ) -> ItemFacts:
+        """Enable protection, or change the policy, and follow the operation to its end."""
+        backup = self.clients.backup(vault.subscription_id)
+        properties: dict[str, Any] = {
+            "protectedItemType": "Microsoft.Compute/virtualMachines",
+            "sourceResourceId": vm.id,
+            "policyId": f"{vault.resource_id}/backupPolicies/{policy_name}",
+        }
+        if excluded_luns:
+            properties["extendedProperties"] = {
+                "diskExclusionProperties": {"diskLunList": list(excluded_luns), "isInclusionList": False}
+            }
+        poller = backup.protected_items.begin_create_or_update(
+            vault.name,
+            vault.resource_group,
+            FABRIC,
+            vm.container_name,
+            vm.item_name,
+            ProtectedItemResource({"properties": properties}),
+        )
+        return ItemFacts.from_resource(poller.result())
+
+    def stop_protection(self, vault: VaultSpec, vm: VmFacts) -> ItemFacts:
+        """Stop protection and keep the backup data."""
+        backup = self.clients.backup(vault.subscription_id)
+        body = {
+            "properties": {
+                "protectedItemType": "Microsoft.Compute/virtualMachines",
+                "sourceResourceId": vm.id,
+                "protectionState": "ProtectionStopped",
+                "policyId": "",
+            }
+        }
+        poller = backup.protected_items.begin_create_or_update(
+            vault.name,
+            vault.resource_group,
+            FABRIC,
+            vm.container_name,
+            vm.item_name,
+            ProtectedItemResource(body),
+        )
+        return ItemFacts.from_resource(poller.result())
+
+    def undelete(self, vault: VaultSpec, vm: VmFacts) -> ItemFacts:
+        """Bring a soft-deleted item back (it returns as ProtectionStopped)."""
+        backup = self.clients.backup(vault.subscription_id)
+        body = {
+            "properties": {
+                "protectedItemType": "Microsoft.Compute/virtualMachines",
+                "sourceResourceId": vm.id,
+                "protectionState": "ProtectionStopped",
+                "isRehydrate": True,
+            }
+        }
+        poller = backup.protected_items.begin_create_or_update(
+            vault.name,
+            vault.resource_group,
+            FABRIC,
+            vm.container_name,
+            vm.item_name,
+            ProtectedItemResource(body),
+        )
+        return ItemFacts.from_resource(poller.result())
+
+    # -- backups and jobs ------------------------------------------------------------------
+    def backup_now(self, vault: VaultSpec, vm: VmFacts, retain_until: dt.datetime) -> str:
+        """Trigger an on-demand backup; returns the operation id (its status names the job)."""
+        backup = self.clients.backup(vault.subscription_id)
+        response = backup.backups.trigger(
+            vault.name,
+            vault.resource_group,
+            FABRIC,
+            vm.container_name,
+            vm.item_name,
+            BackupRequestResource(
+                {
+                    "properties": {
+                        "objectType": "IaasVMBackupRequest",
+                        "recoveryPointExpiryTimeInUTC": retain_until.astimezone(dt.UTC).strftime(
+                            "%Y-%m-%dT%H:%M:%SZ"
+                        ),
+                    }
+                }
+            ),
+            cls=lambda pipeline_response, _, __: pipeline_response.http_response,
+        )
+        assert response is not None, "the cls callback returns the HTTP response"
+        status_url = response.headers.get("Azure-AsyncOperation") or response.headers.get("Location") or ""
+        return status_url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+
+    def job_of_operation(
+        self, vault: VaultSpec, vm: VmFacts, operation_id: str, wait_seconds: float = 60
+    ) -> str:
+        """The job id behind an accepted backup operation (polls the operation status briefly)."""
+        backup = self.clients.backup(vault.subscription_id)
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            status = backup.protected_item_operation_statuses.get(
+                vault.name, vault.resource_group, FABRIC, vm.container_name, vm.item_name, operation_id
+            )
+            job_id = status.as_dict().get("properties", {}).get("jobId")
+            if job_id:
+                return str(job_id)
+            if str(status.status) == "Failed":
+                error = status.error
+                raise HttpResponseError(
+                    message=f"backup operation failed: {getattr(error, 'code', '')} {getattr(error, 'message', '')}"
+                )
+            if time.monotonic() > deadline:
+                raise TransientError(
+                    f"the backup operation {operation_id} did not name its job within {wait_seconds} s"
+                )
+            time.sleep(1)
+
+    def get_job(self, vault: VaultSpec, job_id: str) -> JobFacts:
+        backup = self.clients.backup(vault.subscription_id)
+        return JobFacts.from_resource(backup.job_details.get(vault.name, vault.resource_group, job_id))
+
+    def list_jobs(self, vault: VaultSpec, odata_filter: str) -> list[JobFacts]:
+        backup = self.clients.backup(vault.subscription_id)
+        return [
+            JobFacts.from_resource(job)
+            for job in backup.backup_jobs.list(vault.name, vault.resource_group, filter=odata_filter)
+        ]
+
+    # -- policies --------------------------------------------------------------------------
+    def get_policy(self, vault: VaultSpec, name: str) -> dict[str, Any] | None:
+        backup = self.clients.backup(vault.subscription_id)
+        try:
+            policy = backup.protection_policies.get(vault.name, vault.resource_group, name)
+        except ResourceNotFoundError:
+            return None
+        return dict(policy.as_dict().get("properties") or {})
+
+    def put_policy(self, vault: VaultSpec, name: str, properties: dict[str, Any]) -> None:
+        backup = self.clients.backup(vault.subscription_id)
+        backup.protection_policies.create_or_update(
+            vault.name, vault.resource_group, name, ProtectionPolicyResource({"properties": properties})
+        )

@@ -1,0 +1,61 @@
+"""The Autopilot: settings, clients, rules, audit, events and state, built once per process on first
+use (never at import time: a failing import would drop every function of the app)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+from autopilot.audit import AuditLog
+from autopilot.azure_backup import AzureBackup
+from autopilot.clients import Clients
+from autopilot.events import EventPublisher
+from autopilot.policies import PolicyCache
+from autopilot.rules import Rules, load_rules
+from autopilot.settings import Settings, SettingsError, get_settings
+from autopilot.state import StateStore
+
+
+@dataclass
+class Autopilot:
+    settings: Settings
+    clients: Clients
+    rules: Rules
+    azure: AzureBackup
+    audit: AuditLog
+    events: EventPublisher
+    state: StateStore
+    policies: PolicyCache = field(default_factory=PolicyCache)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, clients: Clients | None = None, rules: Rules | None = None
+    ) -> Autopilot:
+        if rules is None:
+            if not settings.rules_path:
+                raise SettingsError(
+                    "AUTOPILOT_RULES is not set: give the path of the rules file (see docs/RULES.md)."
+                )
+            rules = load_rules(settings.rules_path)
+        clients = clients or Clients(settings)
+        return cls(
+            settings=settings,
+            clients=clients,
+            rules=rules,
+            azure=AzureBackup(clients),
+            audit=AuditLog(clients.table(settings.audit_table)),
+            events=EventPublisher(clients.events()),
+            state=StateStore(clients.table(settings.state_table)),
+        )
+
+    def subscriptions(self) -> tuple[str, ...]:
+        """The subscriptions in scope: AUTOPILOT_SUBSCRIPTIONS, or those of the rules' vaults."""
+        if self.settings.subscriptions:
+            return self.settings.subscriptions
+        return tuple(sorted({v.subscription_id.lower() for v in self.rules.vaults}))
+
+
+@functools.cache
+def get_autopilot() -> Autopilot:
+    """The process's Autopilot, from the app settings."""
+    return Autopilot.from_settings(get_settings())

@@ -1,0 +1,421 @@
+"""Protect one VM: the core shared by protect-on-creation, the sweep, the plan and backup-now.
+
+`decide` is pure: from the facts (the VM, its protected item if any, where else it is protected) and
+the rules it says what should happen and why. `protect_vm` re-reads the facts from Azure (never
+trusting an event's payload), decides, and carries the decision out: enable protection, change the
+policy, resume, stop, or report why not. It is idempotent: a VM already protected as the rules say
+causes no write. Every change is audited, and every outcome worth telling is published.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from azure.core.exceptions import HttpResponseError
+
+from autopilot.azure_backup import ItemFacts, error_code, is_transient
+from autopilot.outcomes import Kind, Outcome, TransientError
+from autopilot.policyspec import PolicySpec
+from autopilot.rules import Rules, Selection, VaultSpec
+from autopilot.vms import VmFacts, same_id
+
+if TYPE_CHECKING:
+    from autopilot.context import Autopilot
+
+log = logging.getLogger("autopilot.protect")
+
+CLAIM_SECONDS = 300
+MIN_WINDOWS_AGENT = (2, 6, 1198, 718)
+WINDOWS_AGENT_GUIDANCE = (
+    "Install or repair the Azure Windows VM Agent (version 2.6.1198.718 or newer): download the MSI from "
+    "https://go.microsoft.com/fwlink/?LinkID=394789, install it, and check that the 'Windows Azure Guest Agent' "
+    "service is running and the VM can reach 168.63.129.16."
+)
+LINUX_AGENT_GUIDANCE = (
+    "Install or repair the Azure Linux Agent (waagent): install your distribution's package "
+    "(apt install walinuxagent, or dnf/yum install WALinuxAgent), enable and start its service, and check "
+    "that the VM can reach 168.63.129.16."
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that predicts a failed protection or failed backups, with what to do about it."""
+
+    code: str
+    reason: str
+    remedy: str
+    blocks_protection: bool  # True: do not enable protection; False: enable, but backups will fail
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What should happen to one VM, and why."""
+
+    kind: Kind
+    reason: str
+    remedy: str = ""
+    change: str = ""  # enable, change-policy, resume, undelete-resume, stop; "" when nothing is written
+    vault: VaultSpec | None = None
+    policy: PolicySpec | None = None
+    selection: Selection | None = None
+    problems: tuple[Problem, ...] = ()
+    details: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def first_backup(self) -> bool:
+        return bool(
+            self.change == "enable" and self.selection and self.selection.first_backup and not self.problems
+        )
+
+
+def agent_guidance(vm: VmFacts) -> str:
+    return WINDOWS_AGENT_GUIDANCE if vm.os_type.lower() == "windows" else LINUX_AGENT_GUIDANCE
+
+
+def preflight(vm: VmFacts, policy: PolicySpec) -> list[Problem]:
+    """The checks that predict failure, from facts already read (no Azure calls)."""
+    problems: list[Problem] = []
+    if vm.provisioning_state.lower() == "failed":
+        problems.append(
+            Problem(
+                "VmProvisioningFailed",
+                "the VM is in a failed provisioning state, so enabling backup would fail",
+                "Redeploy or restart the VM until its provisioning state is Succeeded; protection follows.",
+                blocks_protection=True,
+            )
+        )
+    if vm.trusted_launch and policy.policy_type != "V2":
+        problems.append(
+            Problem(
+                "TrustedLaunchNeedsEnhancedPolicy",
+                f"the VM uses Trusted Launch and policy '{policy.name}' is a standard policy; Azure protects "
+                "Trusted Launch VMs only with an enhanced policy",
+                f"Give policy '{policy.name}' an enhanced sibling in the rules file (trustedLaunch: <name>).",
+                blocks_protection=True,
+            )
+        )
+    if vm.agent_status == "Missing":
+        problems.append(
+            Problem(
+                "VmAgentMissing",
+                "the VM has no VM agent, so backups will fail (Azure Backup installs its extension through the agent)",
+                agent_guidance(vm),
+                blocks_protection=False,
+            )
+        )
+    elif vm.agent_status == "NotReady":
+        problems.append(
+            Problem(
+                "VmAgentNotReady",
+                "the VM agent is not ready, so backups will fail until it reports Ready",
+                agent_guidance(vm),
+                blocks_protection=False,
+            )
+        )
+    elif (
+        vm.agent_status == "Ready"
+        and vm.os_type.lower() == "windows"
+        and _older(vm.agent_version, MIN_WINDOWS_AGENT)
+    ):
+        problems.append(
+            Problem(
+                "VmAgentTooOld",
+                f"the Windows VM agent {vm.agent_version} is older than 2.6.1198.718, which Azure Backup needs",
+                WINDOWS_AGENT_GUIDANCE,
+                blocks_protection=False,
+            )
+        )
+    return problems
+
+
+def _older(version: str, minimum: tuple[int, ...]) -> bool:
+    try:
+        parts = tuple(int(p) for p in version.split("."))
+    except ValueError:
+        return False
+    return parts < minimum
+
+
+def decide(
+    rules: Rules,
+    vm: VmFacts,
+    item: ItemFacts | None,
+    shared_disk_luns: list[int] | tuple[int, ...] = (),
+    elsewhere: tuple[str, str] | None = None,
+) -> Decision:
+    """What the rules want for this VM. `item` is its protected item in the vault the rules name for
+    its region (None if none); `elsewhere` is (vault id, policy name) when another vault protects it."""
+    selection = rules.select(vm.tags, shared_disk_luns=shared_disk_luns)
+    vault = rules.vault_for(vm.subscription_id, vm.location)
+    live = item is not None and not item.soft_deleted and item.protection_state != "ProtectionStopped"
+    if selection.opted_out:
+        if not live or vault is None or item is None:
+            return Decision(Kind.OPTED_OUT, _why(selection), selection=selection)
+        if rules.actions.on_opt_out == "stopProtection":
+            return Decision(
+                Kind.PROTECTION_STOPPED,
+                f"{_why(selection)}; protection stopped, backup data kept",
+                change="stop",
+                vault=vault,
+                selection=selection,
+            )
+        return Decision(
+            Kind.NEEDS_ATTENTION,
+            f"{_why(selection)}, but it is still protected in vault {vault.name} under policy {item.policy_name}",
+            "Stop protection if the VM should no longer be backed up, or remove the opt-out tag.",
+            vault=vault,
+            selection=selection,
+        )
+    if selection.policy is None:
+        return Decision(Kind.NOT_SELECTED, _why(selection), selection=selection)
+    if vault is None:
+        return Decision(
+            Kind.NEEDS_ATTENTION,
+            f"{_why(selection)}, but the rules name no vault in region {vm.location} of subscription {vm.subscription_id}",
+            f"Add a Recovery Services vault for region '{vm.location}' (subscription {vm.subscription_id}) to the rules "
+            "file; Azure protects a VM only in a vault of its own region.",
+            selection=selection,
+            details={"region": vm.location, "missingVault": True},
+        )
+    policy = rules.policy_for(selection.policy, vm.trusted_launch)
+    problems = tuple(preflight(vm, policy))
+    blocking = tuple(p for p in problems if p.blocks_protection)
+    if blocking:
+        return _attention(vault, policy, selection, blocking, protected=False)
+    if item is None:
+        if elsewhere is not None and not same_id(elsewhere[0], vault.resource_id):
+            other = elsewhere[0].rsplit("/", 1)[-1]
+            return Decision(
+                Kind.NEEDS_ATTENTION,
+                f"{_why(selection)}, but the VM is already protected by vault {other} (policy {elsewhere[1] or 'unknown'}); "
+                "Azure allows one vault per VM",
+                f"If vault {vault.name} should protect it, stop protection in {other} and delete its backup data first; "
+                "otherwise add that vault to the rules file.",
+                vault=vault,
+                policy=policy,
+                selection=selection,
+                details={"otherVault": elsewhere[0]},
+            )
+        reason = f"{_why(selection)}; protect in vault {vault.name} under policy {policy.name}"
+        if selection.excluded_luns:
+            reason += f" (data disks at LUN {', '.join(map(str, selection.excluded_luns))} excluded)"
+        if problems:
+            return _attention(vault, policy, selection, problems, protected=True, change="enable")
+        return Decision(
+            Kind.PROTECTED, reason, change="enable", vault=vault, policy=policy, selection=selection
+        )
+    if not live:
+        state = "soft-deleted" if item.soft_deleted else "stopped"
+        if rules.actions.on_stopped_protection != "resume":
+            return Decision(
+                Kind.NEEDS_ATTENTION,
+                f"{_why(selection)}, but its protection in vault {vault.name} is {state}",
+                "Resume protection, or set actions.onStoppedProtection: resume in the rules file.",
+                vault=vault,
+                policy=policy,
+                selection=selection,
+            )
+        return Decision(
+            Kind.RESUMED,
+            f"{_why(selection)}; protection was {state} and is resumed under policy {policy.name}",
+            change="undelete-resume" if item.soft_deleted else "resume",
+            vault=vault,
+            policy=policy,
+            selection=selection,
+        )
+    if item.policy_name.lower() != policy.name.lower():
+        if rules.actions.on_wrong_policy != "fix":
+            return Decision(
+                Kind.NEEDS_ATTENTION,
+                f"{_why(selection)}, but it is protected under policy {item.policy_name or 'none'}",
+                f"Change its policy to {policy.name}, or set actions.onWrongPolicy: fix in the rules file.",
+                vault=vault,
+                policy=policy,
+                selection=selection,
+            )
+        return Decision(
+            Kind.POLICY_UPDATED,
+            f"{_why(selection)}; policy changes from {item.policy_name} to {policy.name}",
+            change="change-policy",
+            vault=vault,
+            policy=policy,
+            selection=selection,
+            details={"oldPolicy": item.policy_name},
+        )
+    if problems:
+        return _attention(vault, policy, selection, problems, protected=True)
+    return Decision(
+        Kind.ALREADY_PROTECTED,
+        f"{_why(selection)}; already protected in vault {vault.name} under policy {policy.name}",
+        vault=vault,
+        policy=policy,
+        selection=selection,
+    )
+
+
+def _why(selection: Selection) -> str:
+    return selection.reason.rstrip(".")
+
+
+def _attention(
+    vault: VaultSpec,
+    policy: PolicySpec,
+    selection: Selection,
+    problems: tuple[Problem, ...],
+    protected: bool,
+    change: str = "",
+) -> Decision:
+    if change == "enable":
+        prefix = f"protect in vault {vault.name} under policy {policy.name}, but "
+    elif protected:
+        prefix = f"protected in vault {vault.name} under policy {policy.name}, but "
+    else:
+        prefix = "not protected: "
+    return Decision(
+        Kind.NEEDS_ATTENTION,
+        prefix + "; ".join(p.reason for p in problems),
+        " ".join(p.remedy for p in problems),
+        change=change,
+        vault=vault,
+        policy=policy,
+        selection=selection,
+        problems=problems,
+        details={"problems": [p.code for p in problems]},
+    )
+
+
+def protect_vm(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
+    """Bring one VM to what the rules say; raises TransientError when it should be retried later."""
+    claim_key = f"protect:{vm_id}"
+    if not autopilot.state.claim(claim_key, CLAIM_SECONDS):
+        raise TransientError(f"another run is protecting {vm_id} right now; retry later")
+    try:
+        outcome = _read_decide_act(autopilot, vm_id, source)
+    except HttpResponseError as error:
+        if is_transient(error):
+            raise TransientError(f"Azure is busy ({error_code(error)}): {error.message}") from error
+        outcome = Outcome(
+            vm_id,
+            Kind.PROTECTION_FAILED,
+            f"Azure refused the change: {error_code(error)}: {error.message}",
+            "Check the error code in the Azure Backup documentation; the sweep retries.",
+        )
+        autopilot.audit.record(
+            vm_id=vm_id, action="protect", reason=outcome.reason, outcome="failed", source=source
+        )
+    finally:
+        autopilot.state.release(claim_key)
+    autopilot.events.outcome(outcome)
+    log.info(
+        "%s: %s (%s)",
+        vm_id,
+        outcome.kind.value,
+        outcome.reason,
+        extra={"vm_id": vm_id, "outcome": outcome.kind.value},
+    )
+    return outcome
+
+
+def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
+    azure = autopilot.azure
+    vm = azure.get_vm(vm_id)
+    if vm is None:
+        return Outcome(vm_id, Kind.VM_GONE, "the VM no longer exists")
+    shared = azure.shared_disk_luns(vm) if vm.data_disks else []
+    vault = autopilot.rules.vault_for(vm.subscription_id, vm.location)
+    item = azure.get_item(vault, vm) if vault is not None else None
+    elsewhere = None
+    decision = decide(autopilot.rules, vm, item, shared)
+    if decision.change == "enable":
+        # Not in our vault: is it protected in another one? (one call, only for VMs we would protect)
+        status = azure.backup_status(vm)
+        if status.get("vaultId") and status.get("protectionStatus") not in (None, "", "NotProtected"):
+            elsewhere = (str(status["vaultId"]), str(status.get("policyName") or ""))
+            decision = decide(autopilot.rules, vm, item, shared, elsewhere)
+    return carry_out(autopilot, vm, decision, source)
+
+
+def carry_out(autopilot: Autopilot, vm: VmFacts, decision: Decision, source: str) -> Outcome:
+    """Make the change a decision calls for (if any), audit it, and return the outcome."""
+    vault, policy, selection = decision.vault, decision.policy, decision.selection
+    actions: list[str] = []
+    if decision.change and vault is not None:
+        excluded = selection.excluded_luns if selection else ()
+        if decision.change == "stop":
+            autopilot.azure.stop_protection(vault, vm)
+            actions.append("stop-protection")
+        else:
+            assert policy is not None
+            autopilot.policies.ensure(autopilot, vault, policy, source)
+            if decision.change == "enable" and autopilot.azure.refresh_containers(vault, vm):
+                actions.append("refresh-containers")
+            if decision.change == "undelete-resume":
+                autopilot.azure.undelete(vault, vm)
+                actions.append("undelete")
+            autopilot.azure.protect(vault, vm, policy.name, excluded)
+            actions.append(
+                {"enable": "enable-protection", "change-policy": "change-policy"}.get(
+                    decision.change, "resume-protection"
+                )
+            )
+        autopilot.audit.record(
+            vm_id=vm.id,
+            action=actions[-1],
+            reason=decision.reason,
+            outcome=f"done: vault {vault.name}"
+            + (f", policy {policy.name}" if policy and decision.change != "stop" else ""),
+            source=source,
+            details={
+                "vault": vault.name,
+                "policy": policy.name if policy else "",
+                "excludedLuns": ",".join(map(str, excluded)),
+            },
+        )
+        if decision.first_backup and selection is not None:
+            _first_backup(autopilot, vm, vault, selection.first_backup_retain_days, source, actions)
+    return Outcome(
+        vm.id,
+        decision.kind,
+        decision.reason,
+        decision.remedy,
+        vault=vault.resource_id if vault else "",
+        policy=policy.name if policy else "",
+        actions=tuple(actions),
+        details=dict(decision.details),
+    )
+
+
+def _first_backup(
+    autopilot: Autopilot, vm: VmFacts, vault: VaultSpec, retain_days: int, source: str, actions: list[str]
+) -> None:
+    """At most one first backup per VM, however often the event arrives."""
+    retain_until = dt.datetime.now(dt.UTC) + dt.timedelta(days=retain_days)
+    if not autopilot.state.put_once("first-backup", vm.id, {"RetainUntil": retain_until}):
+        return
+    try:
+        operation = autopilot.azure.backup_now(vault, vm, retain_until)
+    except Exception as error:
+        autopilot.state.delete("first-backup", vm.id)
+        if is_transient(error):
+            raise
+        autopilot.audit.record(
+            vm_id=vm.id,
+            action="first-backup",
+            reason="first backup after protection",
+            outcome=f"failed: {error_code(error)}",
+            source=source,
+        )
+        return
+    actions.append("first-backup")
+    autopilot.audit.record(
+        vm_id=vm.id,
+        action="first-backup",
+        reason="first backup after protection",
+        outcome=f"requested (operation {operation}, retain until {retain_until:%Y-%m-%d})",
+        source=source,
+        details={"operationId": operation},
+    )

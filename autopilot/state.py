@@ -1,0 +1,113 @@
+"""Small shared state in Azure Table storage: claims that keep two instances (or two deliveries of
+one event) from acting on the same VM at once, and markers of what was already done."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+
+log = logging.getLogger("autopilot.state")
+
+
+def row_key(key: str) -> str:
+    """Table RowKeys cannot hold '/', '#', '?' or '\\': resource ids are hashed (case-insensitively)."""
+    return hashlib.sha256(key.lower().encode()).hexdigest()
+
+
+class StateStore:
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+        self._ready = False
+        self._lock = threading.Lock()
+        self.owner = uuid.uuid4().hex
+
+    def _ensure_table(self) -> None:
+        if self._ready:
+            return
+        with self._lock:
+            if not self._ready:
+                with contextlib.suppress(ResourceExistsError):
+                    self._table.create_table()
+                self._ready = True
+
+    # -- claims ----------------------------------------------------------------------------
+    def claim(self, key: str, seconds: float) -> bool:
+        """Take the claim on `key` for `seconds`; False if someone else holds an unexpired claim."""
+        self._ensure_table()
+        now = dt.datetime.now(dt.UTC)
+        entity = {
+            "PartitionKey": "claim",
+            "RowKey": row_key(key),
+            "Key": key,
+            "Owner": self.owner,
+            "Expires": now + dt.timedelta(seconds=seconds),
+        }
+        try:
+            self._table.create_entity(entity)
+            return True
+        except ResourceExistsError:
+            pass
+        try:
+            current = self._table.get_entity("claim", row_key(key))
+        except ResourceNotFoundError:
+            return self.claim(key, seconds)
+        if current.get("Owner") != self.owner and current["Expires"] > now:
+            return False
+        try:
+            self._table.update_entity(
+                entity, etag=current.metadata["etag"], match_condition=MatchConditions.IfNotModified
+            )
+            return True
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+
+    def release(self, key: str) -> None:
+        self._ensure_table()
+        try:
+            current = self._table.get_entity("claim", row_key(key))
+            if current.get("Owner") == self.owner:
+                self._table.delete_entity(
+                    "claim",
+                    row_key(key),
+                    etag=current.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceNotFoundError, ResourceModifiedError):
+            pass
+
+    # -- markers ---------------------------------------------------------------------------
+    def put_once(self, kind: str, key: str, data: dict[str, Any]) -> bool:
+        """Record that `kind` happened for `key`; False if it was already recorded (nothing written)."""
+        self._ensure_table()
+        try:
+            self._table.create_entity({"PartitionKey": kind, "RowKey": row_key(key), "Key": key, **data})
+            return True
+        except ResourceExistsError:
+            return False
+
+    def put(self, kind: str, key: str, data: dict[str, Any]) -> None:
+        self._ensure_table()
+        self._table.upsert_entity({"PartitionKey": kind, "RowKey": row_key(key), "Key": key, **data})
+
+    def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        self._ensure_table()
+        try:
+            return dict(self._table.get_entity(kind, row_key(key)))
+        except ResourceNotFoundError:
+            return None
+
+    def delete(self, kind: str, key: str) -> None:
+        self._ensure_table()
+        with contextlib.suppress(ResourceNotFoundError):
+            self._table.delete_entity(kind, row_key(key))

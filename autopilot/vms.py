@@ -1,0 +1,166 @@
+"""What the product needs to know about a VM, read from the Compute API's model and instance view.
+
+`VmFacts.from_model` is pure: it takes the SDK's VirtualMachine (read with $expand=instanceView, or
+from a list with statusOnly=true) and never calls Azure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.mgmt.core.tools import parse_resource_id
+
+CONTAINER_PREFIX = "IaasVMContainer;"
+ITEM_PREFIX = "VM;"
+
+
+@dataclass(frozen=True)
+class DataDisk:
+    lun: int
+    name: str
+    managed_disk_id: str | None
+
+
+@dataclass(frozen=True)
+class VmFacts:
+    id: str
+    subscription_id: str
+    resource_group: str
+    name: str
+    location: str
+    tags: dict[str, str]
+    os_type: str  # Windows or Linux
+    trusted_launch: bool
+    agent_status: str  # Ready, NotReady, Missing, or Unknown when no instance view was read
+    agent_version: str
+    power_state: str  # running, stopped, deallocated, ... or unknown
+    provisioning_state: str
+    data_disks: tuple[DataDisk, ...] = ()
+    time_created: dt.datetime | None = None
+    image: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def container_name(self) -> str:
+        """The backup container name: IaasVMContainer;iaasvmcontainerv2;<rg>;<vm>."""
+        return f"{CONTAINER_PREFIX}iaasvmcontainerv2;{self.resource_group};{self.name}"
+
+    @property
+    def item_name(self) -> str:
+        """The protected item name: VM;iaasvmcontainerv2;<rg>;<vm>."""
+        return f"{ITEM_PREFIX}iaasvmcontainerv2;{self.resource_group};{self.name}"
+
+    @classmethod
+    def from_model(cls, vm: Any) -> VmFacts:
+        subscription, group, name = split_id(vm.id)
+        props = vm.properties
+        storage = props.storage_profile
+        os_disk = storage.os_disk if storage else None
+        os_type = str(os_disk.os_type) if os_disk and os_disk.os_type else _os_from_image(storage)
+        security = props.security_profile
+        view = props.instance_view
+        agent_status, agent_version, power, provisioning = (
+            "Unknown",
+            "",
+            "unknown",
+            str(props.provisioning_state or ""),
+        )
+        if view is not None:
+            agent_status, agent_version = _agent(view)
+            for status in view.statuses or []:
+                code = str(status.code or "")
+                if code.startswith("PowerState/"):
+                    power = code.split("/", 1)[1].lower()
+                if code.startswith("ProvisioningState/"):
+                    provisioning = code.split("/", 1)[1].capitalize()
+        disks = tuple(
+            DataDisk(
+                lun=int(d.lun),
+                name=str(d.name or ""),
+                managed_disk_id=d.managed_disk.id if d.managed_disk and d.managed_disk.id else None,
+            )
+            for d in (storage.data_disks or [] if storage else [])
+        )
+        image = storage.image_reference if storage else None
+        return cls(
+            id=vm.id,
+            subscription_id=subscription,
+            resource_group=group,
+            name=name,
+            location=str(vm.location).replace(" ", "").lower(),
+            tags=dict(vm.tags or {}),
+            os_type=os_type,
+            trusted_launch=bool(security and str(security.security_type or "").lower() == "trustedlaunch"),
+            agent_status=agent_status,
+            agent_version=agent_version,
+            power_state=power,
+            provisioning_state=provisioning,
+            data_disks=disks,
+            time_created=props.time_created,
+            image={k: str(v) for k, v in (image.as_dict() if image else {}).items() if isinstance(v, str)},
+        )
+
+
+def split_id(resource_id: str) -> tuple[str, str, str]:
+    """(subscription, resource group, name) of a resource id."""
+    parts = parse_resource_id(resource_id)
+    return (
+        str(parts.get("subscription", "")),
+        str(parts.get("resource_group", "")),
+        str(parts.get("name", "")),
+    )
+
+
+def _agent(view: Any) -> tuple[str, str]:
+    agent = view.vm_agent
+    if agent is None:
+        return "Missing", ""
+    version = str(agent.vm_agent_version or "")
+    for status in agent.statuses or []:
+        if str(status.display_status or "").lower() == "ready":
+            return "Ready", version
+    return "NotReady", version
+
+
+def _os_from_image(storage: Any) -> str:
+    image = storage.image_reference if storage else None
+    text = f"{getattr(image, 'publisher', '')} {getattr(image, 'offer', '')}".lower()
+    return "Windows" if "windows" in text else "Linux"
+
+
+def same_id(a: str | None, b: str | None) -> bool:
+    """ARM may return an id in another letter case than it was written: compare case-insensitively."""
+    return (a or "").lower() == (b or "").lower()
+
+
+_SUBSCRIPTION = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_GROUP = re.compile(r"^[-\w.()]{1,90}$")
+_VM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")
+
+
+def vm_id_from_subject(subject: object) -> str | None:
+    """The VM id named by `subject`, or None for anything else: other resource types, child
+    resources such as extensions, malformed ids, and names Azure would not allow."""
+    if not isinstance(subject, str) or len(subject) > 512:
+        return None
+    try:
+        parts = parse_resource_id(subject)
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
+    subscription = str(parts.get("subscription") or "")
+    group = str(parts.get("resource_group") or "")
+    name = str(parts.get("name") or "")
+    if (
+        str(parts.get("namespace", "")).lower() != "microsoft.compute"
+        or str(parts.get("type", "")).lower() != "virtualmachines"
+        or parts.get("children")
+        or not _SUBSCRIPTION.match(subscription)
+        or not _GROUP.match(group)
+        or group.endswith(".")
+        or not _VM_NAME.match(name)
+        or name.endswith(".")
+    ):
+        return None
+    return f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachines/{name}"
