@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from autopilot.audit import AuditLog
 from autopilot.azure_backup import AzureBackup
@@ -22,10 +23,20 @@ class Autopilot:
     clients: Clients
     rules: Rules
     azure: AzureBackup
-    audit: AuditLog
-    events: EventPublisher
-    state: StateStore
     policies: PolicyCache = field(default_factory=PolicyCache)
+
+    # Storage and the event topic are reached only by the parts that need them (the plan does not).
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.clients.table(self.settings.audit_table))
+
+    @cached_property
+    def state(self) -> StateStore:
+        return StateStore(self.clients.table(self.settings.state_table))
+
+    @cached_property
+    def events(self) -> EventPublisher:
+        return EventPublisher(self.clients.events())
 
     @classmethod
     def from_settings(
@@ -43,9 +54,6 @@ class Autopilot:
             clients=clients,
             rules=rules,
             azure=AzureBackup(clients),
-            audit=AuditLog(clients.table(settings.audit_table)),
-            events=EventPublisher(clients.events()),
-            state=StateStore(clients.table(settings.state_table)),
         )
 
     def subscriptions(self) -> tuple[str, ...]:

@@ -73,6 +73,7 @@ class Stack:
         self._provision_vaults()
         topic = self._control("GET", f"/eventgrid/topics/{EVENT_TOPIC}")
         self.values = self._write_settings(SANDBOX_SUBSCRIPTION, topic["endpoint"])
+        _forget_cached_settings()
         self.host = Host(self.app_dir, port=self.host_port, settings=self._host_settings()).start()
         self._subscribe(SANDBOX_SUBSCRIPTION)
         return self
@@ -182,6 +183,15 @@ class Stack:
                 self.host.describe(),
             ]
         )
+
+
+def _forget_cached_settings() -> None:
+    """The app caches its settings per process; an in-process stack (tests) starts with fresh ones."""
+    from autopilot.context import get_autopilot
+    from autopilot.settings import get_settings
+
+    get_settings.cache_clear()
+    get_autopilot.cache_clear()
 
 
 def main(argv: list[str] | None = None) -> int:

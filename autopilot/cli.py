@@ -1,0 +1,163 @@
+"""The command line. It reads the same settings as the app, from the environment, or from a
+local.settings.json given with --settings (as the Functions host reads it)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from autopilot.rules import RulesError, validate_file
+from autopilot.settings import Settings, SettingsError
+
+
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], widths: Sequence[int] | None = None
+) -> str:
+    """A plain text table; long cells are cut to the given widths."""
+    cells = [[str(c) for c in row] for row in rows]
+    if widths is None:
+        widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v[:w].ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in cells)])
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    env = dict(os.environ)
+    if args.settings:
+        values = json.loads(Path(args.settings).read_text()).get("Values", {})
+        env = {**values, **{k: v for k, v in env.items() if k not in values}}
+        for key in ("REQUESTS_CA_BUNDLE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER"):
+            if values.get(key):
+                os.environ[key] = values[key]
+    if args.rules:
+        env["AUTOPILOT_RULES"] = args.rules
+    return Settings.from_env(env)
+
+
+def _autopilot(args: argparse.Namespace) -> Any:
+    from autopilot.context import Autopilot
+
+    return Autopilot.from_settings(_settings(args))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    path = args.rules or os.environ.get("AUTOPILOT_RULES")
+    if not path:
+        print("autopilot validate: give --rules PATH or set AUTOPILOT_RULES", file=sys.stderr)
+        return 2
+    rules = validate_file(path)
+    print(
+        f"{path}: valid. {len(rules.vaults)} vault(s), {len(rules.policies)} policies, {len(rules.selection)} selection rule(s)."
+    )
+    for vault in rules.vaults:
+        print(
+            f"  vault  {vault.region:<16} {vault.name} ({vault.storage_redundancy}) in {vault.resource_group}"
+        )
+    for policy in rules.policies:
+        print(f"  policy {policy.name:<16} {policy.describe()}")
+    for warning in rules.warnings():
+        print(f"  warning: {warning}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from autopilot.inventory import plan, read_inventory
+
+    autopilot = _autopilot(args)
+    inventory = read_inventory(autopilot.azure, autopilot.rules, autopilot.subscriptions())
+    decisions = plan(autopilot.rules, inventory)
+    if args.format == "json":
+        print(
+            json.dumps(
+                [
+                    {
+                        "vmId": vm.id,
+                        "outcome": d.kind.value,
+                        "change": d.change,
+                        "reason": d.reason,
+                        "remedy": d.remedy,
+                    }
+                    for vm, d in decisions
+                ],
+                indent=2,
+            )
+        )
+    else:
+        rows = [(vm.name, vm.location, d.change or "-", d.kind.value, d.reason) for vm, d in decisions]
+        print(table(["VM", "REGION", "CHANGE", "OUTCOME", "WHY"], rows, [24, 14, 16, 18, 90]))
+        changes = sum(1 for _, d in decisions if d.change)
+        print(f"\n{len(decisions)} VM(s); {changes} would change. Nothing was changed.")
+    for scope, error in inventory.errors.items():
+        print(f"could not read {scope}: {error}", file=sys.stderr)
+    return 0
+
+
+def cmd_protect(args: argparse.Namespace) -> int:
+    from autopilot.protect import protect_vm
+
+    outcome = protect_vm(_autopilot(args), args.vm, source="cli")
+    print(json.dumps(outcome.as_dict(), indent=2))
+    return 0
+
+
+def cmd_ensure_policies(args: argparse.Namespace) -> int:
+    from autopilot.policies import ensure_policies
+
+    results = ensure_policies(_autopilot(args), source="cli", dry_run=args.dry_run)
+    print(
+        table(
+            ["VAULT", "POLICY", "RESULT", "DIFFERENCES"],
+            [(r.vault, r.policy, r.action, "; ".join(r.differences)) for r in results],
+        )
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--settings", help="read app settings from this local.settings.json, as the host does"
+    )
+    common.add_argument("--rules", help="the rules file (default: AUTOPILOT_RULES)")
+    common.add_argument("--verbose", action="store_true")
+    parser = argparse.ArgumentParser(
+        prog="python -m autopilot", description="Backup Autopilot for Azure VMs."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str, run: Any) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, parents=[common])
+        sub.set_defaults(run=run)
+        return sub
+
+    command("validate", "check the rules file and say what it holds", cmd_validate)
+    plan_parser = command("plan", "what would be done to each VM, and why; changes nothing", cmd_plan)
+    plan_parser.add_argument("--format", choices=["table", "json"], default="table")
+    protect_parser = command("protect", "protect one VM now, as the rules say", cmd_protect)
+    protect_parser.add_argument("vm", help="the VM's resource id")
+    ensure_parser = command(
+        "ensure-policies", "create or update the rules' policies in every vault", cmd_ensure_policies
+    )
+    ensure_parser.add_argument("--dry-run", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.run(args))
+    except (RulesError, SettingsError) as error:
+        print(f"autopilot {args.command}: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,78 @@
+"""The estate in a few paged calls: every VM of the subscriptions in scope (with its instance view,
+statusOnly=true) joined with the protected items of every vault the rules name. IDs are compared
+case-insensitively, as ARM may change their case. No per-VM call is made."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from autopilot.azure_backup import AzureBackup, ItemFacts
+from autopilot.protect import Decision, decide
+from autopilot.rules import Rules, VaultSpec
+from autopilot.vms import VmFacts
+
+
+@dataclass
+class Inventory:
+    vms: list[VmFacts] = field(default_factory=list)
+    items: dict[str, ItemFacts] = field(default_factory=dict)  # lower-case VM id -> its item in a rules vault
+    orphans: list[ItemFacts] = field(default_factory=list)  # items whose VM no longer exists
+    errors: dict[str, str] = field(default_factory=dict)  # what could not be read (e.g. 403), and why
+
+    def item_of(self, vm: VmFacts) -> ItemFacts | None:
+        return self.items.get(vm.id.lower())
+
+
+def read_inventory(
+    azure: AzureBackup, rules: Rules, subscriptions: Iterable[str], workers: int = 8
+) -> Inventory:
+    from azure.core.exceptions import HttpResponseError
+
+    from autopilot.azure_backup import error_code
+
+    inventory = Inventory()
+    subscriptions = list(subscriptions)
+    vaults: list[VaultSpec] = [
+        v for v in rules.vaults if v.subscription_id.lower() in {s.lower() for s in subscriptions}
+    ]
+
+    def vms_of(subscription: str) -> tuple[str, list[VmFacts] | str]:
+        try:
+            return subscription, azure.list_vms(subscription)
+        except HttpResponseError as error:
+            return subscription, f"{error_code(error)}: {error.message}"
+
+    def items_of(vault: VaultSpec) -> tuple[VaultSpec, list[ItemFacts] | str]:
+        try:
+            return vault, azure.list_items(vault)
+        except HttpResponseError as error:
+            return vault, f"{error_code(error)}: {error.message}"
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        vm_results = list(pool.map(vms_of, subscriptions))
+        item_results = list(pool.map(items_of, vaults))
+    for subscription, vms in vm_results:
+        if isinstance(vms, str):
+            inventory.errors[f"/subscriptions/{subscription}"] = vms
+        else:
+            inventory.vms.extend(vms)
+    known = {vm.id.lower() for vm in inventory.vms}
+    for vault, items in item_results:
+        if isinstance(items, str):
+            inventory.errors[vault.resource_id] = items
+            continue
+        for item in items:
+            if item.vm_id.lower() in known:
+                inventory.items[item.vm_id.lower()] = item
+            else:
+                inventory.orphans.append(item)
+    inventory.vms.sort(key=lambda vm: vm.id.lower())
+    return inventory
+
+
+def plan(rules: Rules, inventory: Inventory) -> list[tuple[VmFacts, Decision]]:
+    """What would be done to each VM, and why; changes nothing. (Shared disks and other vaults are
+    checked when a VM is protected; the plan does not make per-VM calls.)"""
+    return [(vm, decide(rules, vm, inventory.item_of(vm))) for vm in inventory.vms]

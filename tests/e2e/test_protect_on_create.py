@@ -1,0 +1,106 @@
+"""Protect on creation, end to end on the local stack: a VM created through the SDK ends up
+protected in its region's vault under the policy its tags select, or is reported with the reason."""
+
+from __future__ import annotations
+
+from azure.mgmt.recoveryservicesbackup.models import AzureIaaSComputeVMProtectedItem
+
+from tests.e2e.conftest import E2E, wait_for
+
+WEU, EUS = "rsv-autopilot-weu", "rsv-autopilot-eus"
+
+
+def policy_of(item: object) -> str:
+    return str(AzureIaaSComputeVMProtectedItem(item.properties).policy_id).rsplit("/", 1)[-1]  # type: ignore[attr-defined]
+
+
+def test_gold_in_westeurope_is_protected_in_the_westeurope_vault(e2e: E2E) -> None:
+    e2e.create_vm("rg-e2e-weu", "weu-gold-1", "westeurope", {"backup-policy": "gold"})
+    item = wait_for(lambda: e2e.item(WEU, "rg-e2e-weu", "weu-gold-1"))
+    assert item is not None, "the VM was not protected within 20 s"
+    assert policy_of(item) == "gold"
+    events = wait_for(lambda: e2e.outcome_events("weu-gold-1"))
+    assert [e["type"] for e in events] == ["BackupAutopilot.VM.Protected"]
+    assert events[0]["data"]["vault"].endswith(f"/vaults/{WEU}")
+
+
+def test_gold_in_eastus_is_protected_in_the_eastus_vault(e2e: E2E) -> None:
+    e2e.create_vm("rg-e2e-eus", "eus-gold-1", "eastus", {"Backup-Policy": "GOLD"})
+    item = wait_for(lambda: e2e.item(EUS, "rg-e2e-eus", "eus-gold-1"))
+    assert item is not None
+    assert policy_of(item) == "gold"
+    assert e2e.item(WEU, "rg-e2e-eus", "eus-gold-1") is None
+
+
+def test_untagged_and_opted_out_vms_are_left_alone(e2e: E2E) -> None:
+    e2e.create_vm("rg-e2e-weu", "weu-untagged", "westeurope", {"owner": "team-a"})
+    e2e.create_vm("rg-e2e-weu", "weu-optout", "westeurope", {"backup-policy": "none"})
+    assert wait_for(lambda: e2e.delivered("weu-untagged") and e2e.delivered("weu-optout"))
+    assert e2e.item(WEU, "rg-e2e-weu", "weu-untagged") is None
+    assert e2e.item(WEU, "rg-e2e-weu", "weu-optout") is None
+    assert e2e.outcome_events("weu-untagged") == []
+    assert e2e.outcome_events("weu-optout") == []
+
+
+def test_a_region_without_a_vault_gives_a_needs_attention_event_naming_it(e2e: E2E) -> None:
+    e2e.create_vm("rg-e2e-neu", "neu-gold-1", "northeurope", {"backup-policy": "gold"})
+    events = wait_for(lambda: e2e.outcome_events("neu-gold-1"))
+    assert [e["type"] for e in events] == ["BackupAutopilot.VM.NeedsAttention"]
+    assert "northeurope" in events[0]["data"]["reason"]
+    assert "northeurope" in events[0]["data"]["remedy"]
+
+
+def test_a_vm_without_agent_is_protected_and_flagged_with_guidance(e2e: E2E) -> None:
+    e2e.create_vm(
+        "rg-e2e-weu",
+        "weu-noagent",
+        "westeurope",
+        {"backup-policy": "silver"},
+        osProfile={
+            "computerName": "noagent",
+            "adminUsername": "azureuser",
+            "linuxConfiguration": {"provisionVMAgent": False},
+        },
+    )
+    events = wait_for(lambda: e2e.outcome_events("weu-noagent"))
+    assert [e["type"] for e in events] == ["BackupAutopilot.VM.NeedsAttention"]
+    data = events[0]["data"]
+    assert "no VM agent" in data["reason"]
+    assert "waagent" in data["remedy"]
+    item = e2e.item(WEU, "rg-e2e-weu", "weu-noagent")
+    assert item is not None and policy_of(item) == "silver"
+    # No first backup for a VM whose backups would fail.
+    assert "first-backup" not in data["actions"]
+
+
+def test_the_same_event_three_times_gives_one_enable_and_one_first_backup(e2e: E2E) -> None:
+    before = e2e.control("GET", "/stats")["byOperation"]
+    e2e.control("POST", "/faults", {"eventDuplicates": 3})
+    try:
+        e2e.create_vm("rg-e2e-weu", "weu-dup-1", "westeurope", {"backup-policy": "gold"})
+        item = wait_for(lambda: e2e.item(WEU, "rg-e2e-weu", "weu-dup-1"))
+        assert item is not None
+        # All three deliveries are answered (Event Grid retries included) before counting.
+        assert wait_for(lambda: e2e.delivered("weu-dup-1", copies=3), timeout=60)
+    finally:
+        e2e.control("POST", "/faults", {"eventDuplicates": 1})
+    after = e2e.control("GET", "/stats")["byOperation"]
+    assert after.get("ProtectedItems_CreateOrUpdate", 0) - before.get("ProtectedItems_CreateOrUpdate", 0) == 1
+    assert after.get("Backups_Trigger", 0) - before.get("Backups_Trigger", 0) == 1
+    protected = [e for e in e2e.outcome_events("weu-dup-1") if e["type"] == "BackupAutopilot.VM.Protected"]
+    assert len(protected) == 1
+
+
+def test_changing_the_tag_from_gold_to_silver_changes_the_policy(e2e: E2E) -> None:
+    e2e.create_vm("rg-e2e-weu", "weu-retag", "westeurope", {"backup-policy": "gold"})
+    assert wait_for(lambda: e2e.item(WEU, "rg-e2e-weu", "weu-retag")) is not None
+    e2e.compute.virtual_machines.begin_update(
+        "rg-e2e-weu", "weu-retag", {"tags": {"backup-policy": "silver"}}
+    ).result()
+    item = wait_for(
+        lambda: (i := e2e.item(WEU, "rg-e2e-weu", "weu-retag")) is not None and policy_of(i) == "silver" and i
+    )
+    assert item, "the policy did not change to silver"
+    events = wait_for(lambda: len(e2e.outcome_events("weu-retag")) >= 2 and e2e.outcome_events("weu-retag"))
+    types = [e["type"] for e in events]
+    assert types == ["BackupAutopilot.VM.Protected", "BackupAutopilot.VM.PolicyUpdated"]
