@@ -31,7 +31,7 @@ from azure.mgmt.recoveryservicesbackup.models import (
 from autopilot.clients import Clients
 from autopilot.outcomes import TransientError
 from autopilot.rules import VaultSpec
-from autopilot.vms import VmFacts, split_id
+from autopilot.vms import VmFacts, split_id, text
 
 log = logging.getLogger("autopilot.azure")
 
@@ -73,14 +73,14 @@ class ItemFacts:
         return cls(
             id=resource.id,
             vault_id=resource.id.split("/backupFabrics/")[0],
-            policy_id=str(props.policy_id or ""),
-            protection_state=str(props.protection_state or ""),
+            policy_id=text(props.policy_id),
+            protection_state=text(props.protection_state),
             soft_deleted=bool(props.is_scheduled_for_deferred_delete),
-            last_backup_status=str(props.last_backup_status or ""),
+            last_backup_status=text(props.last_backup_status),
             last_backup_time=props.last_backup_time,
             last_recovery_point=props.last_recovery_point,
-            health=str(props.health_status or ""),
-            vm_id=str(props.source_resource_id or props.virtual_machine_id or ""),
+            health=text(props.health_status),
+            vm_id=text(props.source_resource_id or props.virtual_machine_id),
             excluded_luns=tuple(exclusion.disk_lun_list or [])
             if exclusion and not exclusion.is_inclusion_list
             else (),
@@ -108,21 +108,21 @@ class JobFacts:
         errors = list(getattr(props, "error_details", None) or [])
         extended = getattr(props, "extended_info", None)
         tasks = (
-            tuple((str(t.task_id), str(t.status)) for t in (extended.tasks_list or [])) if extended else ()
+            tuple((text(t.task_id), text(t.status)) for t in (extended.tasks_list or [])) if extended else ()
         )
         bag = dict(extended.property_bag or {}) if extended else {}
         first = errors[0] if errors else None
         return cls(
             id=resource.name,
             vault_id=resource.id.split("/backupJobs/")[0],
-            operation=str(props.operation or ""),
-            status=str(props.status or ""),
+            operation=text(props.operation),
+            status=text(props.status),
             start=props.start_time,
             end=props.end_time,
-            vm_name=str(props.entity_friendly_name or ""),
+            vm_name=text(props.entity_friendly_name),
             phases=tasks,
-            error_code=str(first.error_code) if first and first.error_code is not None else "",
-            error_message=str(first.error_string or "") if first else "",
+            error_code=text(first.error_code) if first else "",
+            error_message=text(first.error_string) if first else "",
             recommendations=tuple(first.recommendations or []) if first else (),
             recovery_point_id=str(bag.get("Recovery Point Id", "")),
         )
@@ -340,7 +340,7 @@ class AzureBackup:
             job_id = status.as_dict().get("properties", {}).get("jobId")
             if job_id:
                 return str(job_id)
-            if str(status.status) == "Failed":
+            if text(status.status) == "Failed":
                 error = status.error
                 raise HttpResponseError(
                     message=f"backup operation failed: {getattr(error, 'code', '')} {getattr(error, 'message', '')}"

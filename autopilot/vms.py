@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from azure.mgmt.core.tools import parse_resource_id
@@ -58,7 +59,7 @@ class VmFacts:
         props = vm.properties
         storage = props.storage_profile
         os_disk = storage.os_disk if storage else None
-        os_type = str(os_disk.os_type) if os_disk and os_disk.os_type else _os_from_image(storage)
+        os_type = text(os_disk.os_type) if os_disk and os_disk.os_type else _os_from_image(storage)
         security = props.security_profile
         view = props.instance_view
         agent_status, agent_version, power, provisioning = (
@@ -70,7 +71,7 @@ class VmFacts:
         if view is not None:
             agent_status, agent_version = _agent(view)
             for status in view.statuses or []:
-                code = str(status.code or "")
+                code = text(status.code)
                 if code.startswith("PowerState/"):
                     power = code.split("/", 1)[1].lower()
                 if code.startswith("ProvisioningState/"):
@@ -92,15 +93,24 @@ class VmFacts:
             location=str(vm.location).replace(" ", "").lower(),
             tags=dict(vm.tags or {}),
             os_type=os_type,
-            trusted_launch=bool(security and str(security.security_type or "").lower() == "trustedlaunch"),
+            trusted_launch=bool(security and text(security.security_type).lower() == "trustedlaunch"),
             agent_status=agent_status,
             agent_version=agent_version,
             power_state=power,
             provisioning_state=provisioning,
             data_disks=disks,
             time_created=props.time_created,
-            image={k: str(v) for k, v in (image.as_dict() if image else {}).items() if isinstance(v, str)},
+            image={k: text(v) for k, v in (image.as_dict() if image else {}).items() if isinstance(v, str)},
         )
+
+
+def text(value: object) -> str:
+    """An SDK value as plain text: the SDK's enums print as 'ProtectionState.PROTECTED' with str()."""
+    if value is None:
+        return ""
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
 
 
 def split_id(resource_id: str) -> tuple[str, str, str]:
@@ -117,9 +127,9 @@ def _agent(view: Any) -> tuple[str, str]:
     agent = view.vm_agent
     if agent is None:
         return "Missing", ""
-    version = str(agent.vm_agent_version or "")
+    version = text(agent.vm_agent_version)
     for status in agent.statuses or []:
-        if str(status.display_status or "").lower() == "ready":
+        if text(status.display_status).lower() == "ready":
             return "Ready", version
     return "NotReady", version
 

@@ -1,0 +1,218 @@
+"""`make demo`: a tour of the product on the local sandbox, ending in a report a person can read.
+
+It starts the stack (Azurite, armsim, the app), seeds an estate, shows the plan for it, then creates
+new VMs through the Azure SDK while the app runs and shows each one being protected or flagged, with
+the reason, as it happens. It stops the stack at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from armsim import SANDBOX_SUBSCRIPTION  # noqa: E402
+from autopilot.cli import table  # noqa: E402
+from devhost.stack import Stack  # noqa: E402
+
+SUB = SANDBOX_SUBSCRIPTION
+WIDTH = 100
+
+
+def heading(text: str) -> None:
+    print(f"\n{'=' * WIDTH}\n{text}\n{'=' * WIDTH}", flush=True)
+
+
+def vm_spec(name: str, location: str, tags: dict[str, str], **extra: Any) -> dict[str, Any]:
+    return {
+        "subscriptionId": SUB,
+        "resourceGroup": f"rg-apps-{location}",
+        "name": name,
+        "location": location,
+        "tags": tags,
+        **extra,
+    }
+
+
+ESTATE = [
+    vm_spec("erp-db-01", "westeurope", {"backup-policy": "gold", "owner": "finance"}, osType="Windows"),
+    vm_spec("erp-app-01", "westeurope", {"backup-policy": "silver"}),
+    vm_spec("build-agent-07", "westeurope", {"backup-policy": "none"}),
+    vm_spec("scratch-01", "eastus", {}),
+    vm_spec("crm-web-01", "eastus", {"backup-policy": "gold"}, agent="NotReady"),
+]
+
+NEW_VMS: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
+    ("shop-web-01", "westeurope", {"backup-policy": "gold"}, {}),
+    ("shop-web-02", "eastus", {"Backup-Policy": "Silver"}, {}),
+    ("shop-db-01", "westeurope", {"backup-policy": "gold", "backup-exclude-luns": "1"}, {"dataDisks": 2}),
+    ("tl-secure-01", "westeurope", {"backup-policy": "gold"}, {"trustedLaunch": True}),
+    ("migrated-01", "eastus", {"backup-policy": "silver"}, {"noAgent": True}),
+    ("analytics-01", "northeurope", {"backup-policy": "gold"}, {}),
+    ("dev-box-01", "westeurope", {"backup-policy": "none"}, {}),
+    ("temp-01", "eastus", {"env": "test"}, {}),
+]
+
+
+def vm_body(name: str, location: str, tags: dict[str, str], options: dict[str, Any]) -> dict[str, Any]:
+    storage: dict[str, Any] = {
+        "imageReference": {
+            "publisher": "Canonical",
+            "offer": "ubuntu-24_04-lts",
+            "sku": "server",
+            "version": "latest",
+        },
+        "osDisk": {"createOption": "FromImage"},
+        "dataDisks": [
+            {"lun": lun, "createOption": "Empty", "diskSizeGB": 128}
+            for lun in range(options.get("dataDisks", 0))
+        ],
+    }
+    properties: dict[str, Any] = {
+        "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
+        "storageProfile": storage,
+        "osProfile": {
+            "computerName": name[:15],
+            "adminUsername": "azureuser",
+            "linuxConfiguration": {"provisionVMAgent": not options.get("noAgent", False)},
+        },
+    }
+    if options.get("trustedLaunch"):
+        properties["securityProfile"] = {
+            "securityType": "TrustedLaunch",
+            "uefiSettings": {"secureBootEnabled": True, "vTpmEnabled": True},
+        }
+    return {"location": location, "tags": tags, "properties": properties}
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    run_dir = Path(tempfile.mkdtemp(prefix="autopilot-demo-"))
+    heading("Backup Autopilot for Azure VMs: a tour on the local sandbox")
+    print("Starting Azurite, armsim (the Azure sandbox) and the function app on devhost ...", flush=True)
+    stack = Stack(
+        run_dir=run_dir,
+        armsim_port=0,
+        host_port=0,
+        azurite_ports=(0, 0, 0),
+        settings_file=run_dir / "local.settings.json",
+        persist=False,
+        sandbox_config={"snapshotSeconds": 2.0, "transferSeconds": 3.0},
+    )
+    try:
+        stack.start()
+        print(stack.describe(), flush=True)
+        return tour(stack)
+    finally:
+        print("\nStopping the stack ...", flush=True)
+        stack.stop()
+
+
+def tour(stack: Stack) -> int:
+    from azure.identity import DefaultAzureCredential
+    from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    from autopilot.context import Autopilot
+    from autopilot.inventory import plan, read_inventory
+    from autopilot.settings import Settings
+
+    control = stack._control
+    heading("1. An existing estate, seeded in the sandbox")
+    control("POST", "/seed", {"vms": ESTATE})
+    print(
+        table(
+            ["VM", "REGION", "TAGS", "NOTE"],
+            [
+                (v["name"], v["location"], v["tags"] or "-", v.get("agent", "") and f"agent {v['agent']}")
+                for v in ESTATE
+            ],
+        )
+    )
+
+    heading(
+        "2. The plan for it: what the rules would do, and why (python -m autopilot plan; nothing changes)"
+    )
+    autopilot = Autopilot.from_settings(Settings.from_env(stack.values))
+    inventory = read_inventory(autopilot.azure, autopilot.rules, autopilot.subscriptions())
+    rows = [(vm.name, vm.location, d.change or "-", d.reason) for vm, d in plan(autopilot.rules, inventory)]
+    print(table(["VM", "REGION", "CHANGE", "WHY"], rows, [16, 12, 8, 60]))
+
+    heading("3. New VMs are created through the Azure SDK; the app protects or flags each within seconds")
+    credential = DefaultAzureCredential()
+    kwargs = {"base_url": stack.armsim.url, "polling_interval": 0.1}
+    resources = ResourceManagementClient(credential, SUB, **kwargs)
+    compute = ComputeManagementClient(credential, SUB, **kwargs)
+    created: dict[str, float] = {}
+    for name, location, tags, options in NEW_VMS:
+        resources.resource_groups.create_or_update(f"rg-new-{location}", {"location": location})
+        compute.virtual_machines.begin_create_or_update(
+            f"rg-new-{location}", name, vm_body(name, location, tags, options)
+        ).result()
+        created[name] = time.monotonic()
+        print(f"  created {name:<14} {location:<12} tags {tags}", flush=True)
+
+    seen: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + 30
+    silent = {"dev-box-01", "temp-01"}  # opted out / not selected: no event expected
+    while time.monotonic() < deadline and len(seen) < len(NEW_VMS) - len(silent):
+        for event in control("GET", "/eventgrid/topics/autopilot-events")["events"]:
+            name = str(event["subject"]).rsplit("/", 1)[-1]
+            if name in created and name not in seen:
+                seen[name] = event
+                took = time.monotonic() - created[name]
+                print(
+                    f"  {took:5.1f} s  {name:<14} {event['type'].rsplit('.', 1)[-1]:<16} {event['data']['reason'][:70]}",
+                    flush=True,
+                )
+        time.sleep(0.2)
+
+    heading("4. Summary")
+    rows = []
+    for name, location, _, _ in NEW_VMS:
+        event = seen.get(name)
+        outcome = (
+            event["type"].rsplit(".", 1)[-1]
+            if event
+            else ("not selected" if name in silent else "no outcome yet")
+        )
+        data = event["data"] if event else {}
+        vault = str(data.get("vault", "")).rsplit("/", 1)[-1]
+        rows.append(
+            (
+                name,
+                location,
+                outcome,
+                vault or "-",
+                data.get("policy") or "-",
+                (data.get("remedy") or data.get("reason") or "")[:70],
+            )
+        )
+    print(table(["VM", "REGION", "OUTCOME", "VAULT", "POLICY", "REASON / REMEDY"], rows))
+    stats = control("GET", "/stats")
+    audit_rows = autopilot.audit.entries()
+    print(f"\nARM requests served by the sandbox: {stats['total']}; audit rows written: {len(audit_rows)}")
+    print(
+        table(
+            ["ACTION", "VM", "OUTCOME"],
+            [
+                (r["Action"], str(r["VmId"]).rsplit("/", 1)[-1], r["Outcome"][:70])
+                for r in reversed(audit_rows)
+            ],
+        )
+    )
+    missing = [name for name, *_ in NEW_VMS if name not in silent and name not in seen]
+    if missing:
+        print(f"\nNo outcome arrived for: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
