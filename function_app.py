@@ -2,7 +2,8 @@
 
 import azure.functions as func
 
-from handlers import protect_on_create
+from handlers import backup_now, protect_on_create
 
 app = func.FunctionApp()
 app.register_functions(protect_on_create.bp)
+app.register_functions(backup_now.bp)

@@ -101,6 +101,8 @@ class JobFacts:
     error_message: str
     recommendations: tuple[str, ...]
     recovery_point_id: str
+    container: str = ""
+    user_triggered: bool = False
 
     @classmethod
     def from_resource(cls, resource: Any) -> JobFacts:
@@ -125,6 +127,8 @@ class JobFacts:
             error_message=text(first.error_string) if first else "",
             recommendations=tuple(first.recommendations or []) if first else (),
             recovery_point_id=str(bag.get("Recovery Point Id", "")),
+            container=text(getattr(props, "container_name", None)),
+            user_triggered=bool(getattr(props, "is_user_triggered", False)),
         )
 
 

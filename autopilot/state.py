@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -106,6 +107,38 @@ class StateStore:
             return dict(self._table.get_entity(kind, row_key(key)))
         except ResourceNotFoundError:
             return None
+
+    def get_row(self, kind: str, row: str) -> dict[str, Any] | None:
+        """The entity with this RowKey (for ids that are already row keys), with its etag."""
+        self._ensure_table()
+        try:
+            entity = self._table.get_entity(kind, row)
+        except ResourceNotFoundError:
+            return None
+        return {**entity, "_etag": entity.metadata["etag"]}
+
+    def replace_row(self, kind: str, row: str, data: dict[str, Any], etag: str) -> bool:
+        """Replace an entity only if it is unchanged since it was read; False if someone changed it."""
+        self._ensure_table()
+        entity = {k: v for k, v in data.items() if not k.startswith("_")}
+        entity.update({"PartitionKey": kind, "RowKey": row})
+        try:
+            self._table.update_entity(
+                entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+            )
+            return True
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+
+    def rows(
+        self, kind: str, odata_filter: str = "", parameters: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        self._ensure_table()
+        query = "PartitionKey eq @kind" + (f" and ({odata_filter})" if odata_filter else "")
+        return [
+            {**e, "_etag": e.metadata["etag"]}
+            for e in self._table.query_entities(query, parameters={"kind": kind, **(parameters or {})})
+        ]
 
     def delete(self, kind: str, key: str) -> None:
         self._ensure_table()

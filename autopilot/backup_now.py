@@ -1,0 +1,596 @@
+"""Backup now: an on-demand backup of one VM with a retain-until date, for ticketing tools.
+
+Safe to call from anywhere: every input is validated, the VM must be inside the configured scopes,
+the request id makes the call idempotent (the same id with the same body answers the same operation
+and never starts a second backup, also under concurrency and across restarts; with another body it is
+refused), a running backup of the VM is answered instead of starting another, and the per-VM daily
+cap is kept. Errors are RFC 9457 problems that say what was wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import re
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from azure.core.exceptions import HttpResponseError
+
+from autopilot.azure_backup import JobFacts, error_code, is_transient
+from autopilot.errorcodes import COMPLETED_WITH_WARNINGS, classify
+from autopilot.outcomes import Kind, TransientError
+from autopilot.problems import Problem
+from autopilot.state import row_key
+from autopilot.vms import VmFacts, split_id, vm_id_from_subject
+
+if TYPE_CHECKING:
+    from autopilot.context import Autopilot
+
+log = logging.getLogger("autopilot.backup_now")
+
+MAX_BODY_BYTES = 16 * 1024
+SIGNATURE_WINDOW = dt.timedelta(minutes=5)
+MAX_RETAIN = dt.timedelta(days=99 * 365)  # Azure's limit for an on-demand recovery point
+KIND = "backup"
+ABANDONED_AFTER = dt.timedelta(minutes=5)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@#/-]{0,127}$")
+_KNOWN_FIELDS = {
+    "vm",
+    "subscriptionId",
+    "resourceGroup",
+    "name",
+    "retainUntil",
+    "requestId",
+    "reason",
+    "callbackUrl",
+    "protectIfNeeded",
+}
+FINAL_STATUSES = ("Completed", "CompletedWithWarnings", "Failed", "Cancelled")
+
+
+def _bad(field: str, detail: str) -> Problem:
+    return Problem(400, "invalid-field", "A field of the request is not valid", detail, field)
+
+
+@dataclass(frozen=True)
+class BackupRequest:
+    vm_id: str
+    retain_until: dt.datetime
+    request_id: str
+    reason: str
+    callback_url: str | None
+    protect_if_needed: bool
+    body_hash: str
+
+    @property
+    def operation_id(self) -> str:
+        """The id the API answers with: the RowKey of the request's record."""
+        return row_key(f"backup-request:{self.request_id}")
+
+
+def parse_request(body: bytes, default_retain_days: int, now: dt.datetime) -> BackupRequest:
+    """The request, validated; raises Problem naming the field and the fix."""
+    if len(body) > MAX_BODY_BYTES:
+        raise Problem(
+            413,
+            "body-too-large",
+            "The request body is too large",
+            f"The body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}.",
+        )
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(
+            400, "malformed-json", "The body is not valid JSON", f"Send a JSON object: {exc}"
+        ) from None
+    if not isinstance(data, dict):
+        raise Problem(
+            400,
+            "malformed-json",
+            "The body is not a JSON object",
+            'Send a JSON object such as {"vm": "/subscriptions/...", "requestId": "CHG0012345"}.',
+        )
+    unknown = sorted(set(data) - _KNOWN_FIELDS)
+    if unknown:
+        raise _bad(
+            unknown[0], f"Unknown field '{unknown[0]}'; the fields are {', '.join(sorted(_KNOWN_FIELDS))}."
+        )
+    vm_id = _vm_id(data)
+    request_id = data.get("requestId")
+    if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
+        raise _bad(
+            "requestId",
+            "requestId is required: 1 to 128 characters (letters, digits and . _ : @ # / -), e.g. the ticket number; it makes retries safe.",
+        )
+    reason = data.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 500:
+        raise _bad("reason", "reason must be text of at most 500 characters.")
+    retain_until = _retain_until(data.get("retainUntil"), default_retain_days, now)
+    callback = data.get("callbackUrl")
+    if callback is not None and (not isinstance(callback, str) or len(callback) > 2048):
+        raise _bad("callbackUrl", "callbackUrl must be an https URL of at most 2048 characters.")
+    protect = data.get("protectIfNeeded", False)
+    if not isinstance(protect, bool):
+        raise _bad("protectIfNeeded", "protectIfNeeded must be true or false.")
+    canonical = json.dumps(
+        {
+            "vm": vm_id.lower(),
+            "retainUntil": retain_until.isoformat(),
+            "reason": reason,
+            "callbackUrl": callback,
+            "protectIfNeeded": protect,
+        },
+        sort_keys=True,
+    )
+    return BackupRequest(
+        vm_id,
+        retain_until,
+        request_id,
+        reason,
+        callback,
+        protect,
+        hashlib.sha256(canonical.encode()).hexdigest(),
+    )
+
+
+def _vm_id(data: Mapping[str, Any]) -> str:
+    if "vm" in data:
+        if any(k in data for k in ("subscriptionId", "resourceGroup", "name")):
+            raise _bad(
+                "vm", "Give either vm (the ARM id) or subscriptionId + resourceGroup + name, not both."
+            )
+        vm_id = vm_id_from_subject(data["vm"])
+        if vm_id is None:
+            raise _bad(
+                "vm",
+                "vm must be a virtual machine's ARM id: /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Compute/virtualMachines/<name>.",
+            )
+        return vm_id
+    parts = [data.get("subscriptionId"), data.get("resourceGroup"), data.get("name")]
+    if not all(isinstance(p, str) and p for p in parts):
+        missing = next(
+            k
+            for k, p in zip(("subscriptionId", "resourceGroup", "name"), parts, strict=True)
+            if not (isinstance(p, str) and p)
+        )
+        raise _bad(
+            missing if "vm" not in data else "vm",
+            "Give vm (the VM's ARM id), or subscriptionId, resourceGroup and name.",
+        )
+    vm_id = vm_id_from_subject(
+        f"/subscriptions/{parts[0]}/resourceGroups/{parts[1]}/providers/Microsoft.Compute/virtualMachines/{parts[2]}"
+    )
+    if vm_id is None:
+        raise _bad("name", "subscriptionId must be a GUID and resourceGroup and name valid Azure names.")
+    return vm_id
+
+
+def _retain_until(value: object, default_days: int, now: dt.datetime) -> dt.datetime:
+    if value is None:
+        return (now + dt.timedelta(days=default_days)).replace(microsecond=0)
+    if not isinstance(value, str) or len(value) > 40:
+        raise _bad(
+            "retainUntil",
+            "retainUntil must be a date (2026-12-31) or a UTC date-time (2026-12-31T18:00:00Z).",
+        )
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            when = dt.datetime.combine(dt.date.fromisoformat(value), dt.time(23, 59, 59), dt.UTC)
+        else:
+            when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if when.tzinfo is None or when.utcoffset() != dt.timedelta(0):
+                raise ValueError("not UTC")
+    except ValueError:
+        raise _bad(
+            "retainUntil",
+            f"retainUntil '{value[:40]}' is not a date (2026-12-31) or a UTC date-time ending in Z.",
+        ) from None
+    when = when.astimezone(dt.UTC)
+    if when < now + dt.timedelta(days=1):
+        raise _bad(
+            "retainUntil",
+            "retainUntil must be at least one day ahead: a recovery point that expires sooner is of no use.",
+        )
+    if when > now + MAX_RETAIN:
+        raise _bad("retainUntil", "retainUntil can be at most 99 years ahead (Azure's limit).")
+    return when
+
+
+# -- signatures ----------------------------------------------------------------------------------
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """`sha256=<hex>` of HMAC-SHA256 over "<timestamp>.<body>" (used both ways: requests and callbacks)."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def check_signature(
+    headers: Mapping[str, str], body: bytes, secret: str, now: dt.datetime, first_use: Callable[[str], bool]
+) -> None:
+    """The request's X-Autopilot-Signature over X-Autopilot-Timestamp + body; 5-minute window;
+    each signature is accepted once (`first_use` records it)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    timestamp = lowered.get("x-autopilot-timestamp", "")
+    signature = lowered.get("x-autopilot-signature", "")
+    unauthorized = "The request is not signed as required"
+    if not timestamp or not signature:
+        raise Problem(
+            401,
+            "signature-missing",
+            unauthorized,
+            "Send X-Autopilot-Timestamp (Unix seconds) and X-Autopilot-Signature (sha256=HMAC-SHA256 of '<timestamp>.<body>').",
+        )
+    try:
+        sent = dt.datetime.fromtimestamp(int(timestamp), dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        raise Problem(
+            401, "signature-invalid", unauthorized, "X-Autopilot-Timestamp must be Unix seconds."
+        ) from None
+    if abs(now - sent) > SIGNATURE_WINDOW:
+        raise Problem(
+            401,
+            "signature-expired",
+            unauthorized,
+            "The timestamp is more than 5 minutes away from now; sign the request again.",
+        )
+    if not hmac.compare_digest(signature.encode(), sign(secret, timestamp, body).encode()):
+        raise Problem(
+            401, "signature-invalid", unauthorized, "The signature does not match the body and timestamp."
+        )
+    if not first_use(signature):
+        raise Problem(
+            401,
+            "signature-replayed",
+            unauthorized,
+            "This signed request was already received; sign each request anew.",
+        )
+
+
+# -- callbacks ------------------------------------------------------------------------------------
+def check_callback_url(
+    url: str, allowed: tuple[str, ...], resolve: Callable[[str], list[str]] | None = None
+) -> None:
+    """Callbacks go only to allow-listed hosts, and never to loopback, link-local (169.254.0.0/16,
+    the instance metadata address) or private addresses unless an allow-list entry names them."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("https", "http") or not host or parts.username or parts.password:
+        raise _bad("callbackUrl", "callbackUrl must be an https URL without credentials.")
+    names = [a for a in allowed if not _is_network(a)]
+    networks = [ipaddress.ip_network(a, strict=False) for a in allowed if _is_network(a)]
+    literal = _ip(host)
+    if literal is not None:
+        addresses = [literal]
+        if not any(literal in n for n in networks):
+            raise Problem(
+                403,
+                "callback-not-allowed",
+                "The callback address is not allowed",
+                f"{host} is not on AUTOPILOT_CALLBACK_ALLOWED_HOSTS.",
+                "callbackUrl",
+            )
+    else:
+        if not any(host == n or (n.startswith("*.") and host.endswith(n[1:])) for n in names):
+            raise Problem(
+                403,
+                "callback-not-allowed",
+                "The callback host is not allowed",
+                f"{host} is not on AUTOPILOT_CALLBACK_ALLOWED_HOSTS; ask the operator to add it.",
+                "callbackUrl",
+            )
+        try:
+            addresses = [ipaddress.ip_address(a) for a in (resolve or _resolve)(host)]
+        except (OSError, ValueError):
+            raise Problem(
+                400,
+                "callback-unresolvable",
+                "The callback host does not resolve",
+                f"{host} has no address.",
+                "callbackUrl",
+            ) from None
+    if parts.scheme == "http" and literal is None:
+        raise _bad("callbackUrl", "callbackUrl must use https.")
+    for address in addresses:
+        if (
+            address.is_loopback
+            or address.is_link_local
+            or address.is_private
+            or address.is_reserved
+            or address.is_multicast
+            or address.is_unspecified
+        ) and not any(address in n for n in networks):
+            raise Problem(
+                403,
+                "callback-not-allowed",
+                "The callback address is not allowed",
+                f"{host} resolves to {address}, a loopback, link-local or private address.",
+                "callbackUrl",
+            )
+
+
+def _is_network(entry: str) -> bool:
+    try:
+        ipaddress.ip_network(entry, strict=False)
+        return True
+    except ValueError:
+        return False
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def _resolve(host: str) -> list[str]:
+    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
+
+
+# -- the operation ----------------------------------------------------------------------------------
+def in_scope(autopilot: Autopilot, vm_id: str) -> bool:
+    subscription, group, _ = split_id(vm_id)
+    if subscription.lower() not in autopilot.subscriptions():
+        return False
+    groups = autopilot.settings.backup_scope_resource_groups
+    return not groups or group.lower() in groups
+
+
+def tag_in_scope(autopilot: Autopilot, vm: VmFacts) -> bool:
+    scope = autopilot.settings.backup_scope_tag
+    if scope is None:
+        return True
+    key, value = scope
+    return any(k.lower() == key.lower() and v.lower() == value.lower() for k, v in vm.tags.items())
+
+
+def request_backup(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[int, dict[str, Any]]:
+    """Start (or find) the backup a request asks for: (HTTP status, the operation's view)."""
+    if not in_scope(autopilot, request.vm_id):
+        autopilot.audit.record(
+            vm_id=request.vm_id,
+            action="backup-now",
+            reason=f"request {request.request_id}",
+            outcome="refused: outside the configured scopes",
+            source=source,
+        )
+        raise Problem(
+            403,
+            "vm-out-of-scope",
+            "The VM is outside the scopes this API may touch",
+            "Ask the operator to add its subscription or resource group to the backup-now scopes.",
+            "vm",
+        )
+    state = autopilot.state
+    now = dt.datetime.now(dt.UTC)
+    record = {
+        "RequestId": request.request_id,
+        "BodyHash": request.body_hash,
+        "VmId": request.vm_id,
+        "RetainUntil": request.retain_until,
+        "Reason": request.reason,
+        "CallbackUrl": request.callback_url or "",
+        "CallbackStatus": "pending" if request.callback_url else "none",
+        "CallbackAttempts": 0,
+        "Status": "Accepted",
+        "Created": now,
+        "Updated": now,
+    }
+    if not state.put_once(KIND, f"backup-request:{request.request_id}", record):
+        existing = state.get(KIND, f"backup-request:{request.request_id}")
+        if existing is None:  # deleted in between (a rejected attempt): try once more
+            return request_backup(autopilot, request, source)
+        if existing.get("BodyHash") != request.body_hash:
+            raise Problem(
+                409,
+                "request-id-reused",
+                "The requestId was used for another request",
+                f"requestId '{request.request_id}' already names a backup with different fields; use a new requestId.",
+                "requestId",
+            )
+        abandoned = existing.get("Status") == "Accepted" and now - existing["Updated"] > ABANDONED_AFTER
+        if not abandoned:
+            return 202, view(existing, request.operation_id)
+        log.warning("taking over abandoned backup request %s", request.request_id)
+    return _start(autopilot, request, source)
+
+
+def _start(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[int, dict[str, Any]]:
+    key = f"backup-request:{request.request_id}"
+    try:
+        _, vault, job = _find_or_trigger(autopilot, request, source)
+    except Problem:
+        autopilot.state.delete(KIND, key)  # nothing started: a corrected retry may use the same id
+        raise
+    except (HttpResponseError, TransientError) as error:
+        autopilot.state.delete(KIND, key)
+        if is_transient(error):
+            raise Problem(
+                503,
+                "azure-busy",
+                "Azure is busy",
+                f"Azure answered {error_code(error)}; retry in a minute with the same requestId.",
+                headers={"Retry-After": "60"},
+            ) from error
+        raise Problem(
+            502,
+            "azure-refused",
+            "Azure refused the backup",
+            f"{error_code(error)}: {getattr(error, 'message', error)}",
+        ) from error
+    stored = autopilot.state.get(KIND, key) or {}
+    stored.update(
+        {
+            "Status": job.status if job else "Accepted",
+            "JobId": job.id if job else "",
+            "Vault": vault,
+            "Updated": dt.datetime.now(dt.UTC),
+        }
+    )
+    autopilot.state.put(KIND, key, {k: v for k, v in stored.items() if k not in ("PartitionKey", "RowKey")})
+    return 202, view(stored, request.operation_id)
+
+
+def _find_or_trigger(
+    autopilot: Autopilot, request: BackupRequest, source: str
+) -> tuple[VmFacts, str, JobFacts | None]:
+    azure = autopilot.azure
+    vm = azure.get_vm(request.vm_id)
+    if vm is None:
+        raise Problem(
+            404, "vm-not-found", "The VM does not exist", f"No virtual machine {request.vm_id}.", "vm"
+        )
+    if not tag_in_scope(autopilot, vm):
+        key, value = autopilot.settings.backup_scope_tag or ("", "")
+        autopilot.audit.record(
+            vm_id=vm.id,
+            action="backup-now",
+            reason=f"request {request.request_id}",
+            outcome="refused: tag scope",
+            source=source,
+        )
+        raise Problem(
+            403,
+            "vm-out-of-scope",
+            "The VM is outside the scopes this API may touch",
+            f"The VM needs tag {key}={value}.",
+            "vm",
+        )
+    vault = autopilot.rules.vault_for(vm.subscription_id, vm.location)
+    if vault is None:
+        raise Problem(
+            409,
+            "no-vault",
+            "No vault for the VM's region",
+            f"The rules name no vault in {vm.location}; add one to the rules file.",
+            "vm",
+        )
+    item = azure.get_item(vault, vm)
+    live = item is not None and not item.soft_deleted and item.protection_state != "ProtectionStopped"
+    if not live:
+        if not request.protect_if_needed:
+            raise Problem(
+                409,
+                "vm-not-protected",
+                "The VM is not protected",
+                f"{vm.name} is not protected in vault {vault.name}. Tag it so the rules select a policy (e.g. backup-policy=gold) "
+                "and wait for protection, or send protectIfNeeded: true.",
+                "vm",
+            )
+        from autopilot.protect import protect_vm
+
+        outcome = protect_vm(autopilot, vm.id, source=source)
+        if outcome.kind not in (Kind.PROTECTED, Kind.ALREADY_PROTECTED, Kind.RESUMED, Kind.POLICY_UPDATED):
+            raise Problem(
+                409,
+                "vm-not-protected",
+                "The VM could not be protected",
+                f"{outcome.reason}. {outcome.remedy}".strip(),
+                "vm",
+            )
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    recent = _vm_jobs(autopilot, vault, vm, since)
+    running = [j for j in recent if j.status == "InProgress"]
+    if running:
+        return vm, vault.resource_id, running[0]
+    midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = [j for j in recent if j.user_triggered and j.start and j.start >= midnight]
+    cap = autopilot.settings.backup_daily_cap
+    if len(today) >= cap:
+        tomorrow = midnight + dt.timedelta(days=1)
+        raise Problem(
+            429,
+            "daily-cap-reached",
+            "The VM's on-demand backups for today are used up",
+            f"{vm.name} had {len(today)} on-demand backups today; the limit is {cap} (Azure allows 9, recommends 4). Retry after {tomorrow:%Y-%m-%d %H:%M} UTC.",
+            headers={"Retry-After": str(int((tomorrow - dt.datetime.now(dt.UTC)).total_seconds()) + 1)},
+        )
+    operation = azure.backup_now(vault, vm, request.retain_until)
+    job_id = azure.job_of_operation(vault, vm, operation)
+    autopilot.audit.record(
+        vm_id=vm.id,
+        action="backup-now",
+        reason=f"request {request.request_id}: {request.reason}"[:400],
+        outcome=f"started job {job_id}, retain until {request.retain_until:%Y-%m-%d %H:%M} UTC",
+        source=source,
+        details={"jobId": job_id, "requestId": request.request_id},
+    )
+    return vm, vault.resource_id, azure.get_job(vault, job_id)
+
+
+def _vm_jobs(autopilot: Autopilot, vault: Any, vm: VmFacts, since: dt.datetime) -> list[JobFacts]:
+    start = since.strftime("%Y-%m-%d %I:%M:%S %p")
+    end = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).strftime("%Y-%m-%d %I:%M:%S %p")
+    jobs = autopilot.azure.list_jobs(
+        vault, f"operation eq 'Backup' and startTime eq '{start}' and endTime eq '{end}'"
+    )
+    container = vm.container_name.lower().removeprefix("iaasvmcontainer;")
+    return [
+        j
+        for j in jobs
+        if j.container.lower().removeprefix("iaasvmcontainer;") == container
+        or (not j.container and j.vm_name.lower() == vm.name.lower())
+    ]
+
+
+def view(record: Mapping[str, Any], operation_id: str, job: JobFacts | None = None) -> dict[str, Any]:
+    """The operation as the API shows it: id, status, job, VM, retain-until, and the phases once known."""
+    retain = record.get("RetainUntil")
+    body: dict[str, Any] = {
+        "id": operation_id,
+        "requestId": record.get("RequestId"),
+        "status": job.status if job else record.get("Status", "Accepted"),
+        "jobId": record.get("JobId") or None,
+        "vm": record.get("VmId"),
+        "retainUntil": retain.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if isinstance(retain, dt.datetime)
+        else retain,
+    }
+    if job is not None:
+        body["phases"] = [{"name": name, "status": status} for name, status in job.phases]
+        body["startTime"] = job.start.isoformat() if job.start else None
+        body["endTime"] = job.end.isoformat() if job.end else None
+        if job.status == "CompletedWithWarnings":
+            body["meaning"] = COMPLETED_WITH_WARNINGS
+        if job.recovery_point_id:
+            body["recoveryPoint"] = job.recovery_point_id
+        if job.error_code:
+            info = classify(job.error_code)
+            body["error"] = {
+                "code": job.error_code,
+                "message": job.error_message,
+                "class": info.error_class.value,
+                "remedy": info.remedy,
+            }
+    if record.get("CallbackUrl"):
+        body["callback"] = {
+            "status": record.get("CallbackStatus"),
+            "attempts": record.get("CallbackAttempts", 0),
+        }
+    return body
+
+
+def backup_status(autopilot: Autopilot, operation_id: str) -> dict[str, Any]:
+    """The operation with its job's two phases, read fresh from Azure."""
+    if not re.fullmatch(r"[0-9a-f]{64}", operation_id):
+        raise Problem(
+            404, "not-found", "No such backup", f"'{operation_id[:80]}' is not a backup operation id."
+        )
+    record = autopilot.state.get_row(KIND, operation_id)
+    if record is None:
+        raise Problem(404, "not-found", "No such backup", f"No backup operation {operation_id}.")
+    job = None
+    if record.get("JobId") and record.get("Vault"):
+        vault = next(
+            (v for v in autopilot.rules.vaults if v.resource_id.lower() == str(record["Vault"]).lower()), None
+        )
+        if vault is not None:
+            job = autopilot.azure.get_job(vault, record["JobId"])
+    return view(record, operation_id, job)

@@ -1,0 +1,107 @@
+"""Callbacks: when a requested backup's job ends, POST its result to the request's callbackUrl,
+signed like requests are, retried with backoff, and only to allowed hosts (checked again at send
+time, as DNS may have changed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import requests
+
+from autopilot.backup_now import FINAL_STATUSES, KIND, check_callback_url, sign, view
+from autopilot.problems import Problem
+
+if TYPE_CHECKING:
+    from autopilot.context import Autopilot
+
+log = logging.getLogger("autopilot.callbacks")
+
+BACKOFF_SECONDS = (30, 60, 120, 300, 600, 1800, 3600, 7200)
+TIMEOUT_SECONDS = 10
+
+
+def follow_up(autopilot: Autopilot) -> int:
+    """Look at every backup with a pending callback; call back those whose job ended. Returns how
+    many callbacks were delivered."""
+    now = dt.datetime.now(dt.UTC)
+    delivered = 0
+    for record in autopilot.state.rows(KIND, "CallbackStatus eq 'pending'"):
+        due = record.get("NextCallbackAt")
+        if isinstance(due, dt.datetime) and due > now:
+            continue
+        operation_id = record["RowKey"]
+        if not autopilot.state.claim(f"callback:{operation_id}", 120):
+            continue
+        try:
+            if _call_back(autopilot, record, operation_id, now):
+                delivered += 1
+        finally:
+            autopilot.state.release(f"callback:{operation_id}")
+    return delivered
+
+
+def _call_back(autopilot: Autopilot, record: dict[str, object], operation_id: str, now: dt.datetime) -> bool:
+    vault = next(
+        (v for v in autopilot.rules.vaults if v.resource_id.lower() == str(record.get("Vault", "")).lower()),
+        None,
+    )
+    if vault is None or not record.get("JobId"):
+        return False
+    job = autopilot.azure.get_job(vault, str(record["JobId"]))
+    if job.status not in FINAL_STATUSES:
+        return False
+    payload = json.dumps(view(record, operation_id, job)).encode()
+    url = str(record["CallbackUrl"])
+    attempts = int(str(record.get("CallbackAttempts", 0))) + 1
+    outcome = "sent"
+    try:
+        check_callback_url(url, autopilot.settings.callback_allowed_hosts)
+        headers = {"Content-Type": "application/json", "User-Agent": "backup-autopilot/0.1"}
+        secret = autopilot.settings.hmac_secret
+        if secret:
+            timestamp = str(int(time.time()))
+            headers["X-Autopilot-Timestamp"] = timestamp
+            headers["X-Autopilot-Signature"] = sign(secret, timestamp, payload)
+        response = requests.post(
+            url, data=payload, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False
+        )
+        if not 200 <= response.status_code < 300:
+            outcome = f"answered {response.status_code}"
+    except Problem as refused:
+        outcome = f"refused: {refused.detail}"
+        attempts = len(BACKOFF_SECONDS)  # never retried
+    except requests.RequestException as error:
+        outcome = f"failed: {type(error).__name__}"
+    done = outcome == "sent"
+    record = dict(record)
+    record.update({"Status": job.status, "CallbackAttempts": attempts, "Updated": now})
+    if done:
+        record["CallbackStatus"] = "sent"
+    elif attempts >= len(BACKOFF_SECONDS):
+        record["CallbackStatus"] = "failed"
+    else:
+        record["NextCallbackAt"] = now + dt.timedelta(seconds=BACKOFF_SECONDS[attempts - 1])
+    autopilot.state.replace_row(KIND, operation_id, record, str(record.get("_etag", "*")))
+    autopilot.audit.record(
+        vm_id=str(record.get("VmId", "")),
+        action="backup-callback",
+        reason=f"job {job.id} ended {job.status}",
+        outcome=f"{outcome} (attempt {attempts})",
+        source="timer",
+    )
+    if record["CallbackStatus"] == "failed":
+        autopilot.events.publish(
+            "BackupAutopilot.Backup.CallbackFailed",
+            str(record.get("VmId", "")),
+            {
+                "id": operation_id,
+                "jobId": job.id,
+                "reason": outcome,
+                "remedy": "Check the callback endpoint; GET /api/backups/{id} has the result.",
+            },
+        )
+    return done

@@ -1,0 +1,217 @@
+"""The OpenAPI 3.1 document of the HTTP API (served at GET /api/openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": PROBLEM}}}
+
+
+def document() -> dict[str, Any]:
+    operation_view = {
+        "type": "object",
+        "required": ["id", "status", "vm", "retainUntil"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "requestId": {"type": ["string", "null"]},
+            "status": {
+                "type": "string",
+                "enum": [
+                    "Accepted",
+                    "InProgress",
+                    "Completed",
+                    "CompletedWithWarnings",
+                    "Failed",
+                    "Cancelled",
+                    "Cancelling",
+                ],
+            },
+            "jobId": {"type": ["string", "null"]},
+            "vm": {"type": "string"},
+            "retainUntil": {"type": "string", "format": "date-time"},
+            "phases": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "status"],
+                    "properties": {
+                        "name": {"type": "string", "enum": ["Take Snapshot", "Transfer data to vault"]},
+                        "status": {"type": "string"},
+                    },
+                },
+            },
+            "startTime": {"type": ["string", "null"]},
+            "endTime": {"type": ["string", "null"]},
+            "meaning": {"type": "string", "description": "What CompletedWithWarnings means for this job."},
+            "recoveryPoint": {"type": "string"},
+            "error": {
+                "type": "object",
+                "required": ["code", "class", "remedy"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "class": {
+                        "type": "string",
+                        "enum": ["transient", "needs-a-person", "transient-or-needs-a-person", "unknown"],
+                    },
+                    "remedy": {"type": "string"},
+                },
+            },
+            "callback": {
+                "type": "object",
+                "properties": {"status": {"type": "string"}, "attempts": {"type": "integer"}},
+            },
+        },
+    }
+    request = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["requestId"],
+        "properties": {
+            "vm": {
+                "type": "string",
+                "description": "The VM's ARM id (or give subscriptionId, resourceGroup and name).",
+                "maxLength": 512,
+            },
+            "subscriptionId": {"type": "string", "format": "uuid"},
+            "resourceGroup": {"type": "string", "maxLength": 90},
+            "name": {"type": "string", "maxLength": 64},
+            "retainUntil": {
+                "type": "string",
+                "description": "A date (2026-12-31) or a UTC date-time (2026-12-31T18:00:00Z); at least a day ahead. Default: AUTOPILOT_BACKUP_RETAIN_DAYS days.",
+            },
+            "requestId": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9][A-Za-z0-9._:@#/-]{0,127}$",
+                "description": "Idempotency key, e.g. the ticket number.",
+            },
+            "reason": {"type": "string", "maxLength": 500},
+            "callbackUrl": {"type": "string", "format": "uri", "maxLength": 2048},
+            "protectIfNeeded": {"type": "boolean", "default": False},
+        },
+    }
+    signed: list[dict[str, list[str]]] = [{"functionKey": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Backup Autopilot: backup now",
+            "version": "1.0.0",
+            "description": "On-demand backups of Azure VMs for ticketing tools. Every call needs a function key "
+            "(x-functions-key header or code query parameter); when the operator sets a signing secret, also "
+            "X-Autopilot-Timestamp and X-Autopilot-Signature (sha256=HMAC-SHA256 of '<timestamp>.<body>').",
+        },
+        "servers": [{"url": "/api"}],
+        "components": {
+            "securitySchemes": {"functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"}},
+            "schemas": {
+                "BackupRequest": request,
+                "BackupOperation": operation_view,
+                "Problem": {
+                    "type": "object",
+                    "required": ["type", "title", "status", "detail"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "field": {"type": "string"},
+                    },
+                },
+            },
+        },
+        "paths": {
+            "/backups": {
+                "post": {
+                    "operationId": "requestBackup",
+                    "summary": "Back up a VM now, with a retain-until date",
+                    "security": signed,
+                    "parameters": [
+                        {
+                            "name": "X-Autopilot-Timestamp",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "X-Autopilot-Signature",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/BackupRequest"}}
+                        },
+                    },
+                    "responses": {
+                        "202": {
+                            "description": "The backup is accepted (or was already): follow the Location.",
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/BackupOperation"}
+                                }
+                            },
+                        },
+                        "400": _problem("A field is missing or not valid; the problem names it."),
+                        "401": _problem(
+                            "No valid function key, or a missing, expired, wrong or replayed signature."
+                        ),
+                        "403": _problem(
+                            "The VM is outside the configured scopes, or the callback is not allowed."
+                        ),
+                        "404": _problem("The VM does not exist."),
+                        "409": _problem(
+                            "The VM is not protected, has no vault, or the requestId was used for another request."
+                        ),
+                        "413": _problem("The body is larger than 16 KB."),
+                        "429": _problem("The VM's on-demand backups for today are used up."),
+                        "502": _problem("Azure refused the backup."),
+                        "503": _problem("Azure is busy; retry with the same requestId."),
+                    },
+                }
+            },
+            "/backups/{id}": {
+                "get": {
+                    "operationId": "getBackup",
+                    "summary": "The backup's job, its two phases, the recovery point, and on failure the error's class and remedy",
+                    "security": signed,
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The operation.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/BackupOperation"}
+                                }
+                            },
+                        },
+                        "401": _problem("No valid function key."),
+                        "404": _problem("No such backup."),
+                        "503": _problem("Azure is busy; retry."),
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "getOpenApi",
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "The OpenAPI document.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+        },
+    }

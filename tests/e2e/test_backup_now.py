@@ -1,0 +1,293 @@
+"""Backup now, end to end on the local stack: the HTTP API as a ticketing tool calls it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+import requests
+
+from autopilot.backup_now import sign
+from tests.e2e.conftest import E2E, wait_for
+
+GROUP = "rg-e2e-bn"
+
+
+def vm_id(e2e: E2E, name: str) -> str:
+    return f"/subscriptions/{e2e.stack.values['AUTOPILOT_SUBSCRIPTIONS']}/resourceGroups/{GROUP}/providers/Microsoft.Compute/virtualMachines/{name}"
+
+
+@pytest.fixture(scope="module")
+def protected_vm(e2e: E2E) -> str:
+    e2e.create_vm(GROUP, "bn-gold-1", "westeurope", {"backup-policy": "gold"})
+    assert wait_for(lambda: e2e.item("rsv-autopilot-weu", GROUP, "bn-gold-1"), timeout=30)
+    # Let the first backup (started by protect-on-create) finish, so it does not count as running.
+    time.sleep(3.5)
+    return vm_id(e2e, "bn-gold-1")
+
+
+def post(e2e: E2E, body: Any, **kwargs: Any) -> requests.Response:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return e2e.app("POST", "/api/backups", data=data, **kwargs)
+
+
+def problem(response: requests.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert (
+        body["status"] == status
+        and body["detail"]
+        and body["type"].startswith("urn:backup-autopilot:problem:")
+    )
+    return body
+
+
+def test_backup_now_completes_with_both_phases_and_a_recovery_point(e2e: E2E, protected_vm: str) -> None:
+    response = post(
+        e2e, {"vm": protected_vm, "requestId": "CHG-1001", "retainUntil": "2030-01-31", "reason": "patching"}
+    )
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert response.headers["Location"] == f"/api/backups/{accepted['id']}"
+    assert accepted["jobId"] and accepted["retainUntil"] == "2030-01-31T23:59:59Z"
+    done = wait_for(
+        lambda: (s := e2e.app("GET", response.headers["Location"]).json())["status"] != "InProgress" and s,
+        timeout=30,
+    )
+    assert done["status"] == "Completed", done
+    assert done["phases"] == [
+        {"name": "Take Snapshot", "status": "Completed"},
+        {"name": "Transfer data to vault", "status": "Completed"},
+    ]
+    assert done["recoveryPoint"]
+
+
+def test_a_failed_transfer_shows_completed_with_warnings_and_what_it_means(
+    e2e: E2E, protected_vm: str
+) -> None:
+    e2e.control(
+        "POST", "/jobs/outcomes", {"vm": protected_vm, "outcome": "CompletedWithWarnings", "count": 1}
+    )
+    response = post(e2e, {"vm": protected_vm, "requestId": "CHG-1002"})
+    assert response.status_code == 202, response.text
+    done = wait_for(
+        lambda: (s := e2e.app("GET", response.headers["Location"]).json())["status"] != "InProgress" and s,
+        timeout=30,
+    )
+    assert done["status"] == "CompletedWithWarnings"
+    assert done["phases"][1] == {"name": "Transfer data to vault", "status": "Failed"}
+    assert "copying it to the vault failed" in done["meaning"]
+    assert done["error"]["class"] == "transient"
+
+
+def test_twenty_concurrent_identical_requests_start_one_backup(e2e: E2E, protected_vm: str) -> None:
+    wait_for(
+        lambda: (
+            not [
+                j
+                for j in e2e.backup.backup_jobs.list("rsv-autopilot-weu", "rg-autopilot-backup")
+                if j.properties.status == "InProgress"
+            ]
+        ),
+        timeout=30,
+    )
+    before = e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0)
+    body = {"vm": protected_vm, "requestId": "CHG-2000", "retainUntil": "2030-06-30"}
+    with ThreadPoolExecutor(20) as pool:
+        responses = list(pool.map(lambda _: post(e2e, body), range(20)))
+    assert [r.status_code for r in responses] == [202] * 20
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0) - before == 1
+
+
+def test_the_same_request_id_with_another_body_is_refused(e2e: E2E, protected_vm: str) -> None:
+    assert (
+        post(e2e, {"vm": protected_vm, "requestId": "CHG-3000", "retainUntil": "2031-01-01"}).status_code
+        == 202
+    )
+    body = problem(post(e2e, {"vm": protected_vm, "requestId": "CHG-3000", "retainUntil": "2032-01-01"}), 409)
+    assert body["field"] == "requestId"
+
+
+def test_no_key_and_a_wrong_key_are_401(e2e: E2E, protected_vm: str) -> None:
+    assert e2e.stack.host is not None
+    url = f"{e2e.stack.host.url}/api/backups"
+    assert requests.post(url, json={"vm": protected_vm, "requestId": "X"}, timeout=10).status_code == 401
+    assert (
+        requests.post(
+            url, json={"vm": protected_vm, "requestId": "X"}, headers={"x-functions-key": "wrong"}, timeout=10
+        ).status_code
+        == 401
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"requestId": "B-1"}, 400, "subscriptionId"),
+        ({"vm": "/subscriptions/not-a-vm", "requestId": "B-2"}, 400, "vm"),
+        ({"vm": "{vm}", "requestId": "B-3", "retainUntil": "2020-01-01"}, 400, "retainUntil"),
+        ({"vm": "{vm}", "requestId": "B-4", "retainUntil": "2199-01-01"}, 400, "retainUntil"),
+        ({"vm": "{vm}", "requestId": "B-5", "retainUntil": 20300101}, 400, "retainUntil"),
+        ({"vm": "{vm}", "requestId": 12}, 400, "requestId"),
+        ({"vm": "{vm}", "requestId": "B-7", "protectIfNeeded": "yes"}, 400, "protectIfNeeded"),
+        ({"vm": "{vm}", "requestId": "B-8", "extra": 1}, 400, "extra"),
+        ({"vm": "{vm}", "requestId": "B-9", "callbackUrl": "https://127.0.0.1/hook"}, 403, "callbackUrl"),
+        (
+            {"vm": "{vm}", "requestId": "B-10", "callbackUrl": "http://169.254.169.254/latest/meta-data"},
+            403,
+            "callbackUrl",
+        ),
+        ({"vm": "{vm}", "requestId": "B-11", "callbackUrl": "https://10.0.0.1/hook"}, 403, "callbackUrl"),
+    ],
+)
+def test_bad_input_is_refused_with_the_field_named(
+    e2e: E2E, protected_vm: str, body: dict[str, Any], status: int, field: str
+) -> None:
+    body = {k: (protected_vm if v == "{vm}" else v) for k, v in body.items()}
+    assert problem(post(e2e, body), status).get("field") == field
+
+
+def test_malformed_json_and_oversized_bodies(e2e: E2E) -> None:
+    problem(post(e2e, b"{not json"), 400)
+    problem(post(e2e, b"[1, 2]"), 400)
+    problem(post(e2e, b"x" * 17_000), 413)
+
+
+def test_unknown_vm_outside_scope_and_unprotected(e2e: E2E) -> None:
+    problem(post(e2e, {"vm": vm_id(e2e, "does-not-exist"), "requestId": "S-1"}), 404)
+    foreign = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/x"
+    problem(post(e2e, {"vm": foreign, "requestId": "S-2"}), 403)
+    e2e.create_vm(GROUP, "bn-untagged", "westeurope", {})
+    body = problem(post(e2e, {"vm": vm_id(e2e, "bn-untagged"), "requestId": "S-3"}), 409)
+    assert "not protected" in body["detail"]
+    # The audit table has the refusal of the out-of-scope VM.
+    from autopilot.context import get_autopilot
+
+    assert any(
+        r["Action"] == "backup-now" and "scopes" in r["Outcome"] for r in get_autopilot().audit.entries()
+    )
+
+
+def test_get_of_an_unknown_backup_is_404(e2e: E2E) -> None:
+    problem(e2e.app("GET", "/api/backups/" + "0" * 64), 404)
+    problem(e2e.app("GET", "/api/backups/..%2F..%2Fetc"), 404)
+
+
+def test_openapi_document_is_served_anonymously_and_names_the_routes(e2e: E2E) -> None:
+    assert e2e.stack.host is not None
+    document = requests.get(f"{e2e.stack.host.url}/api/openapi.json", timeout=10).json()
+    assert document["openapi"].startswith("3.1")
+    assert set(document["paths"]) == {"/backups", "/backups/{id}", "/openapi.json"}
+
+
+@contextlib.contextmanager
+def app_settings(**values: str) -> Iterator[None]:
+    """Change app settings for a test, as an operator would, and put them back afterwards."""
+    from autopilot.context import get_autopilot
+    from autopilot.settings import get_settings
+
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    get_settings.cache_clear()
+    get_autopilot.cache_clear()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+        get_autopilot.cache_clear()
+
+
+@pytest.fixture
+def signing(e2e: E2E) -> Iterator[str]:
+    """Turn the signature requirement on (as the operator would with AUTOPILOT_HMAC_SECRET)."""
+    secret = "test-signing-secret-for-e2e"
+    with app_settings(AUTOPILOT_HMAC_SECRET=secret):
+        yield secret
+
+
+def test_signed_requests(e2e: E2E, protected_vm: str, signing: str) -> None:
+    body = json.dumps({"vm": protected_vm, "requestId": "SIG-1", "retainUntil": "2030-03-01"}).encode()
+    timestamp = str(int(time.time()))
+    good = {"X-Autopilot-Timestamp": timestamp, "X-Autopilot-Signature": sign(signing, timestamp, body)}
+    problem(post(e2e, body), 401)  # not signed
+    problem(
+        post(e2e, body, headers={**good, "X-Autopilot-Signature": "sha256=" + "0" * 64}), 401
+    )  # bad signature
+    old = str(int(time.time()) - 600)
+    problem(
+        post(
+            e2e,
+            body,
+            headers={"X-Autopilot-Timestamp": old, "X-Autopilot-Signature": sign(signing, old, body)},
+        ),
+        401,
+    )
+    assert post(e2e, body, headers=good).status_code == 202
+    replayed = problem(post(e2e, body, headers=good), 401)
+    assert "already received" in replayed["detail"]
+
+
+def test_a_callback_reports_the_result_signed(e2e: E2E, protected_vm: str) -> None:
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    secret = "callback-secret-for-e2e"
+    try:
+        with app_settings(AUTOPILOT_CALLBACK_ALLOWED_HOSTS="127.0.0.1/32", AUTOPILOT_HMAC_SECRET=secret):
+            body = json.dumps(
+                {
+                    "vm": protected_vm,
+                    "requestId": "CB-1",
+                    "callbackUrl": f"http://127.0.0.1:{server.server_port}/hook",
+                }
+            ).encode()
+            timestamp = str(int(time.time()))
+            headers = {
+                "X-Autopilot-Timestamp": timestamp,
+                "X-Autopilot-Signature": sign(secret, timestamp, body),
+            }
+            accepted = post(e2e, body, headers=headers)
+            assert accepted.status_code == 202, accepted.text
+            wait_for(
+                lambda: e2e.app("GET", accepted.headers["Location"]).json()["status"] != "InProgress",
+                timeout=30,
+            )
+            master = {"x-functions-key": e2e.stack.values["DEVHOST_MASTER_KEY"]}
+            assert (
+                e2e.app(
+                    "POST", "/admin/functions/backup_followup", json={"input": ""}, headers=master
+                ).status_code
+                == 202
+            )
+            assert wait_for(lambda: received, timeout=20)
+    finally:
+        server.shutdown()
+    headers, payload = received[0]
+    result = json.loads(payload)
+    assert result["id"] == accepted.json()["id"] and result["status"] == "Completed"
+    assert headers["X-Autopilot-Signature"] == sign(secret, headers["X-Autopilot-Timestamp"], payload)
