@@ -249,7 +249,7 @@ class AzureBackup:
             "sourceResourceId": vm.id,
             "policyId": f"{vault.resource_id}/backupPolicies/{policy_name}",
         }
-        if excluded_luns:
+        if excluded_luns or vm.data_disks:  # an empty list is stated too, so that old exclusions end
             properties["extendedProperties"] = {
                 "diskExclusionProperties": {"diskLunList": list(excluded_luns), "isInclusionList": False}
             }

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from azure.core.exceptions import ServiceRequestError
+from azure.core.exceptions import AzureError
 
 from autopilot.settings import Settings
 
@@ -32,8 +32,9 @@ USER_AGENT = "backup-autopilot/0.1"
 T = TypeVar("T")
 
 
-class OutboundHostError(ServiceRequestError):
-    """A request was about to leave for a host that no setting names."""
+class OutboundHostError(AzureError):
+    """A request was about to leave for a host that no setting names. Not a connection error: it is
+    neither retried by azure-core nor treated as transient."""
 
 
 class Clients:

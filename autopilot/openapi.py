@@ -5,6 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
+VM_ID_PATTERN = (
+    "^/subscriptions/[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}/resourceGroups/[-\\w.()]{1,90}"
+    "/providers/Microsoft\\.Compute/virtualMachines/[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$"
+)
+VM_ID_PATTERN = (
+    "^/subscriptions/[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}/resourceGroups/[-\\w.()]{1,90}"
+    "/providers/Microsoft\\.Compute/virtualMachines/[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$"
+)
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -74,15 +82,21 @@ def document() -> dict[str, Any]:
         "properties": {
             "vm": {
                 "type": "string",
-                "description": "The VM's ARM id (or give subscriptionId, resourceGroup and name).",
+                "description": "The VM's ARM id (or give subscriptionId, resourceGroup and name instead).",
+                "pattern": VM_ID_PATTERN,
                 "maxLength": 512,
             },
-            "subscriptionId": {"type": "string", "format": "uuid"},
-            "resourceGroup": {"type": "string", "maxLength": 90},
-            "name": {"type": "string", "maxLength": 64},
+            "subscriptionId": {
+                "type": "string",
+                "pattern": "^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
+            },
+            "resourceGroup": {"type": "string", "pattern": "^[-\\w.()]{1,90}$"},
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$"},
             "retainUntil": {
                 "type": "string",
-                "description": "A date (2026-12-31) or a UTC date-time (2026-12-31T18:00:00Z); at least a day ahead. Default: AUTOPILOT_BACKUP_RETAIN_DAYS days.",
+                "pattern": "^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|\\+00:00))?$",
+                "description": "A date (2026-12-31) or a UTC date-time (2026-12-31T18:00:00Z), at least a day ahead "
+                "and at most 99 years. Default: AUTOPILOT_BACKUP_RETAIN_DAYS days from now.",
             },
             "requestId": {
                 "type": "string",

@@ -183,9 +183,18 @@ def decide(
         )
     policy = rules.policy_for(selection.policy, vm.trusted_launch)
     problems = tuple(preflight(vm, policy))
+    if selection.lun_error:
+        problems += (
+            Problem(
+                "DiskExclusionTagInvalid",
+                f"its disk exclusion tag is not a LUN list ({selection.lun_error}), so every disk is backed up",
+                "Set the tag to LUNs separated by commas, e.g. 1,3.",
+                blocks_protection=False,
+            ),
+        )
     blocking = tuple(p for p in problems if p.blocks_protection)
     if blocking:
-        return _attention(vault, policy, selection, blocking, protected=False)
+        return _attention(vault, policy, selection, blocking, protected=live and item is not None)
     if item is None:
         if elsewhere is not None and not same_id(elsewhere[0], vault.resource_id):
             other = elsewhere[0].rsplit("/", 1)[-1]
@@ -227,8 +236,10 @@ def decide(
             policy=policy,
             selection=selection,
         )
-    if item.policy_name.lower() != policy.name.lower():
-        if rules.actions.on_wrong_policy != "fix":
+    wrong_policy = item.policy_name.lower() != policy.name.lower()
+    exclusions_differ = tuple(sorted(item.excluded_luns)) != tuple(sorted(selection.excluded_luns))
+    if wrong_policy or exclusions_differ:
+        if wrong_policy and rules.actions.on_wrong_policy != "fix":
             return Decision(
                 Kind.NEEDS_ATTENTION,
                 f"{_why(selection)}, but it is protected under policy {item.policy_name or 'none'}",
@@ -237,9 +248,16 @@ def decide(
                 policy=policy,
                 selection=selection,
             )
+        changes = []
+        if wrong_policy:
+            changes.append(f"policy changes from {item.policy_name} to {policy.name}")
+        if exclusions_differ:
+            before = ", ".join(map(str, sorted(item.excluded_luns))) or "none"
+            after = ", ".join(map(str, sorted(selection.excluded_luns))) or "none"
+            changes.append(f"excluded data disk LUNs change from {before} to {after}")
         return Decision(
             Kind.POLICY_UPDATED,
-            f"{_why(selection)}; policy changes from {item.policy_name} to {policy.name}",
+            f"{_why(selection)}; " + " and ".join(changes),
             change="change-policy",
             vault=vault,
             policy=policy,

@@ -72,10 +72,11 @@ class VmFacts:
             agent_status, agent_version = _agent(view)
             for status in view.statuses or []:
                 code = text(status.code)
+                # Codes look like PowerState/running and ProvisioningState/failed/<ErrorCode>.
                 if code.startswith("PowerState/"):
-                    power = code.split("/", 1)[1].lower()
+                    power = code.split("/")[1].lower()
                 if code.startswith("ProvisioningState/"):
-                    provisioning = code.split("/", 1)[1].capitalize()
+                    provisioning = code.split("/")[1].capitalize()
         disks = tuple(
             DataDisk(
                 lun=int(d.lun),
@@ -166,10 +167,10 @@ def vm_id_from_subject(subject: object) -> str | None:
         str(parts.get("namespace", "")).lower() != "microsoft.compute"
         or str(parts.get("type", "")).lower() != "virtualmachines"
         or parts.get("children")
-        or not _SUBSCRIPTION.match(subscription)
-        or not _GROUP.match(group)
+        or not _SUBSCRIPTION.fullmatch(subscription)
+        or not _GROUP.fullmatch(group)
         or group.endswith(".")
-        or not _VM_NAME.match(name)
+        or not _VM_NAME.fullmatch(name)
         or name.endswith(".")
     ):
         return None

@@ -94,6 +94,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, QUERY, ...) reaches the router too, which answers 404 as the
+        # Functions host does, instead of http.server's 501.
+        if name.startswith("do_"):
+            return self.do_GET
+        raise AttributeError(name)
+
     def _serve(self) -> None:
         with self.server.answering():
             self._answer()

@@ -26,7 +26,9 @@ def protect_on_create(event: func.EventGridEvent) -> None:
     except ValueError:
         log.warning("dropped event %s: its data is not JSON", event.id)
         return
-    intake = vm_from_event(event.event_type, event.subject, data, autopilot.subscriptions())
+    # An Event Grid schema event has event_type; a CloudEvents one (if the subscription uses that schema) has type.
+    event_type = getattr(event, "event_type", None) or getattr(event, "type", None)
+    intake = vm_from_event(event_type, getattr(event, "subject", None), data, autopilot.subscriptions())
     if intake.vm_id is None:
         log.info("ignored event %s: %s", event.id, intake.reason)
         return

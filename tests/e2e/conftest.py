@@ -110,7 +110,7 @@ def wait_for(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.
     return result
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     run_dir: Path = tmp_path_factory.mktemp("stack")
     stack = Stack(
