@@ -39,7 +39,9 @@ def test_api_fuzz(case: Any, e2e: E2E) -> None:
     counted[case.operation.label] = counted.get(case.operation.label, 0) + 1
     headers = {"x-functions-key": e2e.stack.values["DEVHOST_FUNCTION_KEY"]}
     response = case.call(base_url=f"{e2e.stack.host.url}/api", headers=headers, timeout=30)
-    assert response.status_code < 500, f"{case.method} {case.path}: {response.status_code} {response.text[:300]}"
+    assert response.status_code < 500, (
+        f"{case.method} {case.path}: {response.status_code} {response.text[:300]}"
+    )
     if response.status_code == 401 and not response.content:
         # Schemathesis also sends requests without the key on purpose: the Functions host itself
         # refuses those (401, empty body) before the app runs. That must be the only way to get one.
@@ -53,7 +55,10 @@ def test_api_fuzz(case: Any, e2e: E2E) -> None:
 
 def test_fuzzing_ran_enough_cases() -> None:
     total = sum(counted.values())
-    print(f"\nschemathesis: {total} generated cases: " + ", ".join(f"{k}: {v}" for k, v in sorted(counted.items())))
+    print(
+        f"\nschemathesis: {total} generated cases: "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(counted.items()))
+    )
     assert total >= MINIMUM_CASES, counted
 
 
