@@ -339,22 +339,38 @@ def protect_vm(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
 
 
 def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
+    """Read what the decision needs, with as few calls as possible: the VM (with its instance view);
+    then, only if the rules care about it, where it is protected (one backupStatus call covers every
+    vault of its region); then its item, only if our vault protects it."""
     azure = autopilot.azure
     vm = azure.get_vm(vm_id)
     if vm is None:
         return Outcome(vm_id, Kind.VM_GONE, "the VM no longer exists")
     shared = azure.shared_disk_luns(vm) if vm.data_disks else []
+    decision = decide(autopilot.rules, vm, None, shared)
+    if decision.kind is Kind.NOT_SELECTED or decision.details.get("missingVault"):
+        return carry_out(autopilot, vm, decision, source)  # whatever protects it, the rules do not care
     vault = autopilot.rules.vault_for(vm.subscription_id, vm.location)
-    item = azure.get_item(vault, vm) if vault is not None else None
-    elsewhere = None
-    decision = decide(autopilot.rules, vm, item, shared)
-    if decision.change == "enable":
-        # Not in our vault: is it protected in another one? (one call, only for VMs we would protect)
-        status = azure.backup_status(vm)
-        if status.get("vaultId") and status.get("protectionStatus") not in (None, "", "NotProtected"):
-            elsewhere = (str(status["vaultId"]), str(status.get("policyName") or ""))
-            decision = decide(autopilot.rules, vm, item, shared, elsewhere)
-    return carry_out(autopilot, vm, decision, source)
+    status = azure.backup_status(vm)
+    item, elsewhere = None, None
+    protected_in = str(status.get("vaultId") or "")
+    if protected_in and status.get("protectionStatus") not in (None, "", "NotProtected"):
+        if vault is not None and same_id(protected_in, vault.resource_id):
+            item = azure.get_item(vault, vm)
+        else:
+            elsewhere = (protected_in, str(status.get("policyName") or ""))
+    decision = decide(autopilot.rules, vm, item, shared, elsewhere)
+    try:
+        return carry_out(autopilot, vm, decision, source)
+    except HttpResponseError as error:
+        # backupStatus may not report a stopped or soft-deleted item in our vault: look at the item
+        # itself once before giving up on a refused enable.
+        if decision.change != "enable" or is_transient(error) or vault is None:
+            raise
+        item = azure.get_item(vault, vm)
+        if item is None:
+            raise
+        return carry_out(autopilot, vm, decide(autopilot.rules, vm, item, shared), source)
 
 
 def carry_out(autopilot: Autopilot, vm: VmFacts, decision: Decision, source: str) -> Outcome:

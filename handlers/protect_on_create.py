@@ -9,10 +9,6 @@ import logging
 
 import azure.functions as func
 
-from autopilot.context import get_autopilot
-from autopilot.intake import vm_from_event
-from autopilot.protect import protect_vm
-
 bp = func.Blueprint()
 log = logging.getLogger("handlers.protect_on_create")
 
@@ -20,6 +16,11 @@ log = logging.getLogger("handlers.protect_on_create")
 @bp.function_name("protect_on_create")
 @bp.event_grid_trigger(arg_name="event")
 def protect_on_create(event: func.EventGridEvent) -> None:
+    # The core is imported on first use: importing the app stays cheap (a cold start indexes it).
+    from autopilot.context import get_autopilot
+    from autopilot.intake import vm_from_event
+    from autopilot.protect import protect_vm
+
     autopilot = get_autopilot()
     try:
         data = event.get_json()

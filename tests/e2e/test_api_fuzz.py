@@ -42,6 +42,11 @@ def test_api_fuzz(case: Any, e2e: E2E) -> None:
     assert response.status_code < 500, (
         f"{case.method} {case.path}: {response.status_code} {response.text[:300]}"
     )
+    if response.status_code == 413:
+        # Oversized bodies are refused before they are read; schemathesis does not list 413 among
+        # the expected rejections, so check the refusal is for the size only.
+        assert len(response.request.body or b"") > 16 * 1024
+        return
     if response.status_code == 401 and not response.content:
         # Schemathesis also sends requests without the key on purpose: the Functions host itself
         # refuses those (401, empty body) before the app runs. That must be the only way to get one.

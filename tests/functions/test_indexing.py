@@ -209,11 +209,10 @@ def protected(monkeypatch: pytest.MonkeyPatch, protect_on_create: Any) -> Iterat
         calls.append((vm_id, source))
         return Outcome(vm_id, Kind.ALREADY_PROTECTED, "stub")
 
-    handler_module = sys.modules[protect_on_create.__module__]
+    # The handler imports the core when it runs, so the stubs go where it imports them from.
     stub = AzureMustNotBeReached()
-    monkeypatch.setattr(handler_module, "get_autopilot", lambda: stub)
     monkeypatch.setattr("autopilot.context.get_autopilot", lambda: stub)
-    monkeypatch.setattr(handler_module, "protect_vm", fake_protect_vm)
+    monkeypatch.setattr("autopilot.protect.protect_vm", fake_protect_vm)
     yield calls
 
 
