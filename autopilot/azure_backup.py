@@ -77,8 +77,8 @@ class ItemFacts:
             protection_state=text(props.protection_state),
             soft_deleted=bool(props.is_scheduled_for_deferred_delete),
             last_backup_status=text(props.last_backup_status),
-            last_backup_time=props.last_backup_time,
-            last_recovery_point=props.last_recovery_point,
+            last_backup_time=_real_time(props.last_backup_time),
+            last_recovery_point=_real_time(props.last_recovery_point),
             health=text(props.health_status),
             vm_id=text(props.source_resource_id or props.virtual_machine_id),
             excluded_luns=tuple(exclusion.disk_lun_list or [])
@@ -130,6 +130,11 @@ class JobFacts:
             container=text(getattr(props, "container_name", None)),
             user_triggered=bool(getattr(props, "is_user_triggered", False)),
         )
+
+
+def _real_time(value: dt.datetime | None) -> dt.datetime | None:
+    """Azure answers 2001-01-01 for "never" (e.g. lastBackupTime of an item not backed up yet)."""
+    return value if value is not None and value.year > 2001 else None
 
 
 def is_transient(error: Exception) -> bool:

@@ -9,6 +9,7 @@ cap is kept. Errors are RFC 9457 problems that say what was wrong and how to fix
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -240,7 +241,11 @@ def check_signature(
             unauthorized,
             "The timestamp is more than 5 minutes away from now; sign the request again.",
         )
-    if not hmac.compare_digest(signature.encode(), sign(secret, timestamp, body).encode()):
+    expected_hex = sign(secret, timestamp, body)
+    expected_b64 = "sha256=" + base64.b64encode(bytes.fromhex(expected_hex.removeprefix("sha256="))).decode()
+    # Hex is the documented form; base64 is accepted too, as some tools (ServiceNow) only make that.
+    matches = [hmac.compare_digest(signature.encode(), e.encode()) for e in (expected_hex, expected_b64)]
+    if not any(matches):
         raise Problem(
             401, "signature-invalid", unauthorized, "The signature does not match the body and timestamp."
         )

@@ -109,6 +109,38 @@ def cmd_protect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """The same operation as POST /api/backups, from the command line."""
+    import datetime as dt
+    import time
+    import uuid
+
+    from autopilot.backup_now import FINAL_STATUSES, backup_status, parse_request, request_backup
+    from autopilot.problems import Problem
+
+    autopilot = _autopilot(args)
+    body: dict[str, Any] = {"vm": args.vm, "requestId": args.request_id or f"cli-{uuid.uuid4().hex[:12]}"}
+    if args.retain_until:
+        body["retainUntil"] = args.retain_until
+    if args.reason:
+        body["reason"] = args.reason
+    if args.protect_if_needed:
+        body["protectIfNeeded"] = True
+    try:
+        request = parse_request(
+            json.dumps(body).encode(), autopilot.settings.backup_retain_days, dt.datetime.now(dt.UTC)
+        )
+        _, view = request_backup(autopilot, request, source="cli")
+        while args.wait and view["status"] not in FINAL_STATUSES:
+            time.sleep(5)
+            view = backup_status(autopilot, view["id"])
+    except Problem as problem:
+        print(f"autopilot backup: {problem.title}: {problem.detail}", file=sys.stderr)
+        return 1
+    print(json.dumps(view, indent=2, default=str))
+    return 0
+
+
 def cmd_ensure_policies(args: argparse.Namespace) -> int:
     from autopilot.policies import ensure_policies
 
@@ -144,6 +176,21 @@ def build_parser() -> argparse.ArgumentParser:
     plan_parser.add_argument("--format", choices=["table", "json"], default="table")
     protect_parser = command("protect", "protect one VM now, as the rules say", cmd_protect)
     protect_parser.add_argument("vm", help="the VM's resource id")
+    backup_parser = command(
+        "backup", "back up one VM now, with a retain-until date (as POST /api/backups)", cmd_backup
+    )
+    backup_parser.add_argument("vm", help="the VM's resource id")
+    backup_parser.add_argument("--retain-until", help="date (2026-12-31) or UTC date-time; default: 30 days")
+    backup_parser.add_argument(
+        "--request-id", help="idempotency key (e.g. the ticket number); default: a new one"
+    )
+    backup_parser.add_argument("--reason", help="why (kept in the audit table)")
+    backup_parser.add_argument(
+        "--protect-if-needed", action="store_true", help="protect the VM first if the rules select it"
+    )
+    backup_parser.add_argument(
+        "--wait", action="store_true", help="wait until the job ends and show its phases"
+    )
     ensure_parser = command(
         "ensure-policies", "create or update the rules' policies in every vault", cmd_ensure_policies
     )

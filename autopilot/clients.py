@@ -77,6 +77,10 @@ class Clients:
             "base_url": self.settings.arm_endpoint,
             "credential_scopes": [self.settings.arm_scope],
             "retry_total": self.settings.retry_total,
+            # azure-core also caps retries per kind (3 by default); let the setting govern them all.
+            "retry_status": self.settings.retry_total,
+            "retry_connect": self.settings.retry_total,
+            "retry_read": self.settings.retry_total,
             "retry_backoff_max": self.settings.retry_backoff_max,
             "user_agent": USER_AGENT,
             "raw_request_hook": self._check_host,

@@ -435,9 +435,9 @@ class BackupBackend(Provider):
         }
         if item["policy"]:
             props["policyType"] = self.policies[item["policy"].lower()]["properties"]["policyType"]
-        if last:
-            props["lastBackupStatus"] = last["status"]
-            props["lastBackupTime"] = ts_iso(last["start"])
+        # Before its first backup Azure answers an empty status and the year-2001 sentinel time.
+        props["lastBackupStatus"] = last["status"] if last else ""
+        props["lastBackupTime"] = ts_iso(last["start"]) if last else "2001-01-01T00:00:00Z"
         if points:
             props["lastRecoveryPoint"] = ts_iso(points[-1]["time"])
             props["extendedInfo"]["oldestRecoveryPoint"] = ts_iso(points[0]["time"])

@@ -126,7 +126,8 @@ def validate(properties: dict[str, Any]) -> dict[str, Any]:
                 f"{name}.retentionDuration must be {lo} to {hi} {unit}; got {count} {duration.get('durationType')}.",
             )
         retention_times = sorted(parse_iso(t).strftime("%H:%M") for t in rule.get("retentionTimes") or [])
-        if retention_times and retention_times != run_times:
+        # Standard policies keep points at their run times; Azure's enhanced (V2) examples do not.
+        if policy_type == "V1" and retention_times and retention_times != run_times:
             raise _invalid(
                 f"{name}.retentionTimes must equal the schedule's run times ({', '.join(run_times)})."
             )

@@ -418,7 +418,11 @@ def register(router: Router, backend: BackupBackend) -> None:
         key = backend.by_vm.get(resource_id.lower())
         vm = backend.compute.find_vm(resource_id)
         if key is None:
-            status = {"protectionStatus": "NotProtected", "errorCode": "" if vm else "ResourceNotFound"}
+            status = {
+                "protectionStatus": "NotProtected",
+                "errorCode": "" if vm else "ResourceNotFound",
+                "errorMessage": "" if vm else f"The resource '{resource_id}' was not found.",
+            }
             return Response(200, status)
         item = backend.items[key]
         view = backend.item_view(item)["properties"]
@@ -435,6 +439,7 @@ def register(router: Router, backend: BackupBackend) -> None:
                 "protectedItemName": f"vm;{item['containerName']}",
                 "policyName": view["policyName"],
                 "errorCode": "",
+                "errorMessage": "",
             },
         )
 

@@ -131,6 +131,19 @@ class ComputeBackend(Provider):
         osdisk.setdefault("osType", _os_type(new_props))
         osdisk.setdefault("name", f"{name}_OsDisk_1")
         osdisk.setdefault("createOption", "FromImage")
+        new_props["storageProfile"].setdefault("dataDisks", [])
+        os_profile = new_props.get("osProfile")
+        if isinstance(os_profile, dict):
+            # Azure never returns the password, and fills in the OS configuration's defaults.
+            os_profile.pop("adminPassword", None)
+            os_profile.setdefault("secrets", [])
+            if osdisk["osType"] == "Windows":
+                config = os_profile.setdefault("windowsConfiguration", {})
+                config.setdefault("enableAutomaticUpdates", True)
+            else:
+                config = os_profile.setdefault("linuxConfiguration", {})
+                config.setdefault("disablePasswordAuthentication", False)
+            config.setdefault("provisionVMAgent", True)
         for disk in new_props["storageProfile"].get("dataDisks") or []:
             disk.setdefault("name", f"{name}_DataDisk_{disk['lun']}")
             disk.setdefault("createOption", "Empty")
@@ -216,10 +229,15 @@ class ComputeBackend(Provider):
         props = record["model"]["properties"]
         now = iso(self.world.clock.now())
         state = self.provisioning_state(record)
+        security = str((props.get("securityProfile") or {}).get("securityType", "")).lower()
         view: dict[str, Any] = {
+            "platformUpdateDomain": 0,
+            "platformFaultDomain": 0,
             "computerName": (props.get("osProfile") or {}).get("computerName", record["model"]["name"]),
             "osName": sim.get("osName", ""),
             "osVersion": sim.get("osVersion", ""),
+            "hyperVGeneration": "V2" if security in ("trustedlaunch", "confidentialvm") else "V1",
+            "isVMInStandbyPool": False,
             "disks": [
                 {
                     "name": d.get("name"),
@@ -228,6 +246,7 @@ class ComputeBackend(Provider):
                             "code": "ProvisioningState/succeeded",
                             "level": "Info",
                             "displayStatus": "Provisioning succeeded",
+                            "time": now,
                         }
                     ],
                 }

@@ -253,10 +253,7 @@ class EventGridBackend(Provider):
                     "action": operation,
                     "evidence": {"role": "Contributor"},
                 },
-                "claims": {
-                    "aud": "https://management.azure.com/",
-                    "iss": f"https://sts.windows.net/{TENANT}/",
-                },
+                "claims": _caller_claims(self.world.now()),
                 "correlationId": str(uuid.uuid4()),
                 "resourceProvider": provider,
                 "resourceUri": resource_id,
@@ -298,6 +295,30 @@ class EventGridBackend(Provider):
     def load(self, data: dict[str, Any]) -> None:
         self.subscriptions = data.get("subscriptions", {})
         self.topics = data.get("topics", self.topics)
+
+
+def _caller_claims(now: float) -> dict[str, str]:
+    """The claims of the caller's token as ARM puts them in resource events: the sandbox's service
+    principal (managed identity). An interactive user's token would add name, upn, puid, ipaddr, ..."""
+    from armsim.core.auth import SANDBOX_PRINCIPAL_ID
+
+    issued = str(int(now) - 300)
+    return {
+        "aud": "https://management.azure.com/",
+        "iss": f"https://sts.windows.net/{TENANT}/",
+        "iat": issued,
+        "nbf": issued,
+        "exp": str(int(now) + 3300),
+        "aio": "armsim",
+        "appid": SANDBOX_PRINCIPAL_ID,
+        "appidacr": "2",
+        "http://schemas.microsoft.com/identity/claims/identityprovider": f"https://sts.windows.net/{TENANT}/",
+        "http://schemas.microsoft.com/identity/claims/objectidentifier": SANDBOX_PRINCIPAL_ID,
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier": SANDBOX_PRINCIPAL_ID,
+        "http://schemas.microsoft.com/identity/claims/tenantid": TENANT,
+        "uti": uuid.uuid4().hex[:22],
+        "ver": "1.0",
+    }
 
 
 def _type_of(resource_id: str) -> str:

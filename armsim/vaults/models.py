@@ -132,6 +132,8 @@ class VaultsBackend(Provider):
             "provisioningState": "Succeeded",
         }
         model["properties"].setdefault("publicNetworkAccess", "Enabled")
+        model["properties"].setdefault("privateEndpointStateForBackup", "None")
+        model["properties"].setdefault("privateEndpointStateForSiteRecovery", "None")
         model["properties"].setdefault(
             "securitySettings",
             {

@@ -291,3 +291,42 @@ def test_a_callback_reports_the_result_signed(e2e: E2E, protected_vm: str) -> No
     result = json.loads(payload)
     assert result["id"] == accepted.json()["id"] and result["status"] == "Completed"
     assert headers["X-Autopilot-Signature"] == sign(secret, headers["X-Autopilot-Timestamp"], payload)
+
+
+def test_the_command_line_backs_up_a_vm_and_waits_for_it(e2e: E2E) -> None:
+    import subprocess
+    import sys
+
+    # A VM of its own: the API tests above use up bn-gold-1's on-demand backups for the day.
+    e2e.create_vm(GROUP, "bn-cli-1", "westeurope", {"backup-policy": "gold"})
+    assert wait_for(lambda: e2e.item("rsv-autopilot-weu", GROUP, "bn-cli-1"), timeout=30)
+    vm = vm_id(e2e, "bn-cli-1")
+    wait_for(
+        lambda: e2e.app("POST", "/api/backups", json={"vm": vm, "requestId": "probe-cli"}).status_code == 202,
+        timeout=30,
+    )
+    settings = e2e.stack.settings_file
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autopilot",
+            "backup",
+            vm,
+            "--retain-until",
+            "2031-01-01",
+            "--request-id",
+            "CLI-1",
+            "--wait",
+            "--settings",
+            str(settings),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    view = json.loads(result.stdout)
+    assert view["status"] == "Completed"
+    assert [p["status"] for p in view["phases"]] == ["Completed", "Completed"]
