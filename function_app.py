@@ -2,8 +2,9 @@
 
 import azure.functions as func
 
-from handlers import backup_now, protect_on_create
+from handlers import backup_now, protect_on_create, sweep
 
 app = func.FunctionApp()
 app.register_functions(protect_on_create.bp)
 app.register_functions(backup_now.bp)
+app.register_functions(sweep.bp)

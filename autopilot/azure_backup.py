@@ -24,6 +24,7 @@ from azure.mgmt.core.polling.arm_polling import ARMPolling
 from azure.mgmt.recoveryservicesbackup.models import (
     AzureIaaSComputeVMProtectedItem,
     BackupRequestResource,
+    BackupResourceConfigResource,
     ProtectedItemResource,
     ProtectionPolicyResource,
 )
@@ -187,6 +188,15 @@ class AzureBackup:
             if managed.properties is not None and int(managed.properties.max_shares or 1) > 1:
                 luns.append(disk.lun)
         return luns
+
+    def shared_disks(self, subscription_id: str) -> set[str]:
+        """Lower-case ids of the subscription's shared managed disks (maxShares > 1), in pages."""
+        compute = self.clients.compute(subscription_id)
+        return {
+            disk.id.lower()
+            for disk in compute.disks.list()
+            if disk.id and disk.properties is not None and int(disk.properties.max_shares or 1) > 1
+        }
 
     def list_vms(self, subscription_id: str) -> list[VmFacts]:
         """Every VM of a subscription with its instance view, in pages (statusOnly=true)."""
@@ -370,6 +380,24 @@ class AzureBackup:
             JobFacts.from_resource(job)
             for job in backup.backup_jobs.list(vault.name, vault.resource_group, filter=odata_filter)
         ]
+
+    # -- vault storage -----------------------------------------------------------------------
+    def storage_redundancy(self, vault: VaultSpec) -> tuple[str, str]:
+        """(storage type, GeoRedundant or LocallyRedundant ...; Locked or Unlocked) of a vault."""
+        backup = self.clients.backup(vault.subscription_id)
+        config = backup.backup_resource_storage_configs_non_crr.get(vault.name, vault.resource_group)
+        props = config.properties
+        return (text(props.storage_type) if props else "", text(props.storage_type_state) if props else "")
+
+    def set_storage_redundancy(self, vault: VaultSpec, redundancy: str) -> None:
+        backup = self.clients.backup(vault.subscription_id)
+        backup.backup_resource_storage_configs_non_crr.patch(
+            vault.name,
+            vault.resource_group,
+            BackupResourceConfigResource(
+                {"properties": {"storageType": redundancy, "storageTypeState": "Unlocked"}}
+            ),
+        )
 
     # -- policies --------------------------------------------------------------------------
     def get_policy(self, vault: VaultSpec, name: str) -> dict[str, Any] | None:

@@ -141,6 +141,36 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """The whole sweep in this process, with progress on stderr and the report on stdout."""
+    from autopilot.report import render_html
+    from autopilot.sweep import sweep_all
+
+    autopilot = _autopilot(args)
+    dry_run = args.dry_run or autopilot.settings.sweep_dry_run
+
+    def progress(text: str) -> None:
+        print(f"sweep: {text}", file=sys.stderr, flush=True)
+
+    report = sweep_all(autopilot, dry_run, progress if sys.stderr.isatty() or args.verbose else None)
+    if args.format == "json":
+        print(json.dumps(report, indent=2, default=str))
+    elif args.format == "html":
+        print(render_html(report))
+    else:
+        summary = report["summary"]
+        print(
+            f"Sweep {summary['runId']}{' (dry run: nothing changed)' if dry_run else ''}: {summary['vms']} VMs, "
+            f"{summary['selected']} selected by the rules, {summary['compliant']} protected as they say "
+            f"({summary['compliancePercent']} %), {summary['findings']} finding(s)."
+        )
+        rows = [
+            (f["kind"], f["target"].rsplit("/", 1)[-1], f["action"], f["reason"]) for f in report["findings"]
+        ]
+        print(table(["KIND", "ABOUT", "ACTION", "WHY"], rows, [26, 24, 12, 100]))
+    return 0
+
+
 def cmd_ensure_policies(args: argparse.Namespace) -> int:
     from autopilot.policies import ensure_policies
 
@@ -191,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     backup_parser.add_argument(
         "--wait", action="store_true", help="wait until the job ends and show its phases"
     )
+    sweep_parser = command(
+        "sweep", "check the whole estate, fix what the rules allow, report the rest", cmd_sweep
+    )
+    sweep_parser.add_argument("--dry-run", action="store_true", help="change nothing; say what would be done")
+    sweep_parser.add_argument("--format", choices=["table", "json", "html"], default="table")
     ensure_parser = command(
         "ensure-policies", "create or update the rules' policies in every vault", cmd_ensure_policies
     )

@@ -3,9 +3,13 @@ use (never at import time: a failing import would drop every function of the app
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
+
+from azure.core.exceptions import ResourceExistsError
 
 from autopilot.audit import AuditLog
 from autopilot.azure_backup import AzureBackup
@@ -15,6 +19,9 @@ from autopilot.policies import PolicyCache
 from autopilot.rules import Rules, load_rules
 from autopilot.settings import Settings, SettingsError, get_settings
 from autopilot.state import StateStore
+
+if TYPE_CHECKING:
+    from azure.storage.blob import ContainerClient
 
 
 @dataclass
@@ -33,6 +40,14 @@ class Autopilot:
     @cached_property
     def state(self) -> StateStore:
         return StateStore(self.clients.table(self.settings.state_table))
+
+    @cached_property
+    def reports(self) -> ContainerClient:
+        """The blob container of sweep results and reports (created on first use)."""
+        container = self.clients.blob_container(self.settings.reports_container)
+        with contextlib.suppress(ResourceExistsError):
+            container.create_container()
+        return container
 
     @cached_property
     def events(self) -> EventPublisher:

@@ -65,6 +65,8 @@ class Settings:
     hmac_secret: str | None = field(default=None, repr=False)
     callback_allowed_hosts: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
+    dst_warn_days: int = 14
+    rpo_grace_hours: int = 6
     retry_total: int = 6
     retry_backoff_max: int = 60
 
@@ -136,6 +138,8 @@ class Settings:
                 h.lower() for h in _csv(env.get("AUTOPILOT_CALLBACK_ALLOWED_HOSTS", ""))
             ),
             allowed_hosts=tuple(sorted(h for h in allowed_hosts if h)),
+            dst_warn_days=_int(env, "AUTOPILOT_DST_WARN_DAYS", 14, 0, 366),
+            rpo_grace_hours=_int(env, "AUTOPILOT_RPO_GRACE_HOURS", 6, 0, 24 * 14),
             retry_total=_int(env, "AUTOPILOT_RETRY_TOTAL", 6, 0, 20),
             retry_backoff_max=_int(env, "AUTOPILOT_RETRY_BACKOFF_MAX", 60, 1, 3600),
         )

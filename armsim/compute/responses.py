@@ -146,6 +146,20 @@ def register(router: Router, backend: ComputeBackend) -> None:
         p = request.params
         return Response(200, backend.get_disk(p["subscriptionId"], p["resourceGroupName"], p["diskName"]))
 
+    @router.add(
+        "GET",
+        "/subscriptions/{subscriptionId}/providers/Microsoft.Compute/disks",
+        "Disks_List",
+        DISKS_API,
+        "Microsoft.Compute/disks",
+    )
+    def list_disks(request: Request) -> Response:
+        sub = request.params["subscriptionId"]
+        backend.resources.require_subscription(sub)
+        prefix = f"/subscriptions/{sub}/resourcegroups/".lower()
+        disks = [disk for key, disk in sorted(backend.disks.items()) if key.startswith(prefix)]
+        return paged(request, disks, world.config["pageSize"]["disks"])
+
 
 def _refuse_filter(request: Request) -> None:
     if request.query.get("$filter"):

@@ -36,6 +36,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "pageSize": {
         "resourceGroups": 1000,
         "virtualMachines": 1000,
+        "disks": 1000,
         "vaults": 1000,
         "protectedItems": 200,
         "protectableItems": 200,

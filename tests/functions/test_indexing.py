@@ -34,7 +34,9 @@ SUB = "00000000-0000-0000-0000-000000000001"
 FOREIGN_SUB = "11111111-2222-3333-4444-555555555555"
 VM_ID = f"/subscriptions/{SUB}/resourceGroups/rg-app/providers/Microsoft.Compute/virtualMachines/vm-web-01"
 WRITE = "Microsoft.Resources.ResourceWriteSuccess"
-SETTING = re.compile(r"^%([A-Za-z_][A-Za-z0-9_]*)%$")
+# A schedule or queue name is an app setting, optionally with a fixed suffix (the host resolves
+# binding expressions such as %SWEEP_QUEUE%-poison).
+SETTING = re.compile(r"^%([A-Za-z_][A-Za-z0-9_]*)%(-[a-z0-9-]+)?$")
 
 
 def _load_app(module_name: str) -> Any:

@@ -1,0 +1,726 @@
+"""The sweep: the whole estate checked, fixed where the rules allow, and reported.
+
+A run is split into units of work, one per subscription, so that Azure Functions can spread them
+over instances through a Storage queue. A unit reads its subscription in pages (VMs with their
+instance views, shared disks, each vault's protected items, policies, storage configuration and
+backup jobs since the last sweep: no per-VM status calls), finds what is wrong, fixes what it may,
+and stores its findings. The unit that finishes last assembles the run's report.
+
+Findings are keyed, so that a problem is announced (one CloudEvent) when it is first seen, not on
+every sweep, and forgotten when it is gone. A dry run changes nothing on Azure and announces nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from azure.core.exceptions import HttpResponseError
+
+from autopilot.azure_backup import ItemFacts, JobFacts, error_code, is_transient
+from autopilot.errorcodes import COMPLETED_WITH_WARNINGS, ErrorClass, classify
+from autopilot.inventory import Inventory, read_inventory
+from autopilot.outcomes import Kind, TransientError
+from autopilot.policyspec import policy_differences
+from autopilot.protect import Decision, decide, protect_vm
+from autopilot.rules import Rules, VaultSpec
+from autopilot.vms import VmFacts
+
+if TYPE_CHECKING:
+    from autopilot.context import Autopilot
+
+log = logging.getLogger("autopilot.sweep")
+
+FIRST_LOOK_BACK = dt.timedelta(days=1)
+
+# The CloudEvents type of each kind of finding.
+FINDING_EVENTS = {
+    "unprotected": "BackupAutopilot.VM.Unprotected",
+    "wrong-policy": "BackupAutopilot.VM.WrongPolicy",
+    "protection-stopped": "BackupAutopilot.VM.ProtectionStopped",
+    "needs-attention": "BackupAutopilot.VM.NeedsAttention",
+    "agent-problem": "BackupAutopilot.VM.AgentProblem",
+    "orphaned-item": "BackupAutopilot.Item.Orphaned",
+    "rpo-breach": "BackupAutopilot.VM.RpoBreach",
+    "job-failed": "BackupAutopilot.Job.Failed",
+    "job-completed-with-warnings": "BackupAutopilot.Job.CompletedWithWarnings",
+    "policy-drift": "BackupAutopilot.Vault.PolicyDrift",
+    "redundancy-mismatch": "BackupAutopilot.Vault.RedundancyMismatch",
+    "dst-change-ahead": "BackupAutopilot.Policy.DaylightSavingChange",
+    "no-access": "BackupAutopilot.Scope.NoAccess",
+}
+SWEEP_COMPLETED = "BackupAutopilot.Sweep.Completed"
+UNIT_FAILED = "BackupAutopilot.Sweep.UnitFailed"
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    target: str  # the VM, item, vault or policy it is about
+    reason: str
+    remedy: str
+    action: str  # fixed, would-fix, fix-failed, retried, would-retry, reported
+    region: str = ""
+    vault: str = ""
+    policy: str = ""
+    detail: str = ""  # part of the key: e.g. the error code of a failed job
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.target.lower()}|{self.detail}"
+
+
+@dataclass
+class UnitResult:
+    run_id: str
+    unit: str
+    dry_run: bool
+    started: str
+    finished: str = ""
+    vms: int = 0
+    selected: int = 0
+    compliant: int = 0  # selected VMs protected as the rules say
+    by_region: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_policy: dict[str, dict[str, int]] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["findings"] = [asdict(f) for f in self.findings]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UnitResult:
+        result = cls(**{k: v for k, v in data.items() if k != "findings"})
+        result.findings = [Finding(**f) for f in data.get("findings", [])]
+        return result
+
+
+# -- one unit ---------------------------------------------------------------------------------------
+def sweep_subscription(autopilot: Autopilot, subscription: str, run_id: str, dry_run: bool) -> UnitResult:
+    """Sweep one subscription: read it in pages, find, fix (unless dry_run), and return the findings."""
+    now = dt.datetime.now(dt.UTC)
+    result = UnitResult(run_id, subscription, dry_run, now.isoformat())
+    rules = autopilot.rules
+    inventory = read_inventory(autopilot.azure, rules, [subscription])
+    for scope, error in inventory.errors.items():
+        result.findings.append(_no_access(scope, error))
+    for vm in inventory.vms:
+        _check_vm(autopilot, rules, inventory, vm, result, dry_run)
+    for item in inventory.orphans:
+        result.findings.append(
+            Finding(
+                "orphaned-item",
+                item.id,
+                f"the protected item of {item.vm_id.rsplit('/', 1)[-1]} remains in vault {item.vault_id.rsplit('/', 1)[-1]} "
+                f"({item.protection_state}) but its VM no longer exists",
+                "Stop protection of the item (keep or delete its backup data, as your retention rules say).",
+                "reported",
+                vault=item.vault_id,
+                policy=item.policy_name,
+            )
+        )
+    vaults = [
+        v
+        for v in rules.vaults
+        if v.subscription_id.lower() == subscription.lower() and v.resource_id not in inventory.errors
+    ]
+    for vault in vaults:
+        _check_vault(autopilot, rules, vault, result, dry_run)
+        _check_jobs(autopilot, vault, inventory, result, dry_run, now)
+    # A failed or warning job already explains a stale recovery point: one finding per problem.
+    explained = {f.target.lower() for f in result.findings if f.kind.startswith("job-")}
+    result.findings = [
+        f for f in result.findings if not (f.kind == "rpo-breach" and f.target.lower() in explained)
+    ]
+    result.finished = dt.datetime.now(dt.UTC).isoformat()
+    return result
+
+
+def _no_access(scope: str, error: str) -> Finding:
+    role = (
+        "Backup Contributor"
+        if "/vaults/" in scope.lower()
+        else "Reader (and Virtual Machine Contributor to protect)"
+    )
+    return Finding(
+        "no-access",
+        scope,
+        f"the sweep could not read {scope}: {error}",
+        f"Grant the app's managed identity {role} on {scope}.",
+        "reported",
+    )
+
+
+def _count(table: dict[str, dict[str, int]], key: str, name: str) -> None:
+    row = table.setdefault(key or "-", {})
+    row[name] = row.get(name, 0) + 1
+
+
+def _check_vm(
+    autopilot: Autopilot, rules: Rules, inventory: Inventory, vm: VmFacts, result: UnitResult, dry_run: bool
+) -> None:
+    result.vms += 1
+    item = inventory.item_of(vm)
+    decision = decide(rules, vm, item, inventory.shared_luns(vm))
+    _count(result.by_region, vm.location, "vms")
+    if decision.kind in (Kind.NOT_SELECTED, Kind.OPTED_OUT):
+        return
+    result.selected += 1
+    _count(result.by_region, vm.location, "selected")
+    policy_name = (
+        decision.policy.name
+        if decision.policy
+        else (decision.selection.policy if decision.selection else "") or ""
+    )
+    _count(result.by_policy, policy_name, "selected")
+    if decision.kind is Kind.ALREADY_PROTECTED:
+        result.compliant += 1
+        _count(result.by_region, vm.location, "compliant")
+        _count(result.by_policy, policy_name, "compliant")
+        if item is not None:
+            breach = _rpo_breach(rules, vm, item, dt.timedelta(hours=autopilot.settings.rpo_grace_hours))
+            if breach is not None:
+                result.findings.append(breach)
+        return
+    kind = {
+        "enable": "unprotected",
+        "change-policy": "wrong-policy",
+        "resume": "protection-stopped",
+        "undelete-resume": "protection-stopped",
+        "stop": "needs-attention",
+    }.get(decision.change, "needs-attention")
+    if kind == "needs-attention" and decision.problems and item is not None and not decision.change:
+        kind = "agent-problem" if any(p.code.startswith("VmAgent") for p in decision.problems) else kind
+    action = "reported"
+    reason = decision.reason
+    if decision.change:
+        action, reason = _fix(autopilot, vm, decision, dry_run)
+    result.findings.append(
+        Finding(
+            kind,
+            vm.id,
+            reason,
+            decision.remedy or _remedy_of(kind),
+            action,
+            region=vm.location,
+            vault=decision.vault.resource_id if decision.vault else "",
+            policy=policy_name,
+        )
+    )
+
+
+def _remedy_of(kind: str) -> str:
+    return {
+        "unprotected": "The sweep protects it; if that fails, see the reason.",
+        "wrong-policy": "The sweep moves it to the rules' policy (actions.onWrongPolicy).",
+        "protection-stopped": "The sweep resumes protection (actions.onStoppedProtection).",
+    }.get(kind, "")
+
+
+def _fix(autopilot: Autopilot, vm: VmFacts, decision: Decision, dry_run: bool) -> tuple[str, str]:
+    if dry_run:
+        return "would-fix", decision.reason
+    try:
+        outcome = protect_vm(autopilot, vm.id, source="sweep")
+    except (HttpResponseError, TransientError) as error:
+        return "fix-failed", f"{decision.reason}; the fix failed: {error_code(error)}"
+    if outcome.changed:
+        return "fixed", outcome.reason
+    if outcome.kind is Kind.ALREADY_PROTECTED:
+        return "fixed", f"{outcome.reason} (fixed meanwhile)"
+    return "reported", outcome.reason
+
+
+def _rpo_breach(rules: Rules, vm: VmFacts, item: ItemFacts, grace: dt.timedelta) -> Finding | None:
+    """The last recovery point is older than the policy promises (a day, or a week) plus a grace."""
+    try:
+        spec = rules.policy(item.policy_name)
+        period = dt.timedelta(days=7 if spec.frequency == "weekly" else 1)
+    except KeyError:
+        period = dt.timedelta(days=1)
+    now = dt.datetime.now(dt.UTC)
+    last = item.last_recovery_point
+    if last is not None and now - last <= period + grace:
+        return None
+    if last is None and item.protection_state == "IRPending" and item.last_backup_time is None:
+        return None  # just protected: the first backup has not run yet
+    age = (
+        "no recovery point at all"
+        if last is None
+        else f"the last recovery point is {_age(now - last)} old ({last:%Y-%m-%d %H:%M} UTC)"
+    )
+    return Finding(
+        "rpo-breach",
+        vm.id,
+        f"{age}; policy {item.policy_name} promises one every {_age(period)}",
+        "Look at the VM's failed backup jobs (the sweep lists them) and run a backup now once fixed.",
+        "reported",
+        region=vm.location,
+        vault=item.vault_id,
+        policy=item.policy_name,
+    )
+
+
+def _age(delta: dt.timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.0f} hours"
+
+
+def _check_vault(
+    autopilot: Autopilot, rules: Rules, vault: VaultSpec, result: UnitResult, dry_run: bool
+) -> None:
+    azure = autopilot.azure
+    fix_drift = rules.actions.on_policy_drift == "fix" and not dry_run
+    for spec in rules.policies:
+        current = azure.get_policy(vault, spec.name)
+        if current is None:
+            differences = ["the policy does not exist in the vault"]
+        else:
+            differences = policy_differences(spec, current)
+        if not differences:
+            continue
+        action = "would-fix" if dry_run else "reported"
+        if fix_drift and (
+            current is None or str(current.get("policyType") or "V1").upper() == spec.policy_type
+        ):
+            azure.put_policy(vault, spec.name, spec.to_arm_properties())
+            autopilot.audit.record(
+                vm_id=vault.resource_id,
+                action="update-policy",
+                reason="; ".join(differences),
+                outcome=f"policy {spec.name} now matches the rules",
+                source="sweep",
+            )
+            action = "fixed"
+        result.findings.append(
+            Finding(
+                "policy-drift",
+                f"{vault.resource_id}/backupPolicies/{spec.name}",
+                f"policy {spec.name} in vault {vault.name} differs from the rules: " + "; ".join(differences),
+                "The sweep makes it match the rules (actions.onPolicyDrift: fix); a standard/enhanced mismatch needs a new policy name.",
+                action,
+                region=vault.region,
+                vault=vault.resource_id,
+                policy=spec.name,
+            )
+        )
+    storage_type, state = azure.storage_redundancy(vault)
+    if storage_type and storage_type.lower() != vault.storage_redundancy.lower():
+        locked = state.lower() == "locked"
+        action = "reported"
+        if not locked and not dry_run:
+            azure.set_storage_redundancy(vault, vault.storage_redundancy)
+            autopilot.audit.record(
+                vm_id=vault.resource_id,
+                action="set-redundancy",
+                reason=f"rules say {vault.storage_redundancy}",
+                outcome=f"was {storage_type}",
+                source="sweep",
+            )
+            action = "fixed"
+        elif not locked:
+            action = "would-fix"
+        result.findings.append(
+            Finding(
+                "redundancy-mismatch",
+                vault.resource_id,
+                f"vault {vault.name} stores backups {storage_type}; the rules say {vault.storage_redundancy}",
+                "Azure locks the redundancy once a vault holds items: create a new vault with the right redundancy "
+                "and move protection to it, or change the rules."
+                if locked
+                else "The sweep changes it while the vault is empty.",
+                action,
+                region=vault.region,
+                vault=vault.resource_id,
+            )
+        )
+
+
+def _check_jobs(
+    autopilot: Autopilot,
+    vault: VaultSpec,
+    inventory: Inventory,
+    result: UnitResult,
+    dry_run: bool,
+    now: dt.datetime,
+) -> None:
+    """Failed and completed-with-warnings backups, triaged by error code.
+
+    New jobs are read since the last sweep (one paged list per vault). A VM whose latest backup
+    failed keeps an open alert (Table storage) until a later backup of it succeeds, so the problem is
+    listed in every report until it is resolved but announced, and retried, only once."""
+    state = autopilot.state
+    cursor_key = f"jobs:{vault.resource_id}"
+    cursor = state.get("sweep-cursor", cursor_key)
+    since = cursor["Since"] if cursor else now - FIRST_LOOK_BACK
+    start = since.strftime("%Y-%m-%d %I:%M:%S %p")
+    end = (now + dt.timedelta(minutes=1)).strftime("%Y-%m-%d %I:%M:%S %p")
+    jobs = autopilot.azure.list_jobs(
+        vault, f"operation eq 'Backup' and startTime eq '{start}' and endTime eq '{end}'"
+    )
+    latest: dict[str, JobFacts] = {}
+    for job in sorted(jobs, key=lambda j: j.start or now):
+        if job.status not in ("InProgress", "Cancelling"):
+            latest[job.container.lower().removeprefix("iaasvmcontainer;") or job.vm_name.lower()] = job
+    vms = {vm.container_name.lower().removeprefix("iaasvmcontainer;"): vm for vm in inventory.vms}
+    alerts = {
+        row["Key"]: row
+        for row in state.rows("job-alert")
+        if str(row.get("Vault", "")).lower() == vault.resource_id.lower()
+    }
+    for container, job in latest.items():
+        key = f"{vault.resource_id}|{container}"
+        if job.status == "Completed":
+            if key in alerts and not dry_run:
+                state.delete("job-alert", key)  # resolved by a newer success
+            alerts.pop(key, None)
+            continue
+        vm = vms.get(container)
+        target = (
+            vm.id
+            if vm
+            else f"{vault.resource_id}/backupFabrics/Azure/protectionContainers/IaasVMContainer;{container}"
+        )
+        known = alerts.get(key)
+        is_new = known is None or known.get("JobId") != job.id
+        finding = _triage(autopilot, vault, vm, target, job, dry_run, retry=is_new)
+        result.findings.append(finding)
+        alerts.pop(key, None)
+        if not dry_run:
+            state.put(
+                "job-alert",
+                key,
+                {
+                    "Vault": vault.resource_id,
+                    "JobId": job.id,
+                    "Target": target,
+                    "Finding": json.dumps(asdict(finding)),
+                },
+            )
+    for row in alerts.values():  # older, unresolved problems: still reported
+        finding = Finding(**json.loads(row["Finding"]))
+        if finding.action in ("retried", "would-retry"):
+            finding = Finding(**{**asdict(finding), "action": "reported"})
+        result.findings.append(finding)
+    if not dry_run:
+        state.put("sweep-cursor", cursor_key, {"Since": now - dt.timedelta(minutes=5)})
+
+
+def _triage(
+    autopilot: Autopilot,
+    vault: VaultSpec,
+    vm: VmFacts | None,
+    target: str,
+    job: JobFacts,
+    dry_run: bool,
+    retry: bool,
+) -> Finding:
+    name = vm.name if vm else job.vm_name
+    if job.status == "CompletedWithWarnings":
+        return Finding(
+            "job-completed-with-warnings",
+            target,
+            f"backup job {job.id} of {name} completed with warnings ({job.error_code or 'no code'}): {COMPLETED_WITH_WARNINGS}",
+            classify(job.error_code).remedy,
+            "reported",
+            region=vault.region,
+            vault=vault.resource_id,
+            detail=job.error_code,
+        )
+    info = classify(job.error_code)
+    reason = f"backup job {job.id} of {name} {job.status.lower()} with {job.error_code or 'no error code'}: {job.error_message or 'no message'}"
+    action = "reported"
+    if info.error_class is ErrorClass.TRANSIENT and vm is not None and retry:
+        action, reason = _retry(autopilot, vault, vm, job, reason, dry_run)
+    return Finding(
+        "job-failed",
+        target,
+        reason + f" [{info.error_class.value}]",
+        info.remedy,
+        action,
+        region=vault.region,
+        vault=vault.resource_id,
+        detail=job.error_code,
+    )
+
+
+def _retry(
+    autopilot: Autopilot, vault: VaultSpec, vm: VmFacts, job: JobFacts, reason: str, dry_run: bool
+) -> tuple[str, str]:
+    """One automatic on-demand retry of a transient failure, within the daily cap."""
+    if dry_run:
+        return "would-retry", reason + "; one automatic retry would be started"
+    if not autopilot.state.put_once("retried", job.id, {"VmId": vm.id}):
+        return "reported", reason + "; it was already retried once"
+    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today.strftime("%Y-%m-%d %I:%M:%S %p")
+    end = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)).strftime("%Y-%m-%d %I:%M:%S %p")
+    container = vm.container_name.lower().removeprefix("iaasvmcontainer;")
+    on_demand = [
+        j
+        for j in autopilot.azure.list_jobs(
+            vault, f"operation eq 'Backup' and startTime eq '{start}' and endTime eq '{end}'"
+        )
+        if j.user_triggered and j.container.lower().removeprefix("iaasvmcontainer;") == container
+    ]
+    if len(on_demand) >= autopilot.settings.backup_daily_cap:
+        return "reported", reason + "; no retry: the VM's on-demand backups for today are used up"
+    retain = dt.datetime.now(dt.UTC) + dt.timedelta(days=autopilot.settings.backup_retain_days)
+    try:
+        operation = autopilot.azure.backup_now(vault, vm, retain)
+    except HttpResponseError as error:
+        autopilot.state.delete("retried", job.id)
+        if is_transient(error):
+            return (
+                "reported",
+                reason + f"; the retry could not start now ({error_code(error)}); the next sweep tries again",
+            )
+        return "reported", reason + f"; the retry was refused: {error_code(error)}"
+    autopilot.audit.record(
+        vm_id=vm.id,
+        action="retry-backup",
+        reason=reason[:400],
+        outcome=f"started (operation {operation})",
+        source="sweep",
+    )
+    return "retried", reason + "; one automatic retry was started"
+
+
+# -- runs -------------------------------------------------------------------------------------------
+def new_run(autopilot: Autopilot, dry_run: bool) -> tuple[str, list[dict[str, Any]]]:
+    """A run id and its queue messages: one unit of work per subscription in scope."""
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    units = list(autopilot.subscriptions())
+    autopilot.state.put(
+        "sweep-run",
+        run_id,
+        {"Units": json.dumps(units), "DryRun": dry_run, "Started": dt.datetime.now(dt.UTC)},
+    )
+    return run_id, [{"runId": run_id, "subscription": s, "dryRun": dry_run} for s in units]
+
+
+def parse_message(text: str) -> dict[str, Any] | None:
+    """A unit of work from a queue message, or None if the message is not one (it is set aside)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or set(data) != {"runId", "subscription", "dryRun"}:
+        return None
+    if not all(isinstance(data[k], str) and 0 < len(data[k]) <= 100 for k in ("runId", "subscription")):
+        return None
+    if not isinstance(data["dryRun"], bool):
+        return None
+    return data
+
+
+def run_unit(autopilot: Autopilot, message: dict[str, Any]) -> UnitResult:
+    """The queue function's work: sweep one unit, store its result, finish the run if it was the last."""
+    run_id, subscription = message["runId"], message["subscription"]
+    if subscription.lower() not in autopilot.subscriptions():
+        result = UnitResult(
+            run_id,
+            subscription,
+            message["dryRun"],
+            dt.datetime.now(dt.UTC).isoformat(),
+            error="subscription not in scope",
+        )
+    else:
+        result = sweep_subscription(autopilot, subscription, run_id, message["dryRun"])
+    store_unit(autopilot, result)
+    finish_if_complete(autopilot, run_id)
+    return result
+
+
+def store_unit(autopilot: Autopilot, result: UnitResult) -> None:
+    container = autopilot.reports
+    container.upload_blob(
+        f"runs/{result.run_id}/units/{_safe(result.unit)}.json", json.dumps(result.as_dict()), overwrite=True
+    )
+
+
+def fail_unit(autopilot: Autopilot, message_text: str, reason: str) -> None:
+    """A unit that kept failing (poison queue): record it so the run can finish without it."""
+    message = parse_message(message_text)
+    if message is None:
+        log.warning("a poisoned sweep message is not a unit of work: %.200s", message_text)
+        return
+    result = UnitResult(
+        message["runId"],
+        message["subscription"],
+        message["dryRun"],
+        dt.datetime.now(dt.UTC).isoformat(),
+        error=reason,
+    )
+    store_unit(autopilot, result)
+    autopilot.events.publish(
+        UNIT_FAILED,
+        f"/subscriptions/{message['subscription']}",
+        {
+            "runId": message["runId"],
+            "reason": reason,
+            "remedy": "Look at the function's logs for the unit; the next sweep tries again.",
+        },
+    )
+    finish_if_complete(autopilot, message["runId"])
+
+
+def finish_if_complete(autopilot: Autopilot, run_id: str) -> dict[str, Any] | None:
+    """When every unit of the run has a result, assemble the report (exactly once)."""
+    run = autopilot.state.get("sweep-run", run_id)
+    if run is None:
+        return None
+    units = json.loads(run["Units"])
+    container = autopilot.reports
+    stored = {blob.name for blob in container.list_blobs(name_starts_with=f"runs/{run_id}/units/")}
+    if any(f"runs/{run_id}/units/{_safe(u)}.json" not in stored for u in units):
+        return None
+    if not autopilot.state.put_once("sweep-finished", run_id, {"At": dt.datetime.now(dt.UTC)}):
+        return None
+    results = [
+        UnitResult.from_dict(
+            json.loads(container.download_blob(f"runs/{run_id}/units/{_safe(u)}.json").readall())
+        )
+        for u in units
+    ]
+    return finish_run(autopilot, run_id, results, bool(run.get("DryRun")))
+
+
+def finish_run(autopilot: Autopilot, run_id: str, results: list[UnitResult], dry_run: bool) -> dict[str, Any]:
+    from autopilot.report import build_report, render_html
+
+    now = dt.datetime.now(dt.UTC)
+    findings = [f for r in results for f in r.findings] + dst_findings(
+        autopilot.rules, now, autopilot.settings.dst_warn_days
+    )
+    new_keys = set() if dry_run else announce(autopilot, findings, complete=not any(r.error for r in results))
+    history = [] if dry_run else _history(autopilot, run_id, results)
+    report = build_report(run_id, results, findings, new_keys, history, dry_run)
+    container = autopilot.reports
+    html = render_html(report)
+    for name, body, content_type in (
+        (f"runs/{run_id}/report.json", json.dumps(report, indent=2), "application/json"),
+        (f"runs/{run_id}/report.html", html, "text/html; charset=utf-8"),
+        ("latest.json", json.dumps(report, indent=2), "application/json"),
+        ("latest.html", html, "text/html; charset=utf-8"),
+    ):
+        from azure.storage.blob import ContentSettings
+
+        container.upload_blob(
+            name, body, overwrite=True, content_settings=ContentSettings(content_type=content_type)
+        )
+    if not dry_run:
+        autopilot.events.publish(SWEEP_COMPLETED, f"/sweeps/{run_id}", report["summary"])
+    return report
+
+
+def _history(autopilot: Autopilot, run_id: str, results: list[UnitResult]) -> list[dict[str, Any]]:
+    selected = sum(r.selected for r in results)
+    compliant = sum(r.compliant for r in results)
+    autopilot.state.put(
+        "sweep-history",
+        run_id,
+        {"RunId": run_id, "Selected": selected, "Compliant": compliant, "At": dt.datetime.now(dt.UTC)},
+    )
+    rows = sorted(autopilot.state.rows("sweep-history"), key=lambda r: r["At"])[-30:]
+    return [
+        {
+            "runId": r["RunId"],
+            "at": r["At"].isoformat(),
+            "selected": r["Selected"],
+            "compliant": r["Compliant"],
+        }
+        for r in rows
+    ]
+
+
+def announce(autopilot: Autopilot, findings: Iterable[Finding], complete: bool) -> set[str]:
+    """Publish an event for each finding not seen before; forget findings that are gone (only when
+    every unit ran, so that a failed unit does not make its problems look resolved)."""
+    new: set[str] = set()
+    current = {f.key: f for f in findings}
+    for key, finding in current.items():
+        if autopilot.state.put_once(
+            "finding", key, {"Kind": finding.kind, "Target": finding.target, "Since": dt.datetime.now(dt.UTC)}
+        ):
+            new.add(key)
+            autopilot.events.publish(
+                FINDING_EVENTS.get(finding.kind, "BackupAutopilot.Sweep.Finding"),
+                finding.target,
+                {
+                    "vmId": finding.target,
+                    "kind": finding.kind,
+                    "reason": finding.reason,
+                    "remedy": finding.remedy,
+                    "action": finding.action,
+                },
+            )
+    if complete:
+        for row in autopilot.state.rows("finding"):
+            if row.get("Key") not in current:
+                autopilot.state.delete("finding", str(row.get("Key")))
+    return new
+
+
+def dst_findings(rules: Rules, now: dt.datetime, warn_days: int) -> list[Finding]:
+    """Policies scheduled in a time zone whose daylight saving time changes within `warn_days`: Azure
+    keeps the schedule at the zone's standard offset, so the backup moves by an hour in local time."""
+    findings = []
+    for spec in rules.policies:
+        if not spec.has_dst:
+            continue
+        change = _next_offset_change(spec.iana_time_zone, now, warn_days)
+        if change is None:
+            continue
+        findings.append(
+            Finding(
+                "dst-change-ahead",
+                f"policy:{spec.name}",
+                f"policy {spec.name} runs at {spec.time} {spec.time_zone}; daylight saving time changes on "
+                f"{change:%Y-%m-%d} and Azure does not adjust backup schedules, so from then the backup runs an hour "
+                "earlier or later in local time",
+                "If the backup window matters (e.g. before a batch job), move the policy's time after the change.",
+                "reported",
+                policy=spec.name,
+                detail=change.strftime("%Y-%m-%d"),
+            )
+        )
+    return findings
+
+
+def _next_offset_change(zone_name: str, now: dt.datetime, days: int) -> dt.datetime | None:
+    zone = ZoneInfo(zone_name)
+    offset = now.astimezone(zone).utcoffset()
+    for hour in range(1, days * 24 + 1):
+        moment = now + dt.timedelta(hours=hour)
+        if moment.astimezone(zone).utcoffset() != offset:
+            return moment
+    return None
+
+
+def _safe(unit: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in unit.lower())
+
+
+def sweep_all(
+    autopilot: Autopilot, dry_run: bool, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """The whole sweep in this process (the command line): every unit in turn, then the report."""
+    run_id, messages = new_run(autopilot, dry_run)
+    results = []
+    for index, message in enumerate(messages, 1):
+        if progress:
+            progress(f"unit {index}/{len(messages)}: subscription {message['subscription']}")
+        result = sweep_subscription(autopilot, message["subscription"], run_id, dry_run)
+        store_unit(autopilot, result)
+        results.append(result)
+    autopilot.state.put_once("sweep-finished", run_id, {"At": dt.datetime.now(dt.UTC)})
+    return finish_run(autopilot, run_id, results, dry_run)

@@ -1,0 +1,265 @@
+"""The sweep end to end on the local stack: the timer fans the estate out over Azurite's queue, the
+queue trigger sweeps each unit, and the report lands in Blob storage and at GET /api/report.
+
+The estate is seeded with one of each known problem; the sweep must find each exactly once, fix the
+fixable ones, write nothing else, and a second sweep must find nothing new and write nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from azure.mgmt.recoveryservicesbackup.models import AzureIaaSComputeVMProtectedItem
+
+from armsim import SANDBOX_SUBSCRIPTION as SUB
+from autopilot.rules import load_rules
+from devhost.stack import REPO, Stack
+from tests.e2e.conftest import E2E, wait_for
+
+GROUP = "rg-sweep"
+WEU = f"/subscriptions/{SUB}/resourceGroups/rg-autopilot-backup/providers/Microsoft.RecoveryServices/vaults/rsv-autopilot-weu"
+EUS = WEU.replace("rsv-autopilot-weu", "rsv-autopilot-eus")
+WRITES = ("CreateOrUpdate", "Trigger", "Refresh", "Update", "Patch", "Delete")
+
+
+def vm(name: str) -> str:
+    return f"/subscriptions/{SUB}/resourceGroups/{GROUP}/providers/Microsoft.Compute/virtualMachines/{name}"
+
+
+@pytest.fixture(scope="module")
+def sweep_e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
+    """The stack on an app directory whose host.json retries queue messages quickly (1 s visibility
+    timeout, 3 dequeues before the poison queue), so that a poisoned unit shows within seconds."""
+    app = tmp_path_factory.mktemp("sweep-app")
+    shutil.copy(REPO / "function_app.py", app / "function_app.py")
+    shutil.copytree(REPO / "rules", app / "rules")
+    host = json.loads((REPO / "host.json").read_text())
+    host["extensions"]["queues"].update(
+        {"visibilityTimeout": "00:00:01", "maxPollingInterval": "00:00:01", "maxDequeueCount": 3}
+    )
+    (app / "host.json").write_text(json.dumps(host))
+    settings = app / "local.settings.json"
+    settings.write_text(
+        json.dumps(
+            {
+                "Values": {
+                    "AUTOPILOT_RETRY_TOTAL": "1",
+                    "AUTOPILOT_RETRY_BACKOFF_MAX": "1",
+                    "SWEEP_SCHEDULE": "0 0 0 1 1 *",
+                }
+            }
+        )
+    )
+    stack = Stack(
+        app_dir=app,
+        run_dir=app / ".run",
+        armsim_port=0,
+        host_port=0,
+        azurite_ports=(0, 0, 0),
+        settings_file=settings,
+        persist=False,
+        sandbox_config={"scheduledBackups": False},
+    )
+    stack.start()
+    try:
+        yield E2E(stack)
+    finally:
+        stack.stop()
+
+
+def seed(e2e: E2E) -> None:
+    rules = load_rules(str(REPO / "rules" / "sandbox.yaml"))
+    policies = [
+        {"vaultId": v, "name": p.name, "properties": p.to_arm_properties()}
+        for v in (WEU, EUS)
+        for p in rules.policies
+    ]
+    gold, silver = {"backup-policy": "gold"}, {"backup-policy": "silver"}
+    names = {
+        "unprotected": gold,
+        "wrong-policy": silver,
+        "stopped": gold,
+        "transient": gold,
+        "needs-person": gold,
+        "warnings": gold,
+        "stale": gold,
+        "orphan": gold,
+        "untagged": {},
+        "opted-out": {"backup-policy": "none"},
+        **{f"healthy-{i:02d}": gold for i in range(20)},
+    }
+    vms = [
+        {"subscriptionId": SUB, "resourceGroup": GROUP, "name": n, "location": "westeurope", "tags": t}
+        for n, t in names.items()
+    ]
+    protected = [n for n in names if n not in ("unprotected", "untagged", "opted-out")]
+    protections = [
+        {
+            "vmId": vm(n),
+            "vaultId": WEU,
+            "policy": "gold",
+            "state": "ProtectionStopped" if n == "stopped" else "Protected",
+        }
+        for n in protected
+    ]
+    jobs = [
+        {"vmId": vm(n), "outcome": "Completed", "hoursAgo": 3}
+        for n in protected
+        if n not in ("stale", "transient", "needs-person", "warnings", "stopped")
+    ]
+    jobs += [
+        {"vmId": vm("stale"), "outcome": "Completed", "hoursAgo": 72},
+        {"vmId": vm("transient"), "outcome": "Failed", "errorCode": "BackUpOperationFailedV2", "hoursAgo": 2},
+        {
+            "vmId": vm("needs-person"),
+            "outcome": "Failed",
+            "errorCode": "UserErrorGuestAgentStatusUnavailable",
+            "hoursAgo": 2,
+        },
+        {"vmId": vm("warnings"), "outcome": "CompletedWithWarnings", "hoursAgo": 2},
+        {"vmId": vm("stopped"), "outcome": "Completed", "hoursAgo": 3},
+    ]
+    e2e.control("POST", "/seed", {"policies": policies, "vms": vms, "protections": protections, "jobs": jobs})
+    e2e.compute.virtual_machines.begin_delete(GROUP, "orphan").result()
+
+
+def run_sweep(e2e: E2E) -> dict[str, Any]:
+    """Run the timer function as the host's admin API does, and wait for the run's report."""
+    from autopilot.context import get_autopilot
+
+    reports = get_autopilot().reports
+    before = {b.name for b in reports.list_blobs(name_starts_with="runs/") if b.name.endswith("/report.json")}
+    master = {"x-functions-key": e2e.stack.values["DEVHOST_MASTER_KEY"]}
+    assert (
+        e2e.app("POST", "/admin/functions/sweep_timer", json={"input": ""}, headers=master).status_code == 202
+    )
+    new = wait_for(
+        lambda: [
+            b.name
+            for b in reports.list_blobs(name_starts_with="runs/")
+            if b.name.endswith("/report.json") and b.name not in before
+        ],
+        timeout=60,
+    )
+    assert new, "the sweep did not finish within 60 s"
+    report: dict[str, Any] = json.loads(reports.download_blob(new[0]).readall())
+    return report
+
+
+def writes(e2e: E2E) -> dict[str, int]:
+    return {k: v for k, v in e2e.control("GET", "/stats")["byOperation"].items() if k.endswith(WRITES)}
+
+
+def test_the_sweep_finds_each_seeded_problem_once_and_fixes_the_fixable(sweep_e2e: E2E) -> None:
+    e2e = sweep_e2e
+    seed(e2e)
+    before = writes(e2e)
+    report = run_sweep(e2e)
+    found = {(f["kind"], f["target"].rsplit("/", 1)[-1]) for f in report["findings"]}
+    assert len(found) == len(report["findings"]), "a problem was reported twice"
+    expected = {
+        ("unprotected", "unprotected"),
+        ("wrong-policy", "wrong-policy"),
+        ("protection-stopped", "stopped"),
+        ("job-failed", "transient"),
+        ("job-failed", "needs-person"),
+        ("job-completed-with-warnings", "warnings"),
+        ("rpo-breach", "stale"),
+        ("orphaned-item", "VM;iaasvmcontainerv2;rg-sweep;orphan"),
+        ("dst-change-ahead", "policy:silver"),
+        ("dst-change-ahead", "policy:silver-enhanced"),
+    }
+    found_without_dst = {f for f in found if f[0] != "dst-change-ahead"}
+    assert found_without_dst == {f for f in expected if f[0] != "dst-change-ahead"}
+    actions = {f["target"].rsplit("/", 1)[-1]: f["action"] for f in report["findings"]}
+    assert actions["unprotected"] == actions["wrong-policy"] == actions["stopped"] == "fixed"
+    assert actions["transient"] == "retried"
+    assert actions["needs-person"] == actions["warnings"] == actions["stale"] == "reported"
+    assert report["summary"]["selected"] == 27 and report["summary"]["compliant"] == 24
+
+    # The fixes are real: each fixed VM is protected as the rules say.
+    container = "IaasVMContainer;iaasvmcontainerv2;rg-sweep;"
+    for name, policy in (("unprotected", "gold"), ("wrong-policy", "silver"), ("stopped", "gold")):
+        item = e2e.backup.protected_items.get(
+            "rsv-autopilot-weu",
+            "rg-autopilot-backup",
+            "Azure",
+            container + name,
+            f"VM;iaasvmcontainerv2;rg-sweep;{name}",
+        )
+        props = AzureIaaSComputeVMProtectedItem(item.properties)
+        assert props.protection_state != "ProtectionStopped" and str(props.policy_id).endswith(f"/{policy}")
+    # Nothing else was written: three protection writes and one retry (plus protect's first backup
+    # of the newly protected VM and the container refresh it needed).
+    after = writes(e2e)
+    delta = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+    assert delta == {
+        "ProtectedItems_CreateOrUpdate": 3,
+        "Backups_Trigger": 2,
+        "ProtectionContainers_Refresh": 1,
+    }, delta
+
+
+def test_a_second_sweep_finds_nothing_new_and_writes_nothing(sweep_e2e: E2E) -> None:
+    e2e = sweep_e2e
+    before = writes(e2e)
+    report = run_sweep(e2e)
+    assert report["summary"]["newFindings"] == 0
+    assert all(f["action"] == "reported" for f in report["findings"]), [
+        f for f in report["findings"] if f["action"] != "reported"
+    ]
+    assert writes(e2e) == before
+
+
+def test_the_report_page_is_served(sweep_e2e: E2E) -> None:
+    e2e = sweep_e2e
+    response = e2e.app("GET", "/api/report")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert 'id="compliance-chart"' in response.text and 'class="findings"' in response.text
+    assert requests.get(f"{e2e.stack.host.url}/api/report", timeout=10).status_code == 401  # type: ignore[union-attr]
+    as_json = e2e.app("GET", "/api/report?format=json").json()
+    assert as_json["summary"]["runId"]
+
+
+def test_a_unit_that_keeps_failing_lands_in_the_poison_queue_and_the_run_still_reports(
+    sweep_e2e: E2E,
+) -> None:
+    e2e = sweep_e2e
+    events_before = len(e2e.control("GET", "/eventgrid/topics/autopilot-events")["events"])
+    e2e.control(
+        "POST", "/faults", {"rate": 1.0, "kinds": {"500": 1}, "operations": ["VirtualMachines_ListAll"]}
+    )
+    try:
+        report = run_sweep(e2e)
+    finally:
+        e2e.control("POST", "/faults", {"rate": 0.0})
+    assert report["summary"]["failedUnits"] == [SUB]
+    events = e2e.control("GET", "/eventgrid/topics/autopilot-events")["events"][events_before:]
+    assert [e["type"] for e in events if e["type"].startswith("BackupAutopilot.Sweep")] == [
+        "BackupAutopilot.Sweep.UnitFailed",
+        "BackupAutopilot.Sweep.Completed",
+    ]
+
+
+def test_a_corrupt_message_is_set_aside(sweep_e2e: E2E) -> None:
+    from autopilot.context import get_autopilot
+
+    queue = get_autopilot().clients.queue(e2e_queue(sweep_e2e))
+    from azure.storage.queue import TextBase64EncodePolicy
+
+    encoded = TextBase64EncodePolicy().encode("{not a unit of work")
+    queue.send_message(encoded)
+    assert wait_for(lambda: not list(queue.peek_messages()), timeout=20), (
+        "the corrupt message was not taken off the queue"
+    )
+    poison = get_autopilot().clients.queue(e2e_queue(sweep_e2e) + "-poison")
+    assert not [m for m in poison.peek_messages() if "not a unit" in str(m.content)]
+
+
+def e2e_queue(e2e: E2E) -> str:
+    return str(e2e.stack.values.get("SWEEP_QUEUE") or "autopilot-sweep")
