@@ -408,6 +408,14 @@ class AzureBackup:
             return None
         return dict(policy.as_dict().get("properties") or {})
 
+    def list_policies(self, vault: VaultSpec) -> dict[str, dict[str, Any]]:
+        """Every policy of the vault: lower-case name -> its properties (as ARM JSON)."""
+        backup = self.clients.backup(vault.subscription_id)
+        return {
+            str(policy.name).lower(): dict(policy.as_dict().get("properties") or {})
+            for policy in backup.backup_policies.list(vault.name, vault.resource_group)
+        }
+
     def put_policy(self, vault: VaultSpec, name: str, properties: dict[str, Any]) -> None:
         backup = self.clients.backup(vault.subscription_id)
         backup.protection_policies.create_or_update(

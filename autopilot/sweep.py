@@ -279,8 +279,9 @@ def _check_vault(
 ) -> None:
     azure = autopilot.azure
     fix_drift = rules.actions.on_policy_drift == "fix" and not dry_run
+    in_vault = azure.list_policies(vault)  # one paged list instead of a GET per policy
     for spec in rules.policies:
-        current = azure.get_policy(vault, spec.name)
+        current = in_vault.get(spec.name.lower())
         if current is None:
             differences = ["the policy does not exist in the vault"]
         else:
