@@ -33,6 +33,11 @@ def build_report(
                 for name, value in counts.items():
                     row[name] = row.get(name, 0) + value
     kinds = Counter(f.kind for f in findings)
+    fixed_vms = sum(
+        1
+        for f in findings
+        if f.action == "fixed" and f.kind in ("unprotected", "wrong-policy", "protection-stopped")
+    )
     actions = Counter(f.action for f in findings)
     summary = {
         "runId": run_id,
@@ -44,6 +49,9 @@ def build_report(
         "selected": selected,
         "compliant": compliant,
         "compliancePercent": round(100 * compliant / selected, 1) if selected else 100.0,
+        "compliancePercentAfterFixes": round(100 * min(selected, compliant + fixed_vms) / selected, 1)
+        if selected
+        else 100.0,
         "findings": len(findings),
         "newFindings": len(new_keys),
         "byKind": dict(sorted(kinds.items())),
@@ -119,7 +127,8 @@ def render_html(report: dict[str, Any]) -> str:
     cards = "".join(
         f'<div class="card"><b>{html.escape(str(value))}</b>{html.escape(label)}</div>'
         for label, value in (
-            ("compliance", f"{summary['compliancePercent']} %"),
+            ("compliance found", f"{summary['compliancePercent']} %"),
+            ("after the sweep's fixes", f"{summary['compliancePercentAfterFixes']} %"),
             ("VMs", summary["vms"]),
             ("selected by the rules", summary["selected"]),
             ("protected as the rules say", summary["compliant"]),

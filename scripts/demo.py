@@ -173,7 +173,29 @@ def tour(stack: Stack) -> int:
                 )
         time.sleep(0.2)
 
-    heading("4. Summary")
+    heading("4. Backup now, as a ticketing tool asks for it (POST /api/backups, then GET the status URL)")
+    backup_ok = backup_now_tour(
+        stack,
+        f"/subscriptions/{SUB}/resourceGroups/rg-new-westeurope/providers/Microsoft.Compute/virtualMachines/shop-web-01",
+    )
+
+    heading("5. The sweep: the whole estate checked, fixed where the rules allow, and reported")
+    control(
+        "POST",
+        "/jobs/outcomes",
+        {
+            "vm": f"/subscriptions/{SUB}/resourceGroups/rg-new-eastus/providers/Microsoft.Compute/virtualMachines/shop-web-02",
+            "outcome": "Failed",
+            "errorCode": "UserErrorFsFreezeFailed",
+        },
+    )
+    autopilot.azure.backup_now(
+        autopilot.rules.vaults[1], _facts(autopilot, "rg-new-eastus", "shop-web-02"), _in_days(7)
+    )
+    time.sleep(3)
+    report = sweep_tour(stack, autopilot)
+
+    heading("6. Summary of the new VMs")
     rows = []
     for name, location, _, _ in NEW_VMS:
         event = seen.get(name)
@@ -207,11 +229,101 @@ def tour(stack: Stack) -> int:
             ],
         )
     )
+    summary = report["summary"] if report else {}
+    print(
+        f"\nSweep: {summary.get('vms', '?')} VMs, {summary.get('compliancePercent', '?')} % of the selected ones protected as the rules say, {summary.get('findings', '?')} finding(s)."
+    )
+    if not backup_ok or not report:
+        return 1
     missing = [name for name, *_ in NEW_VMS if name not in silent and name not in seen]
     if missing:
         print(f"\nNo outcome arrived for: {', '.join(missing)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _in_days(days: int) -> Any:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
+
+
+def _facts(autopilot: Any, group: str, name: str) -> Any:
+    return autopilot.azure.get_vm(
+        f"/subscriptions/{SUB}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachines/{name}"
+    )
+
+
+def backup_now_tour(stack: Stack, vm_id: str) -> bool:
+    import requests
+
+    assert stack.host is not None
+    headers = {"x-functions-key": stack.values["DEVHOST_FUNCTION_KEY"]}
+    body = {
+        "vm": vm_id,
+        "requestId": "CHG0012345",
+        "retainUntil": _in_days(60).strftime("%Y-%m-%d"),
+        "reason": "patching tonight",
+    }
+    print(f"  POST /api/backups {body}")
+    time.sleep(3)  # the first backup that protection started is still in its snapshot phase
+    accepted = requests.post(f"{stack.host.url}/api/backups", json=body, headers=headers, timeout=60)
+    print(f"  -> {accepted.status_code} Location: {accepted.headers.get('Location')}")
+    print(f"     {accepted.json()}")
+    again = requests.post(f"{stack.host.url}/api/backups", json=body, headers=headers, timeout=60)
+    print(
+        f"  the same request again (a retry): {again.status_code}, same operation: {again.json().get('id') == accepted.json().get('id')}"
+    )
+    if accepted.status_code != 202:
+        return False
+    deadline = time.monotonic() + 30
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = requests.get(
+            f"{stack.host.url}{accepted.headers['Location']}", headers=headers, timeout=60
+        ).json()
+        phases = ", ".join(f"{p['name']}: {p['status']}" for p in status.get("phases", []))
+        print(f"  GET {accepted.headers['Location'][:30]}...: {status['status']:<10} {phases}", flush=True)
+        if status["status"] not in ("InProgress", "Accepted"):
+            break
+        time.sleep(1.5)
+    print(f"  recovery point: {status.get('recoveryPoint')}, retained until {status.get('retainUntil')}")
+    return status.get("status") == "Completed"
+
+
+def sweep_tour(stack: Stack, autopilot: Any) -> dict[str, Any] | None:
+    import json
+
+    import requests
+
+    assert stack.host is not None
+    master = {"x-functions-key": stack.values["DEVHOST_MASTER_KEY"]}
+    print(
+        "  running the sweep's timer function (it queues one unit per subscription; the queue trigger sweeps it)"
+    )
+    requests.post(
+        f"{stack.host.url}/admin/functions/sweep_timer", json={"input": ""}, headers=master, timeout=60
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        names = [
+            b.name
+            for b in autopilot.reports.list_blobs(name_starts_with="runs/")
+            if b.name.endswith("report.json")
+        ]
+        if names:
+            report: dict[str, Any] = json.loads(autopilot.reports.download_blob(names[0]).readall())
+            break
+        time.sleep(0.5)
+    else:
+        print("  the sweep did not finish within 60 s", file=sys.stderr)
+        return None
+    rows = [
+        (f["kind"], f["target"].rsplit("/", 1)[-1], f["action"], f["reason"][:90]) for f in report["findings"]
+    ]
+    print(table(["FINDING", "ABOUT", "ACTION", "WHY"], rows))
+    print(f"  the report page: {stack.host.url}/api/report (function key); JSON: /api/report?format=json")
+    return report
 
 
 if __name__ == "__main__":
