@@ -231,7 +231,9 @@ def tour(stack: Stack) -> int:
     )
     summary = report["summary"] if report else {}
     print(
-        f"\nSweep: {summary.get('vms', '?')} VMs, {summary.get('compliancePercent', '?')} % of the selected ones protected as the rules say, {summary.get('findings', '?')} finding(s)."
+        f"\nSweep: {summary.get('vms', '?')} VMs; of those the rules select, {summary.get('compliancePercent', '?')} % were "
+        f"protected as the rules say, {summary.get('compliancePercentAfterFixes', '?')} % after the sweep's fixes; "
+        f"{summary.get('findings', '?')} finding(s)."
     )
     if not backup_ok or not report:
         return 1
