@@ -30,6 +30,7 @@ from autopilot.errorcodes import COMPLETED_WITH_WARNINGS, classify
 from autopilot.outcomes import Kind, TransientError
 from autopilot.problems import Problem
 from autopilot.state import row_key
+from autopilot.telemetry import tracer
 from autopilot.vms import VmFacts, split_id, vm_id_from_subject
 
 if TYPE_CHECKING:
@@ -358,6 +359,14 @@ def tag_in_scope(autopilot: Autopilot, vm: VmFacts) -> bool:
 
 def request_backup(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[int, dict[str, Any]]:
     """Start (or find) the backup a request asks for: (HTTP status, the operation's view)."""
+    attributes = {"autopilot.vm_id": request.vm_id, "autopilot.request_id": request.request_id}
+    with tracer.start_as_current_span("backup_now", attributes=attributes) as span:
+        status, answer = _request_backup(autopilot, request, source)
+        span.set_attribute("autopilot.job_id", str(answer.get("jobId") or ""))
+        return status, answer
+
+
+def _request_backup(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[int, dict[str, Any]]:
     if not in_scope(autopilot, request.vm_id):
         autopilot.audit.record(
             vm_id=request.vm_id,
@@ -391,7 +400,7 @@ def request_backup(autopilot: Autopilot, request: BackupRequest, source: str) ->
     if not state.put_once(KIND, f"backup-request:{request.request_id}", record):
         existing = state.get(KIND, f"backup-request:{request.request_id}")
         if existing is None:  # deleted in between (a rejected attempt): try once more
-            return request_backup(autopilot, request, source)
+            return _request_backup(autopilot, request, source)
         if existing.get("BodyHash") != request.body_hash:
             raise Problem(
                 409,

@@ -80,5 +80,9 @@ class Autopilot:
 
 @functools.cache
 def get_autopilot() -> Autopilot:
-    """The process's Autopilot, from the app settings."""
-    return Autopilot.from_settings(get_settings())
+    """The process's Autopilot, from the app settings (telemetry is set up with it)."""
+    from autopilot import telemetry
+
+    settings = get_settings()
+    telemetry.setup(settings.otel_console)
+    return Autopilot.from_settings(settings)

@@ -20,6 +20,7 @@ from autopilot.azure_backup import ItemFacts, error_code, is_transient
 from autopilot.outcomes import Kind, Outcome, TransientError
 from autopilot.policyspec import PolicySpec
 from autopilot.rules import Rules, Selection, VaultSpec
+from autopilot.telemetry import tracer
 from autopilot.vms import VmFacts, same_id
 
 if TYPE_CHECKING:
@@ -308,6 +309,16 @@ def _attention(
 
 def protect_vm(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
     """Bring one VM to what the rules say; raises TransientError when it should be retried later."""
+    with tracer.start_as_current_span(
+        "protect_vm", attributes={"autopilot.vm_id": vm_id, "autopilot.source": source}
+    ) as span:
+        outcome = _protect_vm(autopilot, vm_id, source)
+        span.set_attribute("autopilot.outcome", outcome.kind.value)
+        span.set_attribute("autopilot.actions", ",".join(outcome.actions))
+        return outcome
+
+
+def _protect_vm(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
     claim_key = f"protect:{vm_id}"
     if not autopilot.state.claim(claim_key, CLAIM_SECONDS):
         raise TransientError(f"another run is protecting {vm_id} right now; retry later")

@@ -82,30 +82,41 @@ def _table(headers: list[str], rows: list[list[object]], css: str = "") -> str:
 
 
 def _chart(history: list[dict[str, Any]]) -> str:
-    """Compliance over the last runs as an inline SVG line chart (0 to 100 %)."""
-    width, height, pad = 640, 200, 30
+    """Compliance over the last runs as an inline SVG line chart (0 to 100 %), the first and the
+    last run's date under it. Presentation attributes only (no style attributes): the page's CSP
+    allows the one inline style sheet and nothing else."""
+    width, height = 640, 200
+    left, right, top, bottom = 48, 16, 12, 34  # room for the axis labels, right-aligned at `left`
     points = [(h["at"], 100 * h["compliant"] / h["selected"] if h["selected"] else 100.0) for h in history]
     if not points:
         return '<p class="empty">No earlier runs yet.</p>'
-    step = (width - 2 * pad) / max(1, len(points) - 1)
-    coords = [
-        (pad + i * step, height - pad - (value / 100) * (height - 2 * pad))
-        for i, (_, value) in enumerate(points)
-    ]
+
+    def y_of(percent: float) -> float:
+        return height - bottom - percent / 100 * (height - top - bottom)
+
+    step = (width - left - right) / max(1, len(points) - 1)
+    coords = [(left + i * step, y_of(value)) for i, (_, value) in enumerate(points)]
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
     dots = "".join(
         f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4"><title>{html.escape(at)}: {value:.1f} %</title></circle>'
         for (x, y), (at, value) in zip(coords, points, strict=True)
     )
     grid = "".join(
-        f'<line x1="{pad}" x2="{width - pad}" y1="{height - pad - p / 100 * (height - 2 * pad):.1f}" y2="{height - pad - p / 100 * (height - 2 * pad):.1f}" class="grid"/>'
-        f'<text x="2" y="{height - pad - p / 100 * (height - 2 * pad) + 4:.1f}">{p} %</text>'
+        f'<line x1="{left}" x2="{width - right}" y1="{y_of(p):.1f}" y2="{y_of(p):.1f}" class="grid"/>'
+        f'<text x="{left - 8}" y="{y_of(p) + 4:.1f}" text-anchor="end">{p} %</text>'
         for p in (0, 50, 100)
+    )
+    dates = [(left, "start", points[0][0])]
+    if len(points) > 1:
+        dates.append((width - right, "end", points[-1][0]))
+    axis = "".join(
+        f'<text x="{x}" y="{height - 8}" text-anchor="{anchor}" class="date">{html.escape(at[:10])}</text>'
+        for x, anchor, at in dates
     )
     return (
         f'<svg id="compliance-chart" role="img" aria-label="Compliance over the last {len(points)} runs" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">'
-        f'{grid}<polyline points="{line}" class="line"/>{dots}</svg>'
+        f'{grid}{axis}<polyline points="{line}" class="line"/>{dots}</svg>'
     )
 
 

@@ -65,6 +65,7 @@ class Settings:
     hmac_secret: str | None = field(default=None, repr=False)
     callback_allowed_hosts: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
+    otel_console: bool = False
     dst_warn_days: int = 14
     rpo_grace_hours: int = 6
     retry_total: int = 6
@@ -138,6 +139,7 @@ class Settings:
                 h.lower() for h in _csv(env.get("AUTOPILOT_CALLBACK_ALLOWED_HOSTS", ""))
             ),
             allowed_hosts=tuple(sorted(h for h in allowed_hosts if h)),
+            otel_console=_bool(env, "AUTOPILOT_OTEL_CONSOLE", False),
             dst_warn_days=_int(env, "AUTOPILOT_DST_WARN_DAYS", 14, 0, 366),
             rpo_grace_hours=_int(env, "AUTOPILOT_RPO_GRACE_HOURS", 6, 0, 24 * 14),
             retry_total=_int(env, "AUTOPILOT_RETRY_TOTAL", 6, 0, 20),

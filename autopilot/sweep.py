@@ -30,6 +30,7 @@ from autopilot.outcomes import Kind, TransientError
 from autopilot.policyspec import policy_differences
 from autopilot.protect import Decision, decide, protect_vm
 from autopilot.rules import Rules, VaultSpec
+from autopilot.telemetry import tracer
 from autopilot.vms import VmFacts
 
 if TYPE_CHECKING:
@@ -106,6 +107,15 @@ class UnitResult:
 # -- one unit ---------------------------------------------------------------------------------------
 def sweep_subscription(autopilot: Autopilot, subscription: str, run_id: str, dry_run: bool) -> UnitResult:
     """Sweep one subscription: read it in pages, find, fix (unless dry_run), and return the findings."""
+    with tracer.start_as_current_span(
+        "sweep_subscription", attributes={"autopilot.subscription": subscription, "autopilot.run_id": run_id}
+    ) as span:
+        result = _sweep_subscription(autopilot, subscription, run_id, dry_run)
+        span.set_attribute("autopilot.findings", len(result.findings))
+        return result
+
+
+def _sweep_subscription(autopilot: Autopilot, subscription: str, run_id: str, dry_run: bool) -> UnitResult:
     now = dt.datetime.now(dt.UTC)
     result = UnitResult(run_id, subscription, dry_run, now.isoformat())
     rules = autopilot.rules
