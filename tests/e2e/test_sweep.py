@@ -24,6 +24,7 @@ GROUP = "rg-sweep"
 WEU = f"/subscriptions/{SUB}/resourceGroups/rg-autopilot-backup/providers/Microsoft.RecoveryServices/vaults/rsv-autopilot-weu"
 EUS = WEU.replace("rsv-autopilot-weu", "rsv-autopilot-eus")
 WRITES = ("CreateOrUpdate", "Trigger", "Refresh", "Update", "Patch", "Delete")
+HEALTHY = 990  # with the 10 problem VMs: an estate of 1,000
 
 
 def vm(name: str) -> str:
@@ -90,7 +91,7 @@ def seed(e2e: E2E) -> None:
         "orphan": gold,
         "untagged": {},
         "opted-out": {"backup-policy": "none"},
-        **{f"healthy-{i:02d}": gold for i in range(20)},
+        **{f"healthy-{i:04d}": (gold if i % 3 else silver) for i in range(HEALTHY)},
     }
     vms = [
         {"subscriptionId": SUB, "resourceGroup": GROUP, "name": n, "location": "westeurope", "tags": t}
@@ -101,7 +102,7 @@ def seed(e2e: E2E) -> None:
         {
             "vmId": vm(n),
             "vaultId": WEU,
-            "policy": "gold",
+            "policy": "silver" if n.startswith("healthy") and names[n] == silver else "gold",
             "state": "ProtectionStopped" if n == "stopped" else "Protected",
         }
         for n in protected
@@ -179,7 +180,9 @@ def test_the_sweep_finds_each_seeded_problem_once_and_fixes_the_fixable(sweep_e2
     assert actions["unprotected"] == actions["wrong-policy"] == actions["stopped"] == "fixed"
     assert actions["transient"] == "retried"
     assert actions["needs-person"] == actions["warnings"] == actions["stale"] == "reported"
-    assert report["summary"]["selected"] == 27 and report["summary"]["compliant"] == 24
+    assert report["summary"]["vms"] == HEALTHY + 9  # the orphan's VM is gone
+    assert report["summary"]["selected"] == HEALTHY + 7
+    assert report["summary"]["compliant"] == HEALTHY + 4
 
     # The fixes are real: each fixed VM is protected as the rules say.
     container = "IaasVMContainer;iaasvmcontainerv2;rg-sweep;"
