@@ -6,12 +6,8 @@ from typing import Any
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 VM_ID_PATTERN = (
-    "^/subscriptions/[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}/resourceGroups/[-\\w.()]{1,90}"
-    "/providers/Microsoft\\.Compute/virtualMachines/[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$"
-)
-VM_ID_PATTERN = (
-    "^/subscriptions/[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}/resourceGroups/[-\\w.()]{1,90}"
-    "/providers/Microsoft\\.Compute/virtualMachines/[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$"
+    "^/subscriptions/[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}/resourceGroups/[-\\w.()]{0,89}[-\\w()]"
+    "/providers/Microsoft\\.Compute/virtualMachines/[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9_])?$"
 )
 
 
@@ -91,7 +87,7 @@ def document() -> dict[str, Any]:
                 "pattern": "^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
             },
             "resourceGroup": {"type": "string", "pattern": "^[-\\w.()]{1,90}$"},
-            "name": {"type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$"},
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9_])?$"},
             "retainUntil": {
                 "type": "string",
                 "pattern": "^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|\\+00:00))?$",

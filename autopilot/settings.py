@@ -73,7 +73,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        endpoint_setting = env.get("AUTOPILOT_ARM_ENDPOINT", "AzureCloud").strip()
+        endpoint_setting = _text(env, "AUTOPILOT_ARM_ENDPOINT", "AzureCloud")
         cloud: AzureClouds | None = CLOUD_NAMES.get(endpoint_setting.lower())
         if cloud is not None:
             endpoints = get_arm_endpoints(cloud)
@@ -88,7 +88,7 @@ class Settings:
                     "set it to e.g. 'AzureCloud' or 'https://127.0.0.1:8443'."
                 )
             arm_endpoint = endpoint_setting
-            audience = env.get("AUTOPILOT_ARM_AUDIENCE", "https://management.azure.com/")
+            audience = _text(env, "AUTOPILOT_ARM_AUDIENCE", "https://management.azure.com/")
             arm_scope = audience.rstrip("/") + "/.default"
 
         subscriptions = _csv(env.get("AUTOPILOT_SUBSCRIPTIONS", ""))
@@ -123,10 +123,10 @@ class Settings:
             events_endpoint=env.get("AUTOPILOT_EVENTS_ENDPOINT") or None,
             logs_endpoint=env.get("AUTOPILOT_LOGS_ENDPOINT") or None,
             logs_workspace_id=env.get("AUTOPILOT_LOGS_WORKSPACE_ID") or None,
-            audit_table=env.get("AUTOPILOT_AUDIT_TABLE", "autopilotaudit"),
-            state_table=env.get("AUTOPILOT_STATE_TABLE", "autopilotstate"),
-            sweep_queue=env.get("SWEEP_QUEUE", "autopilot-sweep"),
-            reports_container=env.get("AUTOPILOT_REPORTS_CONTAINER", "autopilot-reports"),
+            audit_table=_text(env, "AUTOPILOT_AUDIT_TABLE", "autopilotaudit"),
+            state_table=_text(env, "AUTOPILOT_STATE_TABLE", "autopilotstate"),
+            sweep_queue=_text(env, "SWEEP_QUEUE", "autopilot-sweep"),
+            reports_container=_text(env, "AUTOPILOT_REPORTS_CONTAINER", "autopilot-reports"),
             sweep_dry_run=_bool(env, "AUTOPILOT_SWEEP_DRY_RUN", False),
             backup_retain_days=_int(env, "AUTOPILOT_BACKUP_RETAIN_DAYS", 30, 1, 99 * 365),
             backup_daily_cap=_int(env, "AUTOPILOT_BACKUP_DAILY_CAP", 4, 1, 9),
@@ -151,6 +151,11 @@ class Settings:
 def get_settings() -> Settings:
     """The process's settings, read from the environment on first use."""
     return Settings.from_env(os.environ)
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    """A text setting; unset and empty both mean the default (app settings are often set empty)."""
+    return (env.get(name) or "").strip() or default
 
 
 def _csv(value: str) -> tuple[str, ...]:

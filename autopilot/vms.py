@@ -148,7 +148,7 @@ def same_id(a: str | None, b: str | None) -> bool:
 
 _SUBSCRIPTION = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _GROUP = re.compile(r"^[-\w.()]{1,90}$")
-_VM_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")
+_VM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # Azure: no leading '_', no trailing '.' or '-'
 
 
 def vm_id_from_subject(subject: object) -> str | None:
@@ -171,7 +171,7 @@ def vm_id_from_subject(subject: object) -> str | None:
         or not _GROUP.fullmatch(group)
         or group.endswith(".")
         or not _VM_NAME.fullmatch(name)
-        or name.endswith(".")
+        or name.endswith((".", "-"))
     ):
         return None
     return f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachines/{name}"
