@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 AZURITE := .tools/node_modules/.bin/azurite
+CHECKOV := .venv/checkov/bin/checkov
 
 .PHONY: help setup test lint typecheck unit demo serve bench soak clean
 
@@ -23,7 +24,13 @@ $(AZURITE): .tools/package.json .tools/package-lock.json
 	npm ci --prefix .tools --no-audit --no-fund --loglevel=error
 	touch $(AZURITE)
 
-setup: $(STAMP) $(AZURITE)
+# checkov pins packaging<24, which pytest 9 cannot use: it gets a venv of its own.
+$(CHECKOV): | $(STAMP)
+	$(PY) -m venv .venv/checkov
+	.venv/checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
+	touch $(CHECKOV)
+
+setup: $(STAMP) $(AZURITE) $(CHECKOV)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("autopilot.events")
 
 SOURCE = "/backup-autopilot"
+_LOG_RECORD_FIELDS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
 class EventPublisher:
@@ -28,7 +29,18 @@ class EventPublisher:
 
     def publish(self, event_type: str, subject: str, data: dict[str, Any]) -> CloudEvent:
         event = CloudEvent(source=SOURCE, type=event_type, subject=subject, data=data)
-        log.info("event %s for %s", event_type, subject, extra={"event_type": event_type, "vm_id": subject})
+        # The workbook reads these fields from the log (traces) in Application Insights.
+        simple = {
+            k: v
+            for k, v in data.items()
+            if isinstance(v, str | int | float | bool) and k not in _LOG_RECORD_FIELDS
+        }
+        log.info(
+            "event %s for %s",
+            event_type,
+            subject,
+            extra={"event_type": event_type, "vm_id": subject, **simple},
+        )
         if self._client is not None:
             try:
                 self._client.send([event])

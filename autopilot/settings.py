@@ -118,7 +118,7 @@ class Settings:
             arm_scope=arm_scope,
             cloud=cloud,
             subscriptions=tuple(s.lower() for s in subscriptions),
-            rules_path=env.get("AUTOPILOT_RULES") or None,
+            rules_path=_rules_path(env),
             storage=_storage(env),
             events_endpoint=env.get("AUTOPILOT_EVENTS_ENDPOINT") or None,
             logs_endpoint=env.get("AUTOPILOT_LOGS_ENDPOINT") or None,
@@ -151,6 +151,18 @@ class Settings:
 def get_settings() -> Settings:
     """The process's settings, read from the environment on first use."""
     return Settings.from_env(os.environ)
+
+
+def _rules_path(env: Mapping[str, str]) -> str | None:
+    """AUTOPILOT_RULES; a relative path is taken from the app's root (AzureWebJobsScriptRoot, set by
+    the Functions host: the working directory is not guaranteed to be the app's root)."""
+    path = (env.get("AUTOPILOT_RULES") or "").strip()
+    if not path:
+        return None
+    root = (env.get("AzureWebJobsScriptRoot") or "").strip()
+    if root and not os.path.isabs(path):
+        return os.path.join(root, path)
+    return path
 
 
 def _text(env: Mapping[str, str], name: str, default: str) -> str:

@@ -10,8 +10,9 @@
 #
 # Needs: az (logged in to the deployment's tenant), curl, python3. Reads the azd environment's
 # values (azd passes them to hooks; by hand: `eval "$(azd env get-values)"` first). To use an
-# existing system topic (Azure allows one per subscription), set AUTOPILOT_SYSTEM_TOPIC_NAME and
-# AUTOPILOT_SYSTEM_TOPIC_RESOURCE_GROUP.
+# existing system topic (Azure allows one per subscription), or one of another subscription in scope,
+# set AUTOPILOT_SYSTEM_TOPIC_NAME, AUTOPILOT_SYSTEM_TOPIC_RESOURCE_GROUP and, for another
+# subscription, AUTOPILOT_SYSTEM_TOPIC_SUBSCRIPTION.
 # azd runs hooks with sh; this script needs bash.
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
@@ -32,7 +33,7 @@ app_rg="$AZURE_RESOURCE_GROUP"
 host="$AZURE_FUNCTION_APP_HOSTNAME"
 topic="${AUTOPILOT_SYSTEM_TOPIC_NAME:-${EVENTGRID_SYSTEM_TOPIC_NAME:-}}"
 topic_rg="${AUTOPILOT_SYSTEM_TOPIC_RESOURCE_GROUP:-$app_rg}"
-subscription="${AZURE_SUBSCRIPTION_ID:-$(az account show --query id -o tsv)}"
+subscription="${AUTOPILOT_SYSTEM_TOPIC_SUBSCRIPTION:-${AZURE_SUBSCRIPTION_ID:-$(az account show --query id -o tsv)}}"
 subscription_name="protect-on-create"
 api_version="2025-02-15"
 
@@ -65,7 +66,7 @@ fi
 #    existing topic) gets no dead-letter destination.
 deadletter_storage="${EVENTGRID_DEADLETTER_STORAGE_ID:-}"
 deadletter_container="${EVENTGRID_DEADLETTER_CONTAINER:-}"
-identity="$(az eventgrid system-topic show --resource-group "$topic_rg" --name "$topic" \
+identity="$(az eventgrid system-topic show --subscription "$subscription" --resource-group "$topic_rg" --name "$topic" \
   --query 'identity.type' --output tsv 2>/dev/null || true)"
 if [ "$identity" != "SystemAssigned" ] && [ "$identity" != "SystemAssigned, UserAssigned" ]; then
   echo "post-up: warning: system topic $topic has no system-assigned identity; events that cannot be delivered" >&2

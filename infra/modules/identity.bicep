@@ -1,0 +1,16 @@
+// The app's user-assigned managed identity: every Azure call of the app (ARM, Storage, Event Grid,
+// Log Analytics, Key Vault references, telemetry) authenticates with it. Its roles: ../rbac.bicep.
+param name string
+param location string
+param tags object
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: name
+  location: location
+  tags: tags
+}
+
+output id string = identity.id
+output name string = identity.name
+output clientId string = identity.properties.clientId
+output principalId string = identity.properties.principalId
