@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 AZURITE := .tools/node_modules/.bin/azurite
 CHECKOV := .venv/checkov/bin/checkov
 
-.PHONY: help setup test lint typecheck unit demo serve bench soak clean
+.PHONY: help setup chromium test lint typecheck unit demo serve bench soak clean
 
 help:
 	@echo "make demo   - set up, start the sandbox stack, run the product tour, print the report"
@@ -32,6 +32,10 @@ $(CHECKOV): | $(STAMP)
 
 setup: $(STAMP) $(AZURITE) $(CHECKOV)
 
+# Debian's chromium, for the report's browser test (installs only when missing; needs root then).
+chromium:
+	bash scripts/install-chromium.sh
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -39,7 +43,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-test: setup lint typecheck
+test: setup chromium lint typecheck
 	$(PY) -m pytest -q
 
 serve: setup

@@ -110,7 +110,7 @@ def _chart(history: list[dict[str, Any]]) -> str:
     if len(points) > 1:
         dates.append((width - right, "end", points[-1][0]))
     axis = "".join(
-        f'<text x="{x}" y="{height - 8}" text-anchor="{anchor}" class="date">{html.escape(at[:10])}</text>'
+        f'<text x="{x}" y="{height - 8}" text-anchor="{anchor}" class="date">{html.escape(at[:16].replace("T", " "))}</text>'
         for x, anchor, at in dates
     )
     return (
@@ -126,6 +126,8 @@ h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
 table{border-collapse:collapse;margin:.5rem 0;min-width:30rem}
 th,td{border:1px solid #c8c8c8;padding:.3rem .6rem;text-align:left;vertical-align:top;font-size:.9rem}
 th{background:#f0f3f7}td.empty{color:#777;font-style:italic}
+.findings{width:100%}.findings td{overflow-wrap:anywhere}
+.findings td:nth-child(1),.findings td:nth-child(3),.findings td:nth-child(4){white-space:nowrap}
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #c8c8c8;border-radius:6px;padding:.8rem 1.2rem}
 .card b{display:block;font-size:1.6rem}.dry{background:#fff4ce;padding:.5rem 1rem;border:1px solid #e0c060}
 svg .line{fill:none;stroke:#0a64a4;stroke-width:2.5}svg circle{fill:#0a64a4}svg .grid{stroke:#ddd}
