@@ -149,8 +149,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     autopilot = _autopilot(args)
     dry_run = args.dry_run or autopilot.settings.sweep_dry_run
 
-    def progress(text: str) -> None:
-        print(f"sweep: {text}", file=sys.stderr, flush=True)
+    def progress(done: int, total: int, text: str) -> None:
+        width = 30
+        filled = round(width * done / total) if total else width
+        end = "\n" if done == total else ""
+        print(
+            f"\rsweep [{'#' * filled}{'.' * (width - filled)}] {done}/{total} units  {text[:60]:<60}",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )
 
     report = sweep_all(autopilot, dry_run, progress if sys.stderr.isatty() or args.verbose else None)
     if args.format == "json":

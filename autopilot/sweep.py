@@ -722,16 +722,22 @@ def _safe(unit: str) -> str:
 
 
 def sweep_all(
-    autopilot: Autopilot, dry_run: bool, progress: Callable[[str], None] | None = None
+    autopilot: Autopilot, dry_run: bool, progress: Callable[[int, int, str], None] | None = None
 ) -> dict[str, Any]:
     """The whole sweep in this process (the command line): every unit in turn, then the report."""
     run_id, messages = new_run(autopilot, dry_run)
     results = []
     for index, message in enumerate(messages, 1):
         if progress:
-            progress(f"unit {index}/{len(messages)}: subscription {message['subscription']}")
+            progress(index - 1, len(messages), f"subscription {message['subscription']}")
         result = sweep_subscription(autopilot, message["subscription"], run_id, dry_run)
         store_unit(autopilot, result)
         results.append(result)
+        if progress:
+            progress(
+                index,
+                len(messages),
+                f"subscription {message['subscription']}: {result.vms} VMs, {len(result.findings)} findings",
+            )
     autopilot.state.put_once("sweep-finished", run_id, {"At": dt.datetime.now(dt.UTC)})
     return finish_run(autopilot, run_id, results, dry_run)
