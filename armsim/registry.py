@@ -13,6 +13,7 @@ def build_world(data_dir: Path | None = None) -> World:
     from armsim.control.models import ControlBackend
     from armsim.core.operations import Operations
     from armsim.eventgrid.models import EventGridBackend
+    from armsim.loganalytics.models import LogAnalyticsBackend
     from armsim.resources.models import ResourcesBackend
     from armsim.vaults.models import VaultsBackend
 
@@ -24,6 +25,7 @@ def build_world(data_dir: Path | None = None) -> World:
         VaultsBackend,
         BackupBackend,
         EventGridBackend,
+        LogAnalyticsBackend,
         ControlBackend,
     ):
         world.add(provider)

@@ -135,9 +135,11 @@ def describe_error(exc: Exception) -> str:
     status = getattr(exc, "status_code", None)
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None)
-    message = (
-        getattr(getattr(exc, "model", None), "message", None) or getattr(exc, "message", None) or str(exc)
-    )
+    model = getattr(exc, "model", None)
+    # LogsQueryClient puts the innermost message on its LogsQueryError model; for statuses azure-core
+    # maps to its own exceptions (401, 404, ...) the model is left as the class, so read the body.
+    inner = None if model is None or isinstance(model, type) else getattr(model, "message", None)
+    message = inner or getattr(error, "message", None) or str(exc)
     first_line = str(message).strip().splitlines()[0] if str(message).strip() else type(exc).__name__
     head = " ".join(str(p) for p in (status, code) if p)
     return (

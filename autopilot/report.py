@@ -128,11 +128,26 @@ th,td{border:1px solid #c8c8c8;padding:.3rem .6rem;text-align:left;vertical-alig
 th{background:#f0f3f7}td.empty{color:#777;font-style:italic}
 .findings{width:100%}.findings td{overflow-wrap:anywhere}
 .findings td:nth-child(1),.findings td:nth-child(3),.findings td:nth-child(4){white-space:nowrap}
+.history,.history-summary{width:100%}.history th,.history td,.history-summary th,.history-summary td{font-size:.8rem;overflow-wrap:anywhere;padding:.25rem .4rem}
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #c8c8c8;border-radius:6px;padding:.8rem 1.2rem}
 .card b{display:block;font-size:1.6rem}.dry{background:#fff4ce;padding:.5rem 1rem;border:1px solid #e0c060}
 svg .line{fill:none;stroke:#0a64a4;stroke-width:2.5}svg circle{fill:#0a64a4}svg .grid{stroke:#ddd}
 svg text{font-size:11px;fill:#555}
 """
+
+
+def _job_history_html(history: dict[str, Any] | None) -> list[str]:
+    """Backup history over the last 30 days (from Azure Monitor Logs), worst success rate first."""
+    if not history:
+        return []
+    summary = history["summary"]
+    rows = history["rows"]
+    headers = list(rows[0]) if rows else ["VM", "Success rate"]
+    return [
+        "<h2>Backup history, last 30 days (Azure Monitor Logs)</h2>",
+        _table(list(summary), [list(summary.values())], "history-summary"),
+        _table(headers, [[row.get(h, "") for h in headers] for row in rows], "history"),
+    ]
 
 
 def render_html(report: dict[str, Any]) -> str:
@@ -187,6 +202,7 @@ def render_html(report: dict[str, Any]) -> str:
         _table(["policy", "selected", "compliant"], policy_rows, "by-policy"),
         "<h2>Findings per kind</h2>",
         _table(["kind", "count"], kind_rows, "by-kind"),
+        *_job_history_html(report.get("jobHistory")),
         "<h2>Findings</h2>",
         _table(["kind", "about", "action", "new", "reason", "remedy"], finding_rows, "findings"),
         "</body></html>",

@@ -615,6 +615,7 @@ def finish_run(autopilot: Autopilot, run_id: str, results: list[UnitResult], dry
     new_keys = set() if dry_run else announce(autopilot, findings, complete=not any(r.error for r in results))
     history = [] if dry_run else _history(autopilot, run_id, results)
     report = build_report(run_id, results, findings, new_keys, history, dry_run)
+    report["jobHistory"] = _job_history(autopilot)
     container = autopilot.reports
     html = render_html(report)
     for name, body, content_type in (
@@ -631,6 +632,19 @@ def finish_run(autopilot: Autopilot, run_id: str, results: list[UnitResult], dry
     if not dry_run:
         autopilot.events.publish(SWEEP_COMPLETED, f"/sweeps/{run_id}", report["summary"])
     return report
+
+
+def _job_history(autopilot: Autopilot) -> dict[str, Any] | None:
+    """Backup history and success rate over 30 days from Azure Monitor Logs (AddonAzureBackupJobs),
+    when a workspace is configured. A Logs error is shown in the report, never fails the sweep."""
+    logs = autopilot.clients.logs()
+    workspace = autopilot.settings.logs_workspace_id
+    if logs is None or not workspace:
+        return None
+    from autopilot.history import history_rows, history_summary, job_history
+
+    history = job_history(logs, workspace, days=30)
+    return {"summary": history_summary(history), "rows": history_rows(history)[:50]}
 
 
 def _history(autopilot: Autopilot, run_id: str, results: list[UnitResult]) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 SANDBOX_RULES = "rules/sandbox.yaml"
 EVENT_FUNCTION = "protect_on_create"
 EVENT_TOPIC = "autopilot-events"
+SANDBOX_WORKSPACE = "00000000-0000-0000-0000-0000000000a1"  # armsim's default Log Analytics workspace
 VM_OPERATIONS = ["Microsoft.Compute/virtualMachines/write", "Microsoft.Compute/virtualMachines/delete"]
 
 log = logging.getLogger("devhost.stack")
@@ -132,6 +133,8 @@ class Stack:
                 "AUTOPILOT_SUBSCRIPTIONS": subscription,
                 "AUTOPILOT_RULES": str(self.app_dir / SANDBOX_RULES),
                 "AUTOPILOT_EVENTS_ENDPOINT": events_endpoint,
+                "AUTOPILOT_LOGS_ENDPOINT": f"{self.armsim.url}/loganalytics",
+                "AUTOPILOT_LOGS_WORKSPACE_ID": SANDBOX_WORKSPACE,
                 "REQUESTS_CA_BUNDLE": str(self.armsim.ca_path),
                 "IDENTITY_ENDPOINT": f"{self.armsim.url}/_armsim/identity/token",
                 "IDENTITY_HEADER": self.armsim.identity_header,

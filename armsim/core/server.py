@@ -165,6 +165,13 @@ class ArmSim:
             if route.service in _AUDIENCES:
                 if route.service == "eventgrid" and "aeg-sas-key" in headers:
                     pass  # key auth is checked by the topic itself
+                elif route.service == "logs":
+                    from armsim.loganalytics.responses import auth_error
+
+                    try:
+                        check_bearer(headers.get("authorization"), _AUDIENCES[route.service])
+                    except ArmError as err:
+                        raise auth_error(err) from None
                 else:
                     check_bearer(headers.get("authorization"), _AUDIENCES[route.service])
             if route.api_versions is not None:
@@ -175,10 +182,15 @@ class ArmSim:
             else:
                 if route.service != "none":
                     self.world.tick()
-                with self.world.lock:
+                if route.service == "logs":
+                    # Log queries change nothing; they take the world lock only to read the job
+                    # history, and evaluate their KQL without holding it.
                     response = route.handler(request)
-                    if h.command != "GET":
-                        self.world.changed()
+                else:
+                    with self.world.lock:
+                        response = route.handler(request)
+                        if h.command != "GET":
+                            self.world.changed()
         except ArmError as err:
             response = Response(err.status, err.body(), dict(err.headers))
         except Exception:

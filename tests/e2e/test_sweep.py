@@ -266,3 +266,14 @@ def test_a_corrupt_message_is_set_aside(sweep_e2e: E2E) -> None:
 
 def e2e_queue(e2e: E2E) -> str:
     return str(e2e.stack.values.get("SWEEP_QUEUE") or "autopilot-sweep")
+
+
+def test_the_report_has_the_job_history_from_azure_monitor_logs(sweep_e2e: E2E) -> None:
+    report = json.loads(sweep_e2e.app("GET", "/api/report?format=json").text)
+    history = report["jobHistory"]
+    assert history is not None, "the stack configures the sandbox's Log Analytics workspace"
+    assert "Error" not in history["summary"], history["summary"]
+    assert int(history["summary"]["Backup items"]) >= HEALTHY
+    worst = history["rows"][0]
+    assert worst["VM"] in ("needs-person", "transient", "warnings") and worst["Success rate"] == "0.0 %"
+    assert "Backup history" in sweep_e2e.app("GET", "/api/report").text

@@ -1,0 +1,1 @@
+"""Azure Monitor Logs: the Log Analytics query API over armsim's backup job history (AddonAzureBackupJobs)."""
