@@ -6,38 +6,21 @@ first. The same record goes to the log with structured fields.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
-import threading
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.core.exceptions import AzureError
 
-if TYPE_CHECKING:
-    from azure.data.tables import TableClient
+from autopilot.state import TableOwner
 
 log = logging.getLogger("autopilot.audit")
 
 _MAX_TICKS = 10**19
 
 
-class AuditLog:
-    def __init__(self, table: TableClient) -> None:
-        self._table = table
-        self._ready = False
-        self._lock = threading.Lock()
-
-    def _ensure_table(self) -> None:
-        if self._ready:
-            return
-        with self._lock:
-            if not self._ready:
-                with contextlib.suppress(ResourceExistsError):
-                    self._table.create_table()
-                self._ready = True
-
+class AuditLog(TableOwner):
     def record(
         self,
         *,

@@ -105,6 +105,16 @@ class JobFacts:
     container: str = ""
     user_triggered: bool = False
 
+    @property
+    def container_key(self) -> str:
+        """'iaasvmcontainerv2;<rg>;<vm>' in lower case, whichever way the job spells its container."""
+        return self.container.lower().removeprefix("iaasvmcontainer;") or self.vm_name.lower()
+
+    def is_for(self, vm: VmFacts) -> bool:
+        if not self.container:
+            return self.vm_name.lower() == vm.name.lower()
+        return self.container_key == vm.container_name.lower().removeprefix("iaasvmcontainer;")
+
     @classmethod
     def from_resource(cls, resource: Any) -> JobFacts:
         props = resource.properties
@@ -258,65 +268,36 @@ class AzureBackup:
         self, vault: VaultSpec, vm: VmFacts, policy_name: str, excluded_luns: tuple[int, ...] = ()
     ) -> ItemFacts:
         """Enable protection, or change the policy, and follow the operation to its end."""
-        backup = self.clients.backup(vault.subscription_id)
-        properties: dict[str, Any] = {
-            "protectedItemType": "Microsoft.Compute/virtualMachines",
-            "sourceResourceId": vm.id,
-            "policyId": f"{vault.resource_id}/backupPolicies/{policy_name}",
-        }
+        properties: dict[str, Any] = {"policyId": f"{vault.resource_id}/backupPolicies/{policy_name}"}
         if excluded_luns or vm.data_disks:  # an empty list is stated too, so that old exclusions end
             properties["extendedProperties"] = {
                 "diskExclusionProperties": {"diskLunList": list(excluded_luns), "isInclusionList": False}
             }
-        poller = backup.protected_items.begin_create_or_update(
-            vault.name,
-            vault.resource_group,
-            FABRIC,
-            vm.container_name,
-            vm.item_name,
-            ProtectedItemResource({"properties": properties}),
-        )
-        return ItemFacts.from_resource(poller.result())
+        return self._put_item(vault, vm, properties)
 
     def stop_protection(self, vault: VaultSpec, vm: VmFacts) -> ItemFacts:
         """Stop protection and keep the backup data."""
-        backup = self.clients.backup(vault.subscription_id)
-        body = {
-            "properties": {
-                "protectedItemType": "Microsoft.Compute/virtualMachines",
-                "sourceResourceId": vm.id,
-                "protectionState": "ProtectionStopped",
-                "policyId": "",
-            }
-        }
-        poller = backup.protected_items.begin_create_or_update(
-            vault.name,
-            vault.resource_group,
-            FABRIC,
-            vm.container_name,
-            vm.item_name,
-            ProtectedItemResource(body),
-        )
-        return ItemFacts.from_resource(poller.result())
+        return self._put_item(vault, vm, {"protectionState": "ProtectionStopped", "policyId": ""})
 
     def undelete(self, vault: VaultSpec, vm: VmFacts) -> ItemFacts:
         """Bring a soft-deleted item back (it returns as ProtectionStopped)."""
-        backup = self.clients.backup(vault.subscription_id)
+        return self._put_item(vault, vm, {"protectionState": "ProtectionStopped", "isRehydrate": True})
+
+    def _put_item(self, vault: VaultSpec, vm: VmFacts, properties: dict[str, Any]) -> ItemFacts:
+        """PUT the VM's protected item with these properties; azure-core's poller follows it to the end."""
         body = {
-            "properties": {
-                "protectedItemType": "Microsoft.Compute/virtualMachines",
-                "sourceResourceId": vm.id,
-                "protectionState": "ProtectionStopped",
-                "isRehydrate": True,
-            }
+            "protectedItemType": "Microsoft.Compute/virtualMachines",
+            "sourceResourceId": vm.id,
+            **properties,
         }
+        backup = self.clients.backup(vault.subscription_id)
         poller = backup.protected_items.begin_create_or_update(
             vault.name,
             vault.resource_group,
             FABRIC,
             vm.container_name,
             vm.item_name,
-            ProtectedItemResource(body),
+            ProtectedItemResource({"properties": body}),
         )
         return ItemFacts.from_resource(poller.result())
 
@@ -373,6 +354,14 @@ class AzureBackup:
     def get_job(self, vault: VaultSpec, job_id: str) -> JobFacts:
         backup = self.clients.backup(vault.subscription_id)
         return JobFacts.from_resource(backup.job_details.get(vault.name, vault.resource_group, job_id))
+
+    def backup_jobs(self, vault: VaultSpec, since: dt.datetime, until: dt.datetime) -> list[JobFacts]:
+        """The vault's backup jobs that started between two times, in pages ($filter with Azure's
+        'yyyy-MM-dd hh:mm:ss tt' UTC times)."""
+        start, end = (t.astimezone(dt.UTC).strftime("%Y-%m-%d %I:%M:%S %p") for t in (since, until))
+        return self.list_jobs(
+            vault, f"operation eq 'Backup' and startTime eq '{start}' and endTime eq '{end}'"
+        )
 
     def list_jobs(self, vault: VaultSpec, odata_filter: str) -> list[JobFacts]:
         backup = self.clients.backup(vault.subscription_id)

@@ -540,18 +540,8 @@ def _find_or_trigger(
 
 
 def _vm_jobs(autopilot: Autopilot, vault: Any, vm: VmFacts, since: dt.datetime) -> list[JobFacts]:
-    start = since.strftime("%Y-%m-%d %I:%M:%S %p")
-    end = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).strftime("%Y-%m-%d %I:%M:%S %p")
-    jobs = autopilot.azure.list_jobs(
-        vault, f"operation eq 'Backup' and startTime eq '{start}' and endTime eq '{end}'"
-    )
-    container = vm.container_name.lower().removeprefix("iaasvmcontainer;")
-    return [
-        j
-        for j in jobs
-        if j.container.lower().removeprefix("iaasvmcontainer;") == container
-        or (not j.container and j.vm_name.lower() == vm.name.lower())
-    ]
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    return [job for job in autopilot.azure.backup_jobs(vault, since, until) if job.is_for(vm)]
 
 
 def view(record: Mapping[str, Any], operation_id: str, job: JobFacts | None = None) -> dict[str, Any]:

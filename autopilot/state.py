@@ -26,12 +26,13 @@ def row_key(key: str) -> str:
     return hashlib.sha256(key.lower().encode()).hexdigest()
 
 
-class StateStore:
+class TableOwner:
+    """Owns one table, created on first use (no I/O when the app is loaded)."""
+
     def __init__(self, table: TableClient) -> None:
         self._table = table
         self._ready = False
         self._lock = threading.Lock()
-        self.owner = uuid.uuid4().hex
 
     def _ensure_table(self) -> None:
         if self._ready:
@@ -41,6 +42,12 @@ class StateStore:
                 with contextlib.suppress(ResourceExistsError):
                     self._table.create_table()
                 self._ready = True
+
+
+class StateStore(TableOwner):
+    def __init__(self, table: TableClient) -> None:
+        super().__init__(table)
+        self.owner = uuid.uuid4().hex
 
     # -- claims ----------------------------------------------------------------------------
     def claim(self, key: str, seconds: float) -> bool:

@@ -372,15 +372,11 @@ def _check_jobs(
     cursor_key = f"jobs:{vault.resource_id}"
     cursor = state.get("sweep-cursor", cursor_key)
     since = cursor["Since"] if cursor else now - FIRST_LOOK_BACK
-    start = since.strftime("%Y-%m-%d %I:%M:%S %p")
-    end = (now + dt.timedelta(minutes=1)).strftime("%Y-%m-%d %I:%M:%S %p")
-    jobs = autopilot.azure.list_jobs(
-        vault, f"operation eq 'Backup' and startTime eq '{start}' and endTime eq '{end}'"
-    )
+    jobs = autopilot.azure.backup_jobs(vault, since, now + dt.timedelta(minutes=1))
     latest: dict[str, JobFacts] = {}
     for job in sorted(jobs, key=lambda j: j.start or now):
         if job.status not in ("InProgress", "Cancelling"):
-            latest[job.container.lower().removeprefix("iaasvmcontainer;") or job.vm_name.lower()] = job
+            latest[job.container_key] = job
     vms = {vm.container_name.lower().removeprefix("iaasvmcontainer;"): vm for vm in inventory.vms}
     alerts = {
         row["Key"]: row
@@ -471,17 +467,10 @@ def _retry(
         return "would-retry", reason + "; one automatic retry would be started"
     if not autopilot.state.put_once("retried", job.id, {"VmId": vm.id}):
         return "reported", reason + "; it was already retried once"
-    today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = today.strftime("%Y-%m-%d %I:%M:%S %p")
-    end = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)).strftime("%Y-%m-%d %I:%M:%S %p")
-    container = vm.container_name.lower().removeprefix("iaasvmcontainer;")
-    on_demand = [
-        j
-        for j in autopilot.azure.list_jobs(
-            vault, f"operation eq 'Backup' and startTime eq '{start}' and endTime eq '{end}'"
-        )
-        if j.user_triggered and j.container.lower().removeprefix("iaasvmcontainer;") == container
-    ]
+    now = dt.datetime.now(dt.UTC)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    jobs_today = autopilot.azure.backup_jobs(vault, today, now + dt.timedelta(minutes=1))
+    on_demand = [j for j in jobs_today if j.user_triggered and j.is_for(vm)]
     if len(on_demand) >= autopilot.settings.backup_daily_cap:
         return "reported", reason + "; no retry: the VM's on-demand backups for today are used up"
     retain = dt.datetime.now(dt.UTC) + dt.timedelta(days=autopilot.settings.backup_retain_days)

@@ -32,15 +32,7 @@ def main() -> None:
     from devhost.stack import Stack
 
     run_dir = Path(tempfile.mkdtemp(prefix="bench-backup-now-"))
-    stack = Stack(
-        run_dir=run_dir,
-        armsim_port=0,
-        host_port=0,
-        azurite_ports=(0, 0, 0),
-        settings_file=run_dir / "local.settings.json",
-        persist=False,
-        sandbox_config={"snapshotSeconds": 600, "transferSeconds": 600},  # backups stay running
-    ).start()
+    stack = Stack.ephemeral(run_dir, snapshotSeconds=600, transferSeconds=600)  # backups stay running.start()
     try:
         group = "rg-bench-bn"
         vms = [

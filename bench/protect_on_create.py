@@ -66,15 +66,7 @@ def latency_and_requests() -> None:
     from devhost.stack import Stack
 
     run_dir = Path(tempfile.mkdtemp(prefix="bench-protect-"))
-    stack = Stack(
-        run_dir=run_dir,
-        armsim_port=0,
-        host_port=0,
-        azurite_ports=(0, 0, 0),
-        settings_file=run_dir / "local.settings.json",
-        persist=False,
-        sandbox_config={"lroSeconds": 0, "snapshotSeconds": 0, "transferSeconds": 0},
-    ).start()
+    stack = Stack.ephemeral(run_dir, lroSeconds=0, snapshotSeconds=0, transferSeconds=0).start()
     try:
         credential = DefaultAzureCredential()
         kwargs: dict[str, Any] = {"base_url": stack.armsim.url, "polling_interval": 0.05}

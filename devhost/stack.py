@@ -55,6 +55,23 @@ class Stack:
     host: Host | None = None
     values: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def ephemeral(
+        cls, run_dir: Path, app_dir: Path = REPO, settings_file: Path | None = None, **sandbox: Any
+    ) -> Stack:
+        """A stack on free ports that keeps nothing (tests, benchmarks, the demo); `sandbox` are
+        armsim settings such as snapshotSeconds=1."""
+        return cls(
+            app_dir=app_dir,
+            run_dir=run_dir,
+            armsim_port=0,
+            host_port=0,
+            azurite_ports=(0, 0, 0),
+            settings_file=settings_file or run_dir / "local.settings.json",
+            persist=False,
+            sandbox_config=sandbox,
+        )
+
     def start(self) -> Stack:
         from armsim import SANDBOX_SUBSCRIPTION, ArmSim
 

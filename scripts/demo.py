@@ -96,15 +96,7 @@ def main() -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="autopilot-demo-"))
     heading("Backup Autopilot for Azure VMs: a tour on the local sandbox")
     print("Starting Azurite, armsim (the Azure sandbox) and the function app on devhost ...", flush=True)
-    stack = Stack(
-        run_dir=run_dir,
-        armsim_port=0,
-        host_port=0,
-        azurite_ports=(0, 0, 0),
-        settings_file=run_dir / "local.settings.json",
-        persist=False,
-        sandbox_config={"snapshotSeconds": 2.0, "transferSeconds": 3.0},
-    )
+    stack = Stack.ephemeral(run_dir, snapshotSeconds=2.0, transferSeconds=3.0)
     try:
         stack.start()
         print(stack.describe(), flush=True)

@@ -113,15 +113,7 @@ def wait_for(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     run_dir: Path = tmp_path_factory.mktemp("stack")
-    stack = Stack(
-        run_dir=run_dir,
-        armsim_port=0,
-        host_port=0,
-        azurite_ports=(0, 0, 0),
-        settings_file=run_dir / "local.settings.json",
-        persist=False,
-        sandbox_config={"snapshotSeconds": 1.0, "transferSeconds": 2.0},
-    )
+    stack = Stack.ephemeral(run_dir, snapshotSeconds=1.0, transferSeconds=2.0)
     stack.start()
     try:
         yield E2E(stack)

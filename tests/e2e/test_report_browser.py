@@ -123,15 +123,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             }
         )
     )
-    stack = Stack(
-        run_dir=run_dir,
-        armsim_port=0,
-        host_port=0,
-        azurite_ports=(0, 0, 0),
-        settings_file=settings,
-        persist=False,
-        sandbox_config={"scheduledBackups": False},
-    )
+    stack = Stack.ephemeral(run_dir, settings_file=settings, scheduledBackups=False)
     stack.start()
     try:
         e2e = E2E(stack)

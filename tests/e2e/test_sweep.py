@@ -55,16 +55,7 @@ def sweep_e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
             }
         )
     )
-    stack = Stack(
-        app_dir=app,
-        run_dir=app / ".run",
-        armsim_port=0,
-        host_port=0,
-        azurite_ports=(0, 0, 0),
-        settings_file=settings,
-        persist=False,
-        sandbox_config={"scheduledBackups": False},
-    )
+    stack = Stack.ephemeral(app / ".run", app_dir=app, settings_file=settings, scheduledBackups=False)
     stack.start()
     try:
         yield E2E(stack)
