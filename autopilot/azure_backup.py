@@ -19,8 +19,15 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.pipeline import PipelineResponse
 from azure.core.polling import LROPoller
-from azure.mgmt.core.polling.arm_polling import ARMPolling
+from azure.mgmt.core.polling.arm_polling import (
+    ARMPolling,
+    AzureAsyncOperationPolling,
+    BodyContentPolling,
+    LocationPolling,
+    StatusCheckPolling,
+)
 from azure.mgmt.recoveryservicesbackup.models import (
     AzureIaaSComputeVMProtectedItem,
     BackupRequestResource,
@@ -143,6 +150,13 @@ class JobFacts:
         )
 
 
+class _StatusOnly(AzureAsyncOperationPolling[Any, Any]):
+    """Azure-AsyncOperation polling without the final GET of the resource."""
+
+    def get_final_get_url(self, pipeline_response: PipelineResponse[Any, Any]) -> str | None:
+        return None
+
+
 def _real_time(value: dt.datetime | None) -> dt.datetime | None:
     """Azure answers 2001-01-01 for "never" (e.g. lastBackupTime of an item not backed up yet)."""
     return value if value is not None and value.year > 2001 else None
@@ -260,31 +274,36 @@ class AzureBackup:
                 cls=lambda pipeline_response, _, __: pipeline_response,
             )
             # The SDK models refreshContainers as a plain 202; follow its Location with azure-core's poller.
-            LROPoller(backup._client, initial, lambda _: None, ARMPolling(1)).result()
+            LROPoller(
+                backup._client, initial, lambda _: None, ARMPolling(self.clients.settings.polling_interval)
+            ).result()
             self._refreshed_at[key] = started - 1
             return True
 
     def protect(
         self, vault: VaultSpec, vm: VmFacts, policy_name: str, excluded_luns: tuple[int, ...] = ()
-    ) -> ItemFacts:
+    ) -> None:
         """Enable protection, or change the policy, and follow the operation to its end."""
         properties: dict[str, Any] = {"policyId": f"{vault.resource_id}/backupPolicies/{policy_name}"}
         if excluded_luns or vm.data_disks:  # an empty list is stated too, so that old exclusions end
             properties["extendedProperties"] = {
                 "diskExclusionProperties": {"diskLunList": list(excluded_luns), "isInclusionList": False}
             }
-        return self._put_item(vault, vm, properties)
+        self._put_item(vault, vm, properties)
 
-    def stop_protection(self, vault: VaultSpec, vm: VmFacts) -> ItemFacts:
+    def stop_protection(self, vault: VaultSpec, vm: VmFacts) -> None:
         """Stop protection and keep the backup data."""
-        return self._put_item(vault, vm, {"protectionState": "ProtectionStopped", "policyId": ""})
+        self._put_item(vault, vm, {"protectionState": "ProtectionStopped", "policyId": ""})
 
-    def undelete(self, vault: VaultSpec, vm: VmFacts) -> ItemFacts:
+    def undelete(self, vault: VaultSpec, vm: VmFacts) -> None:
         """Bring a soft-deleted item back (it returns as ProtectionStopped)."""
-        return self._put_item(vault, vm, {"protectionState": "ProtectionStopped", "isRehydrate": True})
+        self._put_item(vault, vm, {"protectionState": "ProtectionStopped", "isRehydrate": True})
 
-    def _put_item(self, vault: VaultSpec, vm: VmFacts, properties: dict[str, Any]) -> ItemFacts:
-        """PUT the VM's protected item with these properties; azure-core's poller follows it to the end."""
+    def _put_item(self, vault: VaultSpec, vm: VmFacts, properties: dict[str, Any]) -> None:
+        """PUT the VM's protected item with these properties, and follow the operation to its end
+        with azure-core's poller (Retry-After honoured). The poller is told not to GET the item once
+        the operation has succeeded: nothing uses that answer, and at scale it is one ARM request
+        per protected VM."""
         body = {
             "protectedItemType": "Microsoft.Compute/virtualMachines",
             "sourceResourceId": vm.id,
@@ -298,8 +317,14 @@ class AzureBackup:
             vm.container_name,
             vm.item_name,
             ProtectedItemResource({"properties": body}),
+            polling=ARMPolling(
+                self.clients.settings.polling_interval,
+                lro_algorithms=[_StatusOnly(), LocationPolling(), BodyContentPolling(), StatusCheckPolling()],
+            ),
         )
-        return ItemFacts.from_resource(poller.result())
+        poller.wait()
+        if poller.status().lower() != "succeeded":
+            raise HttpResponseError(message=f"the protection operation ended {poller.status()}")
 
     # -- backups and jobs ------------------------------------------------------------------
     def backup_now(self, vault: VaultSpec, vm: VmFacts, retain_until: dt.datetime) -> str:

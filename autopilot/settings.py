@@ -68,6 +68,7 @@ class Settings:
     otel_console: bool = False
     dst_warn_days: int = 14
     rpo_grace_hours: int = 6
+    polling_interval: int = 5  # seconds between polls when Azure sends no Retry-After
     retry_total: int = 6
     retry_backoff_max: int = 60
 

@@ -32,7 +32,8 @@ def main() -> None:
     from devhost.stack import Stack
 
     run_dir = Path(tempfile.mkdtemp(prefix="bench-backup-now-"))
-    stack = Stack.ephemeral(run_dir, snapshotSeconds=600, transferSeconds=600)  # backups stay running.start()
+    # Backups stay running: later POSTs for a VM find its backup running and answer with it.
+    stack = Stack.ephemeral(run_dir, snapshotSeconds=600, transferSeconds=600).start()
     try:
         group = "rg-bench-bn"
         vms = [

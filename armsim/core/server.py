@@ -208,6 +208,7 @@ class ArmSim:
             "operation": operation,
             "status": response.status,
             "clientRequestId": client_request_id,
+            "userAgent": headers.get("user-agent", "")[:120],
             "ms": round((time.time() - started) * 1000, 2),
         }
         if response.status == 429:
