@@ -117,10 +117,14 @@ class JobFacts:
         """'iaasvmcontainerv2;<rg>;<vm>' in lower case, whichever way the job spells its container."""
         return self.container.lower().removeprefix("iaasvmcontainer;") or self.vm_name.lower()
 
-    def is_for(self, vm: VmFacts) -> bool:
+    def is_for(self, vm: VmFacts | str) -> bool:
+        """Whether the job backs up this VM (given as facts or as its resource id)."""
+        _, group, name = (
+            split_id(vm) if isinstance(vm, str) else (vm.subscription_id, vm.resource_group, vm.name)
+        )
         if not self.container:
-            return self.vm_name.lower() == vm.name.lower()
-        return self.container_key == vm.container_name.lower().removeprefix("iaasvmcontainer;")
+            return self.vm_name.lower() == name.lower()
+        return self.container_key == f"iaasvmcontainerv2;{group};{name}".lower()
 
     @classmethod
     def from_resource(cls, resource: Any) -> JobFacts:

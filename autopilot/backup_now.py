@@ -43,6 +43,7 @@ SIGNATURE_WINDOW = dt.timedelta(minutes=5)
 MAX_RETAIN = dt.timedelta(days=99 * 365)  # Azure's limit for an on-demand recovery point
 KIND = "backup"
 ABANDONED_AFTER = dt.timedelta(minutes=5)
+CLOCK_SKEW = dt.timedelta(minutes=1)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@#/-]{0,127}$")
 _KNOWN_FIELDS = {
     "vm",
@@ -89,6 +90,10 @@ def parse_request(body: bytes, default_retain_days: int, now: dt.datetime) -> Ba
         )
     try:
         data = json.loads(body)
+    except RecursionError:
+        raise Problem(
+            400, "malformed-json", "The body is not valid JSON", "The JSON is nested too deeply."
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(
             400, "malformed-json", "The body is not valid JSON", f"Send a JSON object: {exc}"
@@ -409,7 +414,10 @@ def _request_backup(autopilot: Autopilot, request: BackupRequest, source: str) -
                 f"requestId '{request.request_id}' already names a backup with different fields; use a new requestId.",
                 "requestId",
             )
-        abandoned = existing.get("Status") == "Accepted" and now - existing["Updated"] > ABANDONED_AFTER
+        abandoned = (
+            existing.get("Status") in ("Accepted", "Triggering")
+            and now - existing["Updated"] > ABANDONED_AFTER
+        )
         if not abandoned:
             return 202, view(existing, request.operation_id)
         log.warning("taking over abandoned backup request %s", request.request_id)
@@ -418,8 +426,11 @@ def _request_backup(autopilot: Autopilot, request: BackupRequest, source: str) -
 
 def _start(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[int, dict[str, Any]]:
     key = f"backup-request:{request.request_id}"
+    record = autopilot.state.get(KIND, key) or {}
+    # A record left "Triggering" by an attempt that died may have started its backup already.
+    triggered_since = record.get("Created") if record.get("Status") == "Triggering" else None
     try:
-        _, vault, job = _find_or_trigger(autopilot, request, source)
+        _, vault, job = _find_or_trigger(autopilot, request, source, triggered_since)
     except Problem:
         autopilot.state.delete(KIND, key)  # nothing started: a corrected retry may use the same id
         raise
@@ -453,7 +464,7 @@ def _start(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[i
 
 
 def _find_or_trigger(
-    autopilot: Autopilot, request: BackupRequest, source: str
+    autopilot: Autopilot, request: BackupRequest, source: str, triggered_since: dt.datetime | None
 ) -> tuple[VmFacts, str, JobFacts | None]:
     azure = autopilot.azure
     vm = azure.get_vm(request.vm_id)
@@ -514,6 +525,13 @@ def _find_or_trigger(
     running = [j for j in recent if j.status == "InProgress"]
     if running:
         return vm, vault.resource_id, running[0]
+    # A backup this request already started (an attempt that died after the trigger) is adopted,
+    # never started twice.
+    if triggered_since is not None:
+        since = triggered_since - CLOCK_SKEW
+        ours = [j for j in recent if j.user_triggered and j.start is not None and j.start >= since]
+        if ours:
+            return vm, vault.resource_id, max(ours, key=lambda j: j.start or since)
     midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     today = [j for j in recent if j.user_triggered and j.start and j.start >= midnight]
     cap = autopilot.settings.backup_daily_cap
@@ -526,6 +544,18 @@ def _find_or_trigger(
             f"{vm.name} had {len(today)} on-demand backups today; the limit is {cap} (Azure allows 9, recommends 4). Retry after {tomorrow:%Y-%m-%d %H:%M} UTC.",
             headers={"Retry-After": str(int((tomorrow - dt.datetime.now(dt.UTC)).total_seconds()) + 1)},
         )
+    key = f"backup-request:{request.request_id}"
+    marked = autopilot.state.get(KIND, key) or {}
+    marked.update({"Status": "Triggering", "Vault": vault.resource_id, "Updated": dt.datetime.now(dt.UTC)})
+    autopilot.state.put(KIND, key, {k: v for k, v in marked.items() if k not in ("PartitionKey", "RowKey")})
+    autopilot.audit.record(
+        vm_id=vm.id,
+        action="backup-now",
+        reason=f"request {request.request_id}: {request.reason}"[:400],
+        outcome="starting",
+        source=source,
+        details={"requestId": request.request_id},
+    )
     operation = azure.backup_now(vault, vm, request.retain_until)
     job_id = azure.job_of_operation(vault, vm, operation)
     autopilot.audit.record(
@@ -540,8 +570,12 @@ def _find_or_trigger(
 
 
 def _vm_jobs(autopilot: Autopilot, vault: Any, vm: VmFacts, since: dt.datetime) -> list[JobFacts]:
+    return _vm_jobs_by_id(autopilot, vault, vm.id, since)
+
+
+def _vm_jobs_by_id(autopilot: Autopilot, vault: Any, vm_id: str, since: dt.datetime) -> list[JobFacts]:
     until = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
-    return [job for job in autopilot.azure.backup_jobs(vault, since, until) if job.is_for(vm)]
+    return [job for job in autopilot.azure.backup_jobs(vault, since, until) if job.is_for(vm_id)]
 
 
 def view(record: Mapping[str, Any], operation_id: str, job: JobFacts | None = None) -> dict[str, Any]:
@@ -591,10 +625,22 @@ def backup_status(autopilot: Autopilot, operation_id: str) -> dict[str, Any]:
     if record is None:
         raise Problem(404, "not-found", "No such backup", f"No backup operation {operation_id}.")
     job = None
-    if record.get("JobId") and record.get("Vault"):
-        vault = next(
-            (v for v in autopilot.rules.vaults if v.resource_id.lower() == str(record["Vault"]).lower()), None
-        )
-        if vault is not None:
-            job = autopilot.azure.get_job(vault, record["JobId"])
+    vault = next(
+        (v for v in autopilot.rules.vaults if v.resource_id.lower() == str(record.get("Vault", "")).lower()),
+        None,
+    )
+    if vault is not None and record.get("JobId"):
+        job = autopilot.azure.get_job(vault, record["JobId"])
+    elif vault is not None and record.get("Status") == "Triggering":
+        # The attempt that triggered the backup ended before it wrote the job down: find it.
+        since = record.get("Created") or dt.datetime.now(dt.UTC)
+        ours = [
+            j
+            for j in _vm_jobs_by_id(autopilot, vault, str(record["VmId"]), since - CLOCK_SKEW)
+            if j.user_triggered and j.start is not None
+        ]
+        if ours:
+            job = max(ours, key=lambda j: j.start or since)
+            record = {**record, "JobId": job.id, "Status": job.status, "Updated": dt.datetime.now(dt.UTC)}
+            autopilot.state.replace_row(KIND, operation_id, record, str(record.get("_etag", "*")))
     return view(record, operation_id, job)

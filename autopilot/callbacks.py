@@ -34,13 +34,9 @@ def follow_up(autopilot: Autopilot) -> int:
         if isinstance(due, dt.datetime) and due > now:
             continue
         operation_id = record["RowKey"]
-        if not autopilot.state.claim(f"callback:{operation_id}", 120):
-            continue
-        try:
-            if _call_back(autopilot, record, operation_id, now):
+        with autopilot.state.claimed(f"callback:{operation_id}", 120) as mine:
+            if mine and _call_back(autopilot, record, operation_id, now):
                 delivered += 1
-        finally:
-            autopilot.state.release(f"callback:{operation_id}")
     return delivered
 
 

@@ -319,26 +319,25 @@ def protect_vm(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
 
 
 def _protect_vm(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
-    claim_key = f"protect:{vm_id}"
-    if not autopilot.state.claim(claim_key, CLAIM_SECONDS):
-        raise TransientError(f"another run is protecting {vm_id} right now; retry later")
-    try:
-        outcome = _read_decide_act(autopilot, vm_id, source)
-    except HttpResponseError as error:
-        if is_transient(error):
-            raise TransientError(f"Azure is busy ({error_code(error)}): {error.message}") from error
-        outcome = Outcome(
-            vm_id,
-            Kind.PROTECTION_FAILED,
-            f"Azure refused the change: {error_code(error)}: {error.message}",
-            "Check the error code in the Azure Backup documentation; the sweep retries.",
-        )
-        autopilot.audit.record(
-            vm_id=vm_id, action="protect", reason=outcome.reason, outcome="failed", source=source
-        )
-    finally:
-        autopilot.state.release(claim_key)
-    autopilot.events.outcome(outcome)
+    with autopilot.state.claimed(f"protect:{vm_id}", CLAIM_SECONDS) as mine:
+        if not mine:
+            raise TransientError(f"another run is protecting {vm_id} right now; retry later")
+        try:
+            outcome = _read_decide_act(autopilot, vm_id, source)
+        except HttpResponseError as error:
+            if is_transient(error):
+                raise TransientError(f"Azure is busy ({error_code(error)}): {error.message}") from error
+            outcome = Outcome(
+                vm_id,
+                Kind.PROTECTION_FAILED,
+                f"Azure refused the change: {error_code(error)}: {error.message}",
+                "Check the error code in the Azure Backup documentation; the sweep retries.",
+            )
+            autopilot.audit.record(
+                vm_id=vm_id, action="protect", reason=outcome.reason, outcome="failed", source=source
+            )
+            autopilot.state.delete("pending", vm_id)  # nothing of it reached Azure
+        _announce(autopilot, outcome)
     log.info(
         "%s: %s (%s)",
         vm_id,
@@ -347,6 +346,21 @@ def _protect_vm(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
         extra={"vm_id": vm_id, "outcome": outcome.kind.value},
     )
     return outcome
+
+
+def _announce(autopilot: Autopilot, outcome: Outcome) -> None:
+    """Publish the outcome's event, but a problem only once: a VM that keeps needing attention for
+    the same reasons (every write of it sends an event) is announced again only when they change."""
+    if outcome.kind in (Kind.NEEDS_ATTENTION, Kind.PROTECTION_FAILED):
+        problems = outcome.details.get("problems")
+        signature = f"{outcome.kind.value}|{sorted(problems) if problems else outcome.reason}"
+        known = autopilot.state.get("announced", outcome.vm_id)
+        if known is not None and known.get("Signature") == signature and not outcome.changed:
+            return
+        autopilot.state.put("announced", outcome.vm_id, {"Signature": signature})
+    elif outcome.kind in (Kind.PROTECTED, Kind.ALREADY_PROTECTED, Kind.RESUMED, Kind.POLICY_UPDATED):
+        autopilot.state.delete("announced", outcome.vm_id)
+    autopilot.events.outcome(outcome)
 
 
 def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
@@ -385,14 +399,49 @@ def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
 
 
 def carry_out(autopilot: Autopilot, vm: VmFacts, decision: Decision, source: str) -> Outcome:
-    """Make the change a decision calls for (if any), audit it, and return the outcome."""
+    """Make the change a decision calls for (if any), audit it, and return the outcome.
+
+    The intent is written first (an audit row and a pending marker), then the change, then the
+    result: a crash in between leaves the intent, and the next delivery of the event (or the sweep)
+    finishes what the change started (its audit row, its first backup, its announcement)."""
     vault, policy, selection = decision.vault, decision.policy, decision.selection
     actions: list[str] = []
+    if decision.kind is Kind.ALREADY_PROTECTED:
+        pending = autopilot.state.get("pending", vm.id)
+        if pending is not None and vault is not None:
+            return _finish_pending(autopilot, vm, decision, pending, source)
     if decision.change and vault is not None:
         excluded = selection.excluded_luns if selection else ()
+        action = {
+            "stop": "stop-protection",
+            "enable": "enable-protection",
+            "change-policy": "change-policy",
+        }.get(decision.change, "resume-protection")
+        details = {
+            "vault": vault.name,
+            "policy": policy.name if policy else "",
+            "excludedLuns": ",".join(map(str, excluded)),
+        }
+        autopilot.audit.record(
+            vm_id=vm.id,
+            action=action,
+            reason=decision.reason,
+            outcome="starting",
+            source=source,
+            details=details,
+        )
+        autopilot.state.put(
+            "pending",
+            vm.id,
+            {
+                "Action": action,
+                "Reason": decision.reason,
+                "FirstBackup": decision.first_backup,
+                "Kind": decision.kind.value,
+            },
+        )
         if decision.change == "stop":
             autopilot.azure.stop_protection(vault, vm)
-            actions.append("stop-protection")
         else:
             assert policy is not None
             autopilot.policies.ensure(autopilot, vault, policy, source)
@@ -402,26 +451,16 @@ def carry_out(autopilot: Autopilot, vm: VmFacts, decision: Decision, source: str
                 autopilot.azure.undelete(vault, vm)
                 actions.append("undelete")
             autopilot.azure.protect(vault, vm, policy.name, excluded)
-            actions.append(
-                {"enable": "enable-protection", "change-policy": "change-policy"}.get(
-                    decision.change, "resume-protection"
-                )
-            )
+        actions.append(action)
+        done = f"done: vault {vault.name}" + (
+            f", policy {policy.name}" if policy and decision.change != "stop" else ""
+        )
         autopilot.audit.record(
-            vm_id=vm.id,
-            action=actions[-1],
-            reason=decision.reason,
-            outcome=f"done: vault {vault.name}"
-            + (f", policy {policy.name}" if policy and decision.change != "stop" else ""),
-            source=source,
-            details={
-                "vault": vault.name,
-                "policy": policy.name if policy else "",
-                "excludedLuns": ",".join(map(str, excluded)),
-            },
+            vm_id=vm.id, action=action, reason=decision.reason, outcome=done, source=source, details=details
         )
         if decision.first_backup and selection is not None:
             _first_backup(autopilot, vm, vault, selection.first_backup_retain_days, source, actions)
+        autopilot.state.delete("pending", vm.id)
     return Outcome(
         vm.id,
         decision.kind,
@@ -429,6 +468,37 @@ def carry_out(autopilot: Autopilot, vm: VmFacts, decision: Decision, source: str
         decision.remedy,
         vault=vault.resource_id if vault else "",
         policy=policy.name if policy else "",
+        actions=tuple(actions),
+        details=dict(decision.details),
+    )
+
+
+def _finish_pending(
+    autopilot: Autopilot, vm: VmFacts, decision: Decision, pending: dict[str, object], source: str
+) -> Outcome:
+    """An earlier attempt's change reached Azure but the attempt ended before its follow-up."""
+    assert decision.vault is not None
+    actions = [str(pending.get("Action") or "enable-protection")]
+    autopilot.audit.record(
+        vm_id=vm.id,
+        action=actions[0],
+        reason=str(pending.get("Reason") or decision.reason),
+        outcome=f"done (found done after an interrupted attempt): vault {decision.vault.name}",
+        source=source,
+    )
+    if pending.get("FirstBackup") and decision.selection is not None:
+        _first_backup(
+            autopilot, vm, decision.vault, decision.selection.first_backup_retain_days, source, actions
+        )
+    autopilot.state.delete("pending", vm.id)
+    kind = Kind(str(pending.get("Kind") or Kind.PROTECTED.value))
+    return Outcome(
+        vm.id,
+        kind,
+        str(pending.get("Reason") or decision.reason),
+        decision.remedy,
+        vault=decision.vault.resource_id,
+        policy=decision.policy.name if decision.policy else "",
         actions=tuple(actions),
         details=dict(decision.details),
     )

@@ -568,6 +568,8 @@ def _int(f: _Field, low: int, high: int, hint: str) -> int:
         )
         extra = " (it is in quotes; write the number without quotes)" if quoted else ""
         raise f.error(f"expected a whole number; found {f.describe()}{extra}; {hint}")
+    if len(str(node.value)) > 20:  # Python refuses to convert integers of thousands of digits
+        raise f.error(f"{str(node.value)[:20]}... is out of range; {hint}")
     value = int(f.ctx.constructor.construct_yaml_int(node))
     if not low <= value <= high:
         raise f.error(f"{value} is out of range; {hint}")
@@ -1082,11 +1084,16 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
         ) from exc
     except yaml.YAMLError as exc:
         raise RulesError(source, 0, "", f"not valid YAML: {exc}") from exc
+    except RecursionError:
+        raise RulesError(source, 0, "", "the YAML is nested too deeply to be a rules file") from None
     if root is None:
         raise RulesError(
             source, 1, "", "the file is empty; it needs vaults, policies and selection (see docs/RULES.md)"
         )
-    _prepare(root, ctx, set())
+    try:
+        _prepare(root, ctx, set())
+    except RecursionError:
+        raise RulesError(source, 0, "", "the YAML is nested too deeply to be a rules file") from None
     top = _Field(ctx, root, "")
     if not isinstance(root, MappingNode):
         raise top.error(

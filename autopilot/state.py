@@ -9,6 +9,7 @@ import hashlib
 import logging
 import threading
 import uuid
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from azure.core import MatchConditions
@@ -45,46 +46,53 @@ class TableOwner:
 
 
 class StateStore(TableOwner):
-    def __init__(self, table: TableClient) -> None:
-        super().__init__(table)
-        self.owner = uuid.uuid4().hex
-
     # -- claims ----------------------------------------------------------------------------
-    def claim(self, key: str, seconds: float) -> bool:
-        """Take the claim on `key` for `seconds`; False if someone else holds an unexpired claim."""
+    @contextlib.contextmanager
+    def claimed(self, key: str, seconds: float) -> Iterator[bool]:
+        """Hold the claim on `key` for the block (at most `seconds`); yields False if someone else
+        holds an unexpired claim. Each claim has its own owner, so two invocations in one process
+        exclude each other as two instances do."""
+        owner = self._claim(key, seconds)
+        try:
+            yield owner is not None
+        finally:
+            if owner is not None:
+                self._release(key, owner)
+
+    def _claim(self, key: str, seconds: float) -> str | None:
         self._ensure_table()
+        owner = uuid.uuid4().hex
         now = dt.datetime.now(dt.UTC)
         entity = {
             "PartitionKey": "claim",
             "RowKey": row_key(key),
             "Key": key,
-            "Owner": self.owner,
+            "Owner": owner,
             "Expires": now + dt.timedelta(seconds=seconds),
         }
         try:
             self._table.create_entity(entity)
-            return True
+            return owner
         except ResourceExistsError:
             pass
         try:
             current = self._table.get_entity("claim", row_key(key))
         except ResourceNotFoundError:
-            return self.claim(key, seconds)
-        if current.get("Owner") != self.owner and current["Expires"] > now:
-            return False
-        try:
+            return self._claim(key, seconds)
+        if current["Expires"] > now:
+            return None
+        try:  # an expired claim (its holder died): take it over, unless someone else just did
             self._table.update_entity(
                 entity, etag=current.metadata["etag"], match_condition=MatchConditions.IfNotModified
             )
-            return True
+            return owner
         except (ResourceModifiedError, ResourceNotFoundError):
-            return False
+            return None
 
-    def release(self, key: str) -> None:
-        self._ensure_table()
+    def _release(self, key: str, owner: str) -> None:
         try:
             current = self._table.get_entity("claim", row_key(key))
-            if current.get("Owner") == self.owner:
+            if current.get("Owner") == owner:
                 self._table.delete_entity(
                     "claim",
                     row_key(key),
@@ -141,7 +149,8 @@ class StateStore(TableOwner):
         self, kind: str, odata_filter: str = "", parameters: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         self._ensure_table()
-        query = "PartitionKey eq @kind" + (f" and ({odata_filter})" if odata_filter else "")
+        # The space before ")" keeps the client from reading "@name)" as a parameter called "name)".
+        query = "PartitionKey eq @kind" + (f" and ({odata_filter} )" if odata_filter else "")
         return [
             {**e, "_etag": e.metadata["etag"]}
             for e in self._table.query_entities(query, parameters={"kind": kind, **(parameters or {})})

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("autopilot.sweep")
 
 FIRST_LOOK_BACK = dt.timedelta(days=1)
+FIX_ATTEMPTS = 3
+FIX_BACKOFF_SECONDS = 2.0
 
 # The CloudEvents type of each kind of finding.
 FINDING_EVENTS = {
@@ -145,6 +148,17 @@ def _sweep_subscription(autopilot: Autopilot, subscription: str, run_id: str, dr
     for vault in vaults:
         _check_vault(autopilot, rules, vault, result, dry_run)
         _check_jobs(autopilot, vault, inventory, result, dry_run, now)
+    # Fixes an earlier, interrupted attempt of this unit made (the VMs look fine now).
+    if not dry_run:
+        seen = {(f.kind, f.target.lower()) for f in result.findings}
+        for row in autopilot.state.rows(
+            "sweep-fix", "RunId eq @run and Unit eq @unit", {"run": run_id, "unit": subscription}
+        ):
+            earlier = Finding(**json.loads(row["Finding"]))
+            if (earlier.kind, earlier.target.lower()) not in seen and not any(
+                f.target.lower() == earlier.target.lower() for f in result.findings
+            ):
+                result.findings.append(earlier)
     # A failed or warning job already explains a stale recovery point: one finding per problem.
     explained = {f.target.lower() for f in result.findings if f.kind.startswith("job-")}
     result.findings = [
@@ -213,18 +227,24 @@ def _check_vm(
     reason = decision.reason
     if decision.change:
         action, reason = _fix(autopilot, vm, decision, dry_run)
-    result.findings.append(
-        Finding(
-            kind,
-            vm.id,
-            reason,
-            decision.remedy or _remedy_of(kind),
-            action,
-            region=vm.location,
-            vault=decision.vault.resource_id if decision.vault else "",
-            policy=policy_name,
-        )
+    finding = Finding(
+        kind,
+        vm.id,
+        reason,
+        decision.remedy or _remedy_of(kind),
+        action,
+        region=vm.location,
+        vault=decision.vault.resource_id if decision.vault else "",
+        policy=policy_name,
     )
+    result.findings.append(finding)
+    if action == "fixed":
+        # Kept at once: if this attempt dies, the unit's next attempt still reports the fix.
+        autopilot.state.put(
+            "sweep-fix",
+            f"{result.run_id}|{vm.id}",
+            {"RunId": result.run_id, "Unit": result.unit, "Finding": json.dumps(asdict(finding))},
+        )
 
 
 def _remedy_of(kind: str) -> str:
@@ -236,12 +256,18 @@ def _remedy_of(kind: str) -> str:
 
 
 def _fix(autopilot: Autopilot, vm: VmFacts, decision: Decision, dry_run: bool) -> tuple[str, str]:
+    """Fix one VM with the protect core; a busy Azure (throttling, an item locked by another
+    operation) is tried again a few times within the run rather than left to the next sweep."""
     if dry_run:
         return "would-fix", decision.reason
-    try:
-        outcome = protect_vm(autopilot, vm.id, source="sweep")
-    except (HttpResponseError, TransientError) as error:
-        return "fix-failed", f"{decision.reason}; the fix failed: {error_code(error)}"
+    for attempt in range(FIX_ATTEMPTS):
+        try:
+            outcome = protect_vm(autopilot, vm.id, source="sweep")
+            break
+        except (HttpResponseError, TransientError) as error:
+            if not is_transient(error) or attempt == FIX_ATTEMPTS - 1:
+                return "fix-failed", f"{decision.reason}; the fix failed: {error_code(error)}"
+            time.sleep(FIX_BACKOFF_SECONDS * 2**attempt)
     if outcome.changed:
         return "fixed", outcome.reason
     if outcome.kind is Kind.ALREADY_PROTECTED:
@@ -620,6 +646,8 @@ def finish_run(autopilot: Autopilot, run_id: str, results: list[UnitResult], dry
         )
     if not dry_run:
         autopilot.events.publish(SWEEP_COMPLETED, f"/sweeps/{run_id}", report["summary"])
+        for row in autopilot.state.rows("sweep-fix", "RunId eq @run", {"run": run_id}):
+            autopilot.state.delete("sweep-fix", str(row["Key"]))
     return report
 
 

@@ -176,7 +176,7 @@ class Endpoints:
         content_type = request.headers.get("content-type", "").lower()
         try:
             document = json.loads(request.body or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):
             return Response.text(HTTPStatus.BAD_REQUEST, "the body is not JSON")
         events = document if isinstance(document, list) else [document]
         if not all(isinstance(event, dict) for event in events):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -164,7 +165,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+        # Keys travel in ?code=: never log them.
+        log.debug("%s %s", self.address_string(), _CODE.sub(r"\1code=[hidden]", format % args))
+
+
+_CODE = re.compile(r"([?&])code=[^&\s\"]*")
 
 
 class HttpServer:
