@@ -14,6 +14,7 @@ help:
 	@echo "make test   - set up and run every check and test (what CI runs)"
 	@echo "make serve  - Azurite + armsim (https://127.0.0.1:8443) + the app (http://127.0.0.1:7071)"
 	@echo "make bench  - run the benchmarks and print their figures"
+	@echo "make soak   - the reliability suite at full size, ending in one table"
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +55,11 @@ demo: setup
 
 bench: setup
 	$(PY) -m bench
+
+# The reliability suite at full size (faults, duplicate events, crashes, hostile input, secrets):
+# prints one table; a small size of every scenario runs inside make test.
+soak: setup
+	$(PY) -m tests.reliability.soak
 
 clean:
 	rm -rf $(VENV) .tools/node_modules .run .pytest_cache .mypy_cache .ruff_cache

@@ -531,7 +531,16 @@ def _find_or_trigger(
         since = triggered_since - CLOCK_SKEW
         ours = [j for j in recent if j.user_triggered and j.start is not None and j.start >= since]
         if ours:
-            return vm, vault.resource_id, max(ours, key=lambda j: j.start or since)
+            job = max(ours, key=lambda j: j.start or since)
+            _audit_started(
+                autopilot,
+                vm.id,
+                request.request_id,
+                job.id,
+                "found started by an interrupted attempt",
+                source,
+            )
+            return vm, vault.resource_id, job
     midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     today = [j for j in recent if j.user_triggered and j.start and j.start >= midnight]
     cap = autopilot.settings.backup_daily_cap
@@ -567,6 +576,19 @@ def _find_or_trigger(
         details={"jobId": job_id, "requestId": request.request_id},
     )
     return vm, vault.resource_id, azure.get_job(vault, job_id)
+
+
+def _audit_started(
+    autopilot: Autopilot, vm_id: str, request_id: str, job_id: str, how: str, source: str
+) -> None:
+    autopilot.audit.record(
+        vm_id=vm_id,
+        action="backup-now",
+        reason=f"request {request_id}",
+        outcome=f"started job {job_id} ({how})",
+        source=source,
+        details={"jobId": job_id, "requestId": request_id},
+    )
 
 
 def _vm_jobs(autopilot: Autopilot, vault: Any, vm: VmFacts, since: dt.datetime) -> list[JobFacts]:
@@ -641,6 +663,14 @@ def backup_status(autopilot: Autopilot, operation_id: str) -> dict[str, Any]:
         ]
         if ours:
             job = max(ours, key=lambda j: j.start or since)
+            _audit_started(
+                autopilot,
+                str(record["VmId"]),
+                str(record.get("RequestId", "")),
+                job.id,
+                "found started by an interrupted attempt",
+                "http",
+            )
             record = {**record, "JobId": job.id, "Status": job.status, "Updated": dt.datetime.now(dt.UTC)}
             autopilot.state.replace_row(KIND, operation_id, record, str(record.get("_etag", "*")))
     return view(record, operation_id, job)

@@ -34,7 +34,7 @@ def follow_up(autopilot: Autopilot) -> int:
         if isinstance(due, dt.datetime) and due > now:
             continue
         operation_id = record["RowKey"]
-        with autopilot.state.claimed(f"callback:{operation_id}", 120) as mine:
+        with autopilot.state.claimed(f"callback:{operation_id}") as mine:
             if mine and _call_back(autopilot, record, operation_id, now):
                 delivered += 1
     return delivered

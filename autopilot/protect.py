@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("autopilot.protect")
 
-CLAIM_SECONDS = 300
+CLAIM_SECONDS = 30  # a lease, renewed while a protection runs
 MIN_WINDOWS_AGENT = (2, 6, 1198, 718)
 WINDOWS_AGENT_GUIDANCE = (
     "Install or repair the Azure Windows VM Agent (version 2.6.1198.718 or newer): download the MSI from "

@@ -13,7 +13,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.data.tables import UpdateMode
 
 if TYPE_CHECKING:
@@ -48,16 +53,41 @@ class TableOwner:
 class StateStore(TableOwner):
     # -- claims ----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def claimed(self, key: str, seconds: float) -> Iterator[bool]:
-        """Hold the claim on `key` for the block (at most `seconds`); yields False if someone else
-        holds an unexpired claim. Each claim has its own owner, so two invocations in one process
-        exclude each other as two instances do."""
+    def claimed(self, key: str, seconds: float = 30) -> Iterator[bool]:
+        """Hold the claim on `key` for the block; yields False if someone else holds it. Each claim
+        has its own owner, so two invocations in one process exclude each other as two instances
+        do. The claim is a lease of `seconds`, renewed while the block runs: if the holder dies,
+        the claim is free again within `seconds`."""
         owner = self._claim(key, seconds)
+        if owner is None:
+            yield False
+            return
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(seconds / 3):
+                self._renew(key, owner, seconds)
+
+        renewer = threading.Thread(target=renew, name=f"claim-{key[:40]}", daemon=True)
+        renewer.start()
         try:
-            yield owner is not None
+            yield True
         finally:
-            if owner is not None:
-                self._release(key, owner)
+            stop.set()
+            renewer.join(timeout=5)
+            self._release(key, owner)
+
+    def _renew(self, key: str, owner: str, seconds: float) -> None:
+        try:
+            current = self._table.get_entity("claim", row_key(key))
+            if current.get("Owner") != owner:
+                return
+            current["Expires"] = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+            self._table.update_entity(
+                current, etag=current.metadata["etag"], match_condition=MatchConditions.IfNotModified
+            )
+        except AzureError:
+            log.warning("could not renew the claim on %s", key)
 
     def _claim(self, key: str, seconds: float) -> str | None:
         self._ensure_table()
