@@ -372,7 +372,7 @@ def _check_vault(
             azure.put_policy(vault, spec.name, spec.to_arm_properties())
             autopilot.audit.record(
                 vm_id=vault.resource_id,
-                action="update-policy",
+                action="create-policy" if current is None else "update-policy",
                 reason="; ".join(differences),
                 outcome=f"policy {spec.name} now matches the rules",
                 source="sweep",
