@@ -144,3 +144,64 @@ def start_cli(data_dir: Path, certs_from: Path | None = None) -> Sandbox:
     health = requests.get(f"{url}/_armsim/health", verify=str(sandbox.ca_path), timeout=10)
     assert health.status_code == 200, health.text
     return sandbox
+
+
+# -- request bodies the integration tests send ----------------------------------------------------
+def linux_vm_body(
+    location: str = "westeurope",
+    tags: dict[str, str] | None = None,
+    data_disks: int = 0,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A Linux VM PUT body like the portal's Ubuntu 24.04 one, with `data_disks` empty 64 GiB disks."""
+    body: dict[str, Any] = {
+        "location": location,
+        "tags": {"backup": "daily"} if tags is None else tags,
+        "properties": {
+            "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
+            "storageProfile": {
+                "imageReference": {
+                    "publisher": "Canonical",
+                    "offer": "ubuntu-24_04-lts",
+                    "sku": "server",
+                    "version": "latest",
+                },
+                "osDisk": {"createOption": "FromImage", "managedDisk": {"storageAccountType": "Premium_LRS"}},
+                "dataDisks": [
+                    {"lun": lun, "createOption": "Empty", "diskSizeGB": 64} for lun in range(data_disks)
+                ],
+            },
+            "osProfile": {
+                "computerName": "vm",
+                "adminUsername": "azureuser",
+                "linuxConfiguration": {"provisionVMAgent": True},
+            },
+        },
+    }
+    body.update(extra)
+    return body
+
+
+def daily_policy_body(time_of_day: str = "22:00", instant_days: int = 2) -> dict[str, Any]:
+    """An AzureIaasVM V1 policy PUT body: daily at `time_of_day` UTC, kept 30 days."""
+    run = f"2026-01-01T{time_of_day}:00Z"
+    return {
+        "properties": {
+            "backupManagementType": "AzureIaasVM",
+            "policyType": "V1",
+            "instantRpRetentionRangeInDays": instant_days,
+            "timeZone": "UTC",
+            "schedulePolicy": {
+                "schedulePolicyType": "SimpleSchedulePolicy",
+                "scheduleRunFrequency": "Daily",
+                "scheduleRunTimes": [run],
+            },
+            "retentionPolicy": {
+                "retentionPolicyType": "LongTermRetentionPolicy",
+                "dailySchedule": {
+                    "retentionTimes": [run],
+                    "retentionDuration": {"count": 30, "durationType": "Days"},
+                },
+            },
+        }
+    }

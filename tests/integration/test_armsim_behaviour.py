@@ -22,7 +22,7 @@ from azure.mgmt.recoveryservices import RecoveryServicesClient
 from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
 from azure.mgmt.recoveryservicesbackup.models import AzureIaaSComputeVMProtectedItem
 
-from tests.armsim_support import REPO, Sandbox, start_cli
+from tests.armsim_support import REPO, Sandbox, linux_vm_body, start_cli
 
 # -- a local webhook endpoint for Event Grid deliveries -------------------------------------------
 
@@ -85,32 +85,6 @@ class Webhook:
         while len(self.notifications()) < count and time.time() < deadline:
             time.sleep(0.02)
         return self.notifications()
-
-
-def linux_vm_body(location: str = "westeurope", **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "location": location,
-        "tags": {"backup": "daily"},
-        "properties": {
-            "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
-            "storageProfile": {
-                "imageReference": {
-                    "publisher": "Canonical",
-                    "offer": "ubuntu-24_04-lts",
-                    "sku": "server",
-                    "version": "latest",
-                },
-                "osDisk": {"createOption": "FromImage", "managedDisk": {"storageAccountType": "Premium_LRS"}},
-            },
-            "osProfile": {
-                "computerName": "vm",
-                "adminUsername": "azureuser",
-                "linuxConfiguration": {"provisionVMAgent": True},
-            },
-        },
-    }
-    body.update(extra)
-    return body
 
 
 # -- the estate the tests share ------------------------------------------------------------------

@@ -19,7 +19,7 @@ from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
 from azure.mgmt.recoveryservicesbackup.models import AzureIaaSComputeVMProtectedItem
 
 from armsim.core.auth import make_token
-from tests.armsim_support import Sandbox
+from tests.armsim_support import Sandbox, daily_policy_body
 
 RG = "rg-bad"
 LOCATION = "westeurope"
@@ -36,30 +36,6 @@ def vm_id(arm: Sandbox, name: str, group: str = RG) -> str:
 def names(vm: str, group: str = RG) -> tuple[str, str]:
     container = f"iaasvmcontainerv2;{group};{vm}"
     return f"IaasVMContainer;{container}", f"VM;{container}"
-
-
-def policy_body(run: str = "22:00", instant_days: int = 2) -> dict[str, Any]:
-    when = f"2026-01-01T{run}:00Z"
-    return {
-        "properties": {
-            "backupManagementType": "AzureIaasVM",
-            "policyType": "V1",
-            "instantRpRetentionRangeInDays": instant_days,
-            "timeZone": "UTC",
-            "schedulePolicy": {
-                "schedulePolicyType": "SimpleSchedulePolicy",
-                "scheduleRunFrequency": "Daily",
-                "scheduleRunTimes": [when],
-            },
-            "retentionPolicy": {
-                "retentionPolicyType": "LongTermRetentionPolicy",
-                "dailySchedule": {
-                    "retentionTimes": [when],
-                    "retentionDuration": {"count": 30, "durationType": "Days"},
-                },
-            },
-        }
-    }
 
 
 def protect_body(arm: Sandbox, vm: str, vault: str, policy: str = "daily") -> dict[str, Any]:
@@ -117,7 +93,7 @@ def seed_estate(
             for n, r in vaults
         ],
         policies=[
-            {"vaultId": vault_id(arm, n), "name": "daily", "properties": policy_body()["properties"]}
+            {"vaultId": vault_id(arm, n), "name": "daily", "properties": daily_policy_body()["properties"]}
             for n, _ in vaults
         ],
         vms=[
@@ -161,7 +137,7 @@ def test_policy_with_six_day_instant_restore_is_refused(arm: Sandbox, sdk: dict[
     seed_estate(arm, vaults=[("rsv-weu", LOCATION)], vms=[])
     backup = sdk["backup"]
     with pytest.raises(HttpResponseError) as err:
-        backup.protection_policies.create_or_update("rsv-weu", RG, "daily", policy_body(instant_days=6))
+        backup.protection_policies.create_or_update("rsv-weu", RG, "daily", daily_policy_body(instant_days=6))
     assert err.value.status_code == 400
     assert err.value.error.code == "BMSUserErrorInvalidPolicyInput"
     unchanged = backup.protection_policies.get("rsv-weu", RG, "daily")
@@ -172,7 +148,9 @@ def test_policy_scheduled_at_quarter_past_is_refused(arm: Sandbox, sdk: dict[str
     seed_estate(arm, vaults=[("rsv-weu", LOCATION)], vms=[])
     backup = sdk["backup"]
     with pytest.raises(HttpResponseError) as err:
-        backup.protection_policies.create_or_update("rsv-weu", RG, "nightly", policy_body(run="22:15"))
+        backup.protection_policies.create_or_update(
+            "rsv-weu", RG, "nightly", daily_policy_body(time_of_day="22:15")
+        )
     assert err.value.status_code == 400
     assert err.value.error.code == "BMSUserErrorInvalidPolicyInput"
     assert "22:15" in str(err.value)  # armsim names the reason in the error's details

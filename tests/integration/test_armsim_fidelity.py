@@ -818,7 +818,8 @@ def test_event_example_replays(
 ) -> None:
     """The Event Grid examples are events, not requests: a VM write through ARM must produce an event of
     the example's shape (the event armsim records, and the batch a webhook receives)."""
-    from tests.integration.test_armsim_behaviour import Webhook, linux_vm_body
+    from tests.armsim_support import linux_vm_body
+    from tests.integration.test_armsim_behaviour import Webhook
 
     example = load(name)
     ctx = Ctx(arm, name, example)

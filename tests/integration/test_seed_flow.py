@@ -14,67 +14,13 @@ from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
 from azure.mgmt.recoveryservicesbackup.models import AzureIaaSComputeVMProtectedItem
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-from tests.armsim_support import Sandbox
+from tests.armsim_support import Sandbox, daily_policy_body, linux_vm_body
 
 RG = "rg-seed"
 VAULT = "rsv-seed-weu"
 VM = "vm-seed-1"
 CONTAINER = f"IaasVMContainer;iaasvmcontainerv2;{RG};{VM}"
 ITEM = f"VM;iaasvmcontainerv2;{RG};{VM}"
-
-
-def daily_policy(time_of_day: str = "22:00", instant_days: int = 2) -> dict[str, Any]:
-    run = f"2026-01-01T{time_of_day}:00Z"
-    return {
-        "properties": {
-            "backupManagementType": "AzureIaasVM",
-            "policyType": "V1",
-            "instantRpRetentionRangeInDays": instant_days,
-            "timeZone": "UTC",
-            "schedulePolicy": {
-                "schedulePolicyType": "SimpleSchedulePolicy",
-                "scheduleRunFrequency": "Daily",
-                "scheduleRunTimes": [run],
-            },
-            "retentionPolicy": {
-                "retentionPolicyType": "LongTermRetentionPolicy",
-                "dailySchedule": {
-                    "retentionTimes": [run],
-                    "retentionDuration": {"count": 30, "durationType": "Days"},
-                },
-            },
-        }
-    }
-
-
-def linux_vm(location: str = "westeurope", **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "location": location,
-        "tags": {"backup-policy": "gold"},
-        "properties": {
-            "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
-            "storageProfile": {
-                "imageReference": {
-                    "publisher": "Canonical",
-                    "offer": "ubuntu-24_04-lts",
-                    "sku": "server",
-                    "version": "latest",
-                },
-                "osDisk": {"createOption": "FromImage", "managedDisk": {"storageAccountType": "Premium_LRS"}},
-                "dataDisks": [
-                    {"lun": 0, "createOption": "Empty", "diskSizeGB": 64},
-                    {"lun": 1, "createOption": "Empty", "diskSizeGB": 64},
-                ],
-            },
-            "osProfile": {
-                "computerName": "vm",
-                "adminUsername": "azureuser",
-                "linuxConfiguration": {"provisionVMAgent": True},
-            },
-        },
-    }
-    body.update(extra)
-    return body
 
 
 @pytest.fixture
@@ -118,11 +64,13 @@ def test_seed_flow_end_to_end(arm: Sandbox, clients: dict[str, Any]) -> None:
         == "LocallyRedundant"
     )
 
-    policy = backup.protection_policies.create_or_update(VAULT, RG, "gold", daily_policy())
+    policy = backup.protection_policies.create_or_update(VAULT, RG, "gold", daily_policy_body())
     assert policy.name == "gold"
     assert policy.properties.instant_rp_retention_range_in_days == 2
 
-    vm = compute.virtual_machines.begin_create_or_update(RG, VM, linux_vm()).result()
+    vm = compute.virtual_machines.begin_create_or_update(
+        RG, VM, linux_vm_body(tags={"backup-policy": "gold"}, data_disks=2)
+    ).result()
     assert vm.properties.provisioning_state == "Succeeded"
     view = compute.virtual_machines.get(RG, VM, expand="instanceView").properties.instance_view
     assert view.vm_agent.statuses[0].display_status == "Ready"
