@@ -8,10 +8,12 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from autopilot.azure_backup import AzureBackup, ItemFacts
+from azure.core.exceptions import HttpResponseError
+
+from autopilot.azure_backup import AzureBackup, ItemFacts, error_code
 from autopilot.protect import Decision, decide
 from autopilot.rules import Rules, VaultSpec
-from autopilot.vms import VmFacts
+from autopilot.vms import VmFacts, split_id
 
 
 @dataclass
@@ -36,8 +38,6 @@ class Inventory:
 def read_inventory(
     azure: AzureBackup, rules: Rules, subscriptions: Iterable[str], workers: int = 8
 ) -> Inventory:
-    from azure.core.exceptions import HttpResponseError
-
     inventory = Inventory()
     subscriptions = list(subscriptions)
     vaults: list[VaultSpec] = [
@@ -74,6 +74,7 @@ def read_inventory(
                 _unreadable(error)
             )
     known = {vm.id.lower() for vm in inventory.vms}
+    unlisted = {s.lower() for s, vms in vm_results if isinstance(vms, str)}
     for vault, items in item_results:
         if isinstance(items, str):
             inventory.errors[vault.resource_id] = items
@@ -81,7 +82,8 @@ def read_inventory(
         for item in items:
             if item.vm_id.lower() in known:
                 inventory.items[item.vm_id.lower()] = item
-            else:
+            elif split_id(item.vm_id)[0].lower() not in unlisted:
+                # An item is an orphan only when its VM's subscription was listed and the VM is not in it.
                 inventory.orphans.append(item)
     inventory.vms.sort(key=lambda vm: vm.id.lower())
     return inventory
@@ -90,10 +92,6 @@ def read_inventory(
 def _unreadable(error: Exception) -> str:
     """What a refused read becomes: a finding for 401/403/404 (no role assignment, no such vault);
     anything else (throttling or server errors after azure-core's retries) is raised to be retried."""
-    from azure.core.exceptions import HttpResponseError
-
-    from autopilot.azure_backup import error_code
-
     if isinstance(error, HttpResponseError) and error.status_code in (401, 403, 404):
         return f"{error_code(error)}: {error.message}"
     raise error

@@ -178,7 +178,7 @@ class ArmSim:
                 self._check_api_version(request, route)
             fault = self.world.faults.pick(route.operation, h.command) if route.service == "arm" else None
             if fault:
-                response = self._fault(fault, h.command, params.get("subscriptionId", ""))
+                response = self._fault(fault, h.command, params.get("subscriptionId", ""), path)
             else:
                 if route.service != "none":
                     self.world.tick()
@@ -239,8 +239,23 @@ class ArmSim:
                 f"for type '{route.resource_type}'. The supported api-versions are '{supported}'.",
             )
 
-    def _fault(self, kind: str, method: str, subscription: str) -> Response:
+    def _fault(self, kind: str, method: str, subscription: str, path: str) -> Response:
         retry_after = str(self.world.faults.retry_after)
+        if kind == "403":
+            types = re.findall(r"/providers/([^/]+/[^/]+)", path)
+            action = f"{types[-1] if types else 'Microsoft.Resources/subscriptions'}/{'read' if method == 'GET' else 'write'}"
+            return Response(
+                403,
+                {
+                    "error": {
+                        "code": "AuthorizationFailed",
+                        "message": f"The client '{SANDBOX_PRINCIPAL_ID}' with object id '{SANDBOX_PRINCIPAL_ID}' "
+                        f"does not have authorization to perform action '{action}' over scope "
+                        f"'{path}' or the scope is invalid. If access was recently granted, "
+                        "please refresh your credentials.",
+                    }
+                },
+            )
         if kind == "429":
             verb = "read" if method in ("GET", "HEAD") else "write"
             return Response(

@@ -93,7 +93,7 @@ class Stats:
 
 
 class Faults:
-    """Fault injection: a share of ARM requests answers 429/500/503/409 instead of being served."""
+    """Fault injection: a share of ARM requests answers 429/500/503/409/403 instead of being served."""
 
     def __init__(self) -> None:
         self.reset()
@@ -113,9 +113,9 @@ class Faults:
         if not 0 <= self.rate <= 1:
             raise ValueError("rate must be between 0 and 1")
         kinds = data.get("kinds", self.kinds or {"429": 1, "500": 1, "503": 1, "409": 1})
-        unknown = set(kinds) - {"429", "500", "503", "409"}
+        unknown = set(kinds) - {"429", "500", "503", "409", "403"}
         if unknown:
-            raise ValueError(f"unknown fault kinds {sorted(unknown)}; use 429, 500, 503, 409")
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; use 429, 500, 503, 409, 403")
         self.kinds = {k: float(v) for k, v in kinds.items()}
         self.retry_after = int(data.get("retryAfter", self.retry_after))
         self.operations = list(data.get("operations", self.operations))

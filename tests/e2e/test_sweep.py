@@ -240,6 +240,28 @@ def test_a_unit_that_keeps_failing_lands_in_the_poison_queue_and_the_run_still_r
     ]
 
 
+def test_a_subscription_it_may_not_list_is_reported_and_its_protected_vms_are_not_called_orphans(
+    sweep_e2e: E2E,
+) -> None:
+    e2e = sweep_e2e
+    items = e2e.backup.backup_protected_items.list("rsv-autopilot-weu", "rg-autopilot-backup")
+    assert next(iter(items), None) is not None, "the vault has protected items (seeded by the first test)"
+    e2e.control(
+        "POST", "/faults", {"rate": 1.0, "kinds": {"403": 1}, "operations": ["VirtualMachines_ListAll"]}
+    )
+    try:
+        report = run_sweep(e2e)
+    finally:
+        e2e.control("POST", "/faults", {"rate": 0.0})
+    kinds = [f["kind"] for f in report["findings"]]
+    # Without the VM list nobody can tell a deleted VM from an unlisted one, so no item is an orphan.
+    assert "orphaned-item" not in kinds, kinds.count("orphaned-item")
+    no_access = [f for f in report["findings"] if f["kind"] == "no-access"]
+    assert [f["target"] for f in no_access] == [f"/subscriptions/{SUB}"]
+    assert "AuthorizationFailed" in no_access[0]["reason"] and "Reader" in no_access[0]["remedy"]
+    assert report["summary"]["failedUnits"] == []
+
+
 def test_a_corrupt_message_is_set_aside(sweep_e2e: E2E) -> None:
     from autopilot.context import get_autopilot
 
