@@ -65,6 +65,7 @@ class Decision:
     selection: Selection | None = None
     problems: tuple[Problem, ...] = ()
     details: dict[str, object] = field(default_factory=dict)
+    protected: bool = False  # nothing to change and a live item in the vault the rules name
 
     @property
     def first_backup(self) -> bool:
@@ -273,6 +274,7 @@ def decide(
         vault=vault,
         policy=policy,
         selection=selection,
+        protected=True,
     )
 
 
@@ -304,6 +306,7 @@ def _attention(
         selection=selection,
         problems=problems,
         details={"problems": [p.code for p in problems]},
+        protected=protected and not change,
     )
 
 
@@ -406,10 +409,12 @@ def carry_out(autopilot: Autopilot, vm: VmFacts, decision: Decision, source: str
     finishes what the change started (its audit row, its first backup, its announcement)."""
     vault, policy, selection = decision.vault, decision.policy, decision.selection
     actions: list[str] = []
-    if decision.kind is Kind.ALREADY_PROTECTED:
+    if not decision.change:
         pending = autopilot.state.get("pending", vm.id)
-        if pending is not None and vault is not None:
-            return _finish_pending(autopilot, vm, decision, pending, source)
+        if pending is not None:
+            finished = _finish_pending(autopilot, vm, decision, pending, source)
+            if finished is not None:
+                return finished
     if decision.change and vault is not None:
         excluded = selection.excluded_luns if selection else ()
         action = {
@@ -475,29 +480,43 @@ def carry_out(autopilot: Autopilot, vm: VmFacts, decision: Decision, source: str
 
 def _finish_pending(
     autopilot: Autopilot, vm: VmFacts, decision: Decision, pending: dict[str, object], source: str
-) -> Outcome:
-    """An earlier attempt's change reached Azure but the attempt ended before its follow-up."""
-    assert decision.vault is not None
-    actions = [str(pending.get("Action") or "enable-protection")]
+) -> Outcome | None:
+    """An earlier attempt wrote its intent and ended before its follow-up. Nothing is left to
+    change now: either its change reached Azure (the VM is protected, or stopped for a stop), and
+    its audit row and first backup are finished here; or it is not seen there, and the intent is
+    closed. Returns the outcome of the finished change, or None."""
+    action = str(pending.get("Action") or "enable-protection")
+    reason = str(pending.get("Reason") or decision.reason)
+    vault = autopilot.rules.vault_for(vm.subscription_id, vm.location)
+    landed = decision.kind is Kind.OPTED_OUT if action == "stop-protection" else decision.protected
+    if not landed or vault is None:
+        autopilot.audit.record(
+            vm_id=vm.id,
+            action=action,
+            reason=reason,
+            outcome=f"closed (an interrupted attempt's change; nothing to change now): {decision.reason}",
+            source=source,
+        )
+        autopilot.state.delete("pending", vm.id)
+        return None
+    actions = [action]
     autopilot.audit.record(
         vm_id=vm.id,
-        action=actions[0],
-        reason=str(pending.get("Reason") or decision.reason),
-        outcome=f"done (found done after an interrupted attempt): vault {decision.vault.name}",
+        action=action,
+        reason=reason,
+        outcome=f"done (found done after an interrupted attempt): vault {vault.name}",
         source=source,
     )
     if pending.get("FirstBackup") and decision.selection is not None:
-        _first_backup(
-            autopilot, vm, decision.vault, decision.selection.first_backup_retain_days, source, actions
-        )
+        _first_backup(autopilot, vm, vault, decision.selection.first_backup_retain_days, source, actions)
     autopilot.state.delete("pending", vm.id)
     kind = Kind(str(pending.get("Kind") or Kind.PROTECTED.value))
     return Outcome(
         vm.id,
         kind,
-        str(pending.get("Reason") or decision.reason),
+        reason,
         decision.remedy,
-        vault=decision.vault.resource_id,
+        vault=vault.resource_id,
         policy=decision.policy.name if decision.policy else "",
         actions=tuple(actions),
         details=dict(decision.details),

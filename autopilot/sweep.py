@@ -207,21 +207,19 @@ def _check_vm(
     item = inventory.item_of(vm)
     decision = decide(rules, vm, item, inventory.shared_luns(vm))
     _count(result.by_region, vm.location, "vms")
-    if decision.kind in (Kind.NOT_SELECTED, Kind.OPTED_OUT):
-        return
-    result.selected += 1
-    _count(result.by_region, vm.location, "selected")
     policy_name = (
         decision.policy.name
         if decision.policy
         else (decision.selection.policy if decision.selection else "") or ""
     )
-    _count(result.by_policy, policy_name, "selected")
-    if decision.kind is Kind.ALREADY_PROTECTED and pending:
-        # Its change reached Azure but the attempt that made it ended early: the protect core
-        # finishes it (audit row, first backup, announcement) and the report lists the fix.
+    finished = False
+    if pending and not decision.change and not dry_run:
+        # An attempt (of the sweep or of an event) wrote its intent and ended early: the protect
+        # core finishes the change's follow-up (audit row, first backup, announcement) or closes
+        # the intent, and the report lists a finished protection as a fix.
         action, reason = _fix(autopilot, vm, decision, dry_run)
-        if action == "fixed":
+        finished = action == "fixed"
+        if finished and decision.protected:
             _record_fix(
                 autopilot,
                 result,
@@ -236,15 +234,16 @@ def _check_vm(
                     policy=policy_name,
                 ),
             )
-        result.compliant += 1
-        _count(result.by_region, vm.location, "compliant")
-        _count(result.by_policy, policy_name, "compliant")
+    if decision.kind in (Kind.NOT_SELECTED, Kind.OPTED_OUT):
         return
+    result.selected += 1
+    _count(result.by_region, vm.location, "selected")
+    _count(result.by_policy, policy_name, "selected")
     if decision.kind is Kind.ALREADY_PROTECTED:
         result.compliant += 1
         _count(result.by_region, vm.location, "compliant")
         _count(result.by_policy, policy_name, "compliant")
-        if item is not None:
+        if item is not None and not finished:
             breach = _rpo_breach(rules, vm, item, dt.timedelta(hours=autopilot.settings.rpo_grace_hours))
             if breach is not None:
                 result.findings.append(breach)

@@ -1035,9 +1035,9 @@ def unaudited_writes(log: Iterable[dict[str, Any]], rows: Iterable[dict[str, Any
 
 def _row_is_a_change(row: dict[str, Any]) -> bool:
     """A row that records a change made: not a refusal, a failure, or the intent row the product
-    writes before a change ("starting")."""
+    writes before a change ("starting") and its closing when the change was not needed ("closed")."""
     outcome = str(row.get("Outcome", "")).lower()
-    return not outcome.startswith(("refused", "failed", "starting"))
+    return not outcome.startswith(("refused", "failed", "starting", "closed"))
 
 
 def change_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
