@@ -44,7 +44,7 @@ MAX_RETAIN = dt.timedelta(days=99 * 365)  # Azure's limit for an on-demand recov
 KIND = "backup"
 ABANDONED_AFTER = dt.timedelta(minutes=5)
 CLOCK_SKEW = dt.timedelta(minutes=1)
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@#/-]{0,127}$")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@#/-]{0,127}$")
 _KNOWN_FIELDS = {
     "vm",
     "subscriptionId",
@@ -112,7 +112,7 @@ def parse_request(body: bytes, default_retain_days: int, now: dt.datetime) -> Ba
         )
     vm_id = _vm_id(data)
     request_id = data.get("requestId")
-    if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
+    if not isinstance(request_id, str) or not REQUEST_ID.match(request_id):
         raise _bad(
             "requestId",
             "requestId is required: 1 to 128 characters (letters, digits and . _ : @ # / -), e.g. the ticket number; it makes retries safe.",
@@ -430,42 +430,45 @@ def _start(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[i
     # A record left "Triggering" by an attempt that died may have started its backup already.
     triggered_since = record.get("Created") if record.get("Status") == "Triggering" else None
     try:
-        _, vault, job = _find_or_trigger(autopilot, request, source, triggered_since)
+        vault, job = _find_or_trigger(autopilot, request, source, triggered_since)
     except Problem:
         autopilot.state.delete(KIND, key)  # nothing started: a corrected retry may use the same id
         raise
     except (HttpResponseError, TransientError) as error:
-        autopilot.state.delete(KIND, key)
-        if is_transient(error):
-            raise Problem(
-                503,
-                "azure-busy",
-                "Azure is busy",
-                f"Azure answered {error_code(error)}; retry in a minute with the same requestId.",
-                headers={"Retry-After": "60"},
-            ) from error
-        raise Problem(
-            502,
-            "azure-refused",
-            "Azure refused the backup",
-            f"{error_code(error)}: {getattr(error, 'message', error)}",
-        ) from error
-    stored = autopilot.state.get(KIND, key) or {}
-    stored.update(
-        {
-            "Status": job.status if job else "Accepted",
-            "JobId": job.id if job else "",
-            "Vault": vault,
-            "Updated": dt.datetime.now(dt.UTC),
-        }
+        # Once the trigger was sent ("Triggering"), a transient failure keeps the record: the
+        # backup may have started, and a GET or a retry after ABANDONED_AFTER finds or starts it.
+        started = (autopilot.state.get(KIND, key) or {}).get("Status") == "Triggering"
+        if not (started and is_transient(error)):
+            autopilot.state.delete(KIND, key)
+        raise azure_problem(error) from error
+    update = {"Status": job.status, "JobId": job.id, "Vault": vault, "Updated": dt.datetime.now(dt.UTC)}
+    autopilot.state.put(KIND, key, update)
+    return 202, view({**record, **update}, request.operation_id)
+
+
+def azure_problem(error: Exception) -> Problem:
+    """What an Azure failure that azure-core's retries did not overcome means to the API's caller."""
+    if is_transient(error):
+        return Problem(
+            503,
+            "azure-busy",
+            "Azure is busy",
+            f"Azure answered {error_code(error)}; retry in a minute with the same requestId.",
+            headers={"Retry-After": "60"},
+        )
+    return Problem(
+        502,
+        "azure-refused",
+        "Azure refused the backup",
+        f"{error_code(error)}: {getattr(error, 'message', error)}",
     )
-    autopilot.state.put(KIND, key, {k: v for k, v in stored.items() if k not in ("PartitionKey", "RowKey")})
-    return 202, view(stored, request.operation_id)
 
 
 def _find_or_trigger(
     autopilot: Autopilot, request: BackupRequest, source: str, triggered_since: dt.datetime | None
-) -> tuple[VmFacts, str, JobFacts | None]:
+) -> tuple[str, JobFacts]:
+    """The job of this request's backup: one already running for the VM, the one an interrupted
+    attempt of this request started, or a new one. Returns (vault id, job)."""
     azure = autopilot.azure
     vm = azure.get_vm(request.vm_id)
     if vm is None:
@@ -524,23 +527,14 @@ def _find_or_trigger(
     recent = _vm_jobs(autopilot, vault, vm, since)
     running = [j for j in recent if j.status == "InProgress"]
     if running:
-        return vm, vault.resource_id, running[0]
+        return vault.resource_id, running[0]
     # A backup this request already started (an attempt that died after the trigger) is adopted,
     # never started twice.
     if triggered_since is not None:
-        since = triggered_since - CLOCK_SKEW
-        ours = [j for j in recent if j.user_triggered and j.start is not None and j.start >= since]
-        if ours:
-            job = max(ours, key=lambda j: j.start or since)
-            _audit_started(
-                autopilot,
-                vm.id,
-                request.request_id,
-                job.id,
-                "found started by an interrupted attempt",
-                source,
-            )
-            return vm, vault.resource_id, job
+        job = _started_since(recent, triggered_since)
+        if job is not None:
+            _audit_adopted(autopilot, vm.id, request.request_id, job.id, source)
+            return vault.resource_id, job
     midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     today = [j for j in recent if j.user_triggered and j.start and j.start >= midnight]
     cap = autopilot.settings.backup_daily_cap
@@ -553,10 +547,11 @@ def _find_or_trigger(
             f"{vm.name} had {len(today)} on-demand backups today; the limit is {cap} (Azure allows 9, recommends 4). Retry after {tomorrow:%Y-%m-%d %H:%M} UTC.",
             headers={"Retry-After": str(int((tomorrow - dt.datetime.now(dt.UTC)).total_seconds()) + 1)},
         )
-    key = f"backup-request:{request.request_id}"
-    marked = autopilot.state.get(KIND, key) or {}
-    marked.update({"Status": "Triggering", "Vault": vault.resource_id, "Updated": dt.datetime.now(dt.UTC)})
-    autopilot.state.put(KIND, key, {k: v for k, v in marked.items() if k not in ("PartitionKey", "RowKey")})
+    autopilot.state.put(
+        KIND,
+        f"backup-request:{request.request_id}",
+        {"Status": "Triggering", "Vault": vault.resource_id, "Updated": dt.datetime.now(dt.UTC)},
+    )
     autopilot.audit.record(
         vm_id=vm.id,
         action="backup-now",
@@ -575,29 +570,29 @@ def _find_or_trigger(
         source=source,
         details={"jobId": job_id, "requestId": request.request_id},
     )
-    return vm, vault.resource_id, azure.get_job(vault, job_id)
+    return vault.resource_id, azure.get_job(vault, job_id)
 
 
-def _audit_started(
-    autopilot: Autopilot, vm_id: str, request_id: str, job_id: str, how: str, source: str
-) -> None:
+def _started_since(jobs: list[JobFacts], triggered: dt.datetime) -> JobFacts | None:
+    """The on-demand backup a request's trigger started: the newest since the trigger."""
+    ours = [j for j in jobs if j.user_triggered and j.start is not None and j.start >= triggered - CLOCK_SKEW]
+    return max(ours, key=lambda j: j.start or triggered) if ours else None
+
+
+def _audit_adopted(autopilot: Autopilot, vm_id: str, request_id: str, job_id: str, source: str) -> None:
     autopilot.audit.record(
         vm_id=vm_id,
         action="backup-now",
         reason=f"request {request_id}",
-        outcome=f"started job {job_id} ({how})",
+        outcome=f"started job {job_id} (found started by an interrupted attempt)",
         source=source,
         details={"jobId": job_id, "requestId": request_id},
     )
 
 
-def _vm_jobs(autopilot: Autopilot, vault: Any, vm: VmFacts, since: dt.datetime) -> list[JobFacts]:
-    return _vm_jobs_by_id(autopilot, vault, vm.id, since)
-
-
-def _vm_jobs_by_id(autopilot: Autopilot, vault: Any, vm_id: str, since: dt.datetime) -> list[JobFacts]:
+def _vm_jobs(autopilot: Autopilot, vault: Any, vm: VmFacts | str, since: dt.datetime) -> list[JobFacts]:
     until = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
-    return [job for job in autopilot.azure.backup_jobs(vault, since, until) if job.is_for(vm_id)]
+    return [job for job in autopilot.azure.backup_jobs(vault, since, until) if job.is_for(vm)]
 
 
 def view(record: Mapping[str, Any], operation_id: str, job: JobFacts | None = None) -> dict[str, Any]:
@@ -646,31 +641,31 @@ def backup_status(autopilot: Autopilot, operation_id: str) -> dict[str, Any]:
     record = autopilot.state.get_row(KIND, operation_id)
     if record is None:
         raise Problem(404, "not-found", "No such backup", f"No backup operation {operation_id}.")
-    job = None
-    vault = next(
-        (v for v in autopilot.rules.vaults if v.resource_id.lower() == str(record.get("Vault", "")).lower()),
-        None,
-    )
-    if vault is not None and record.get("JobId"):
-        job = autopilot.azure.get_job(vault, record["JobId"])
-    elif vault is not None and record.get("Status") == "Triggering":
-        # The attempt that triggered the backup ended before it wrote the job down: find it.
-        since = record.get("Created") or dt.datetime.now(dt.UTC)
-        ours = [
-            j
-            for j in _vm_jobs_by_id(autopilot, vault, str(record["VmId"]), since - CLOCK_SKEW)
-            if j.user_triggered and j.start is not None
-        ]
-        if ours:
-            job = max(ours, key=lambda j: j.start or since)
-            _audit_started(
-                autopilot,
-                str(record["VmId"]),
-                str(record.get("RequestId", "")),
-                job.id,
-                "found started by an interrupted attempt",
-                "http",
-            )
-            record = {**record, "JobId": job.id, "Status": job.status, "Updated": dt.datetime.now(dt.UTC)}
-            autopilot.state.replace_row(KIND, operation_id, record, str(record.get("_etag", "*")))
+    try:
+        record, job = current_job(autopilot, operation_id, record, source="http")
+    except (HttpResponseError, TransientError) as error:
+        raise azure_problem(error) from error
     return view(record, operation_id, job)
+
+
+def current_job(
+    autopilot: Autopilot, operation_id: str, record: dict[str, Any], source: str
+) -> tuple[dict[str, Any], JobFacts | None]:
+    """The record's job, read fresh from Azure. A record an interrupted attempt left "Triggering"
+    (the backup started, the job not yet written down) gets the job that attempt started, written
+    down once. Returns the record as it now is (with its etag) and the job, if any."""
+    vault = autopilot.rules.vault_by_id(str(record.get("Vault", "")))
+    if vault is None:
+        return record, None
+    if record.get("JobId"):
+        return record, autopilot.azure.get_job(vault, str(record["JobId"]))
+    if record.get("Status") != "Triggering":
+        return record, None
+    triggered = record.get("Created") or dt.datetime.now(dt.UTC)
+    job = _started_since(_vm_jobs(autopilot, vault, str(record["VmId"]), triggered - CLOCK_SKEW), triggered)
+    if job is None:
+        return record, None
+    adopted = {**record, "JobId": job.id, "Status": job.status, "Updated": dt.datetime.now(dt.UTC)}
+    if autopilot.state.replace_row(KIND, operation_id, adopted, str(record.get("_etag", "*"))):
+        _audit_adopted(autopilot, str(record["VmId"]), str(record.get("RequestId", "")), job.id, source)
+    return autopilot.state.get_row(KIND, operation_id) or adopted, job

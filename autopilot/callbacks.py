@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from autopilot.backup_now import FINAL_STATUSES, KIND, check_callback_url, sign, view
+from autopilot.backup_now import FINAL_STATUSES, KIND, check_callback_url, current_job, sign, view
 from autopilot.problems import Problem
 
 if TYPE_CHECKING:
@@ -41,14 +41,8 @@ def follow_up(autopilot: Autopilot) -> int:
 
 
 def _call_back(autopilot: Autopilot, record: dict[str, object], operation_id: str, now: dt.datetime) -> bool:
-    vault = next(
-        (v for v in autopilot.rules.vaults if v.resource_id.lower() == str(record.get("Vault", "")).lower()),
-        None,
-    )
-    if vault is None or not record.get("JobId"):
-        return False
-    job = autopilot.azure.get_job(vault, str(record["JobId"]))
-    if job.status not in FINAL_STATUSES:
+    record, job = current_job(autopilot, operation_id, dict(record), source="timer")
+    if job is None or job.status not in FINAL_STATUSES:
         return False
     payload = json.dumps(view(record, operation_id, job)).encode()
     url = str(record["CallbackUrl"])

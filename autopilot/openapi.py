@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from autopilot.backup_now import REQUEST_ID
+from autopilot.settings import SUBSCRIPTION_ID
+from autopilot.vms import RESOURCE_GROUP
+
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 VM_ID_PATTERN = (
     "^/subscriptions/[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}/resourceGroups/[-\\w.()]{0,89}[-\\w()]"
@@ -26,6 +30,7 @@ def document() -> dict[str, Any]:
                 "type": "string",
                 "enum": [
                     "Accepted",
+                    "Triggering",
                     "InProgress",
                     "Completed",
                     "CompletedWithWarnings",
@@ -84,9 +89,9 @@ def document() -> dict[str, Any]:
             },
             "subscriptionId": {
                 "type": "string",
-                "pattern": "^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
+                "pattern": SUBSCRIPTION_ID.pattern,
             },
-            "resourceGroup": {"type": "string", "pattern": "^[-\\w.()]{1,90}$"},
+            "resourceGroup": {"type": "string", "pattern": RESOURCE_GROUP.pattern},
             "name": {"type": "string", "pattern": "^[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9_])?$"},
             "retainUntil": {
                 "type": "string",
@@ -96,7 +101,7 @@ def document() -> dict[str, Any]:
             },
             "requestId": {
                 "type": "string",
-                "pattern": "^[A-Za-z0-9][A-Za-z0-9._:@#/-]{0,127}$",
+                "pattern": REQUEST_ID.pattern,
                 "description": "Idempotency key, e.g. the ticket number.",
             },
             "reason": {"type": "string", "maxLength": 500},

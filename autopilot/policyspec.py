@@ -17,9 +17,10 @@ import re
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from types import MappingProxyType
 from typing import Any, Literal
+
+from autopilot.vms import text
 
 PolicyKind = Literal["standard", "enhanced"]
 Frequency = Literal["daily", "weekly"]
@@ -387,21 +388,13 @@ def _as_list(value: object) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else []
 
 
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Enum):  # SDK enums
-        return str(value.value)
-    return value if isinstance(value, str) else str(value)
-
-
 def _time_of_day(value: object) -> str:
     """ "HH:MM" of an ISO datetime string or a datetime; the date and offset are ignored."""
     if isinstance(value, dt.datetime):
         return f"{value.hour:02d}:{value.minute:02d}"
-    text = _text(value)
-    match = _TIME_OF_DAY.search(text)
-    return f"{match[1]}:{match[2]}" if match else text
+    plain = text(value)
+    match = _TIME_OF_DAY.search(plain)
+    return f"{match[1]}:{match[2]}" if match else plain
 
 
 def _times(values: object) -> str:
@@ -412,7 +405,7 @@ def _times(values: object) -> str:
 def _duration(block: Mapping[str, Any]) -> str:
     duration = _as_mapping(block.get("retentionDuration"))
     count = duration.get("count")
-    unit = _text(duration.get("durationType")).lower() or "?"
+    unit = text(duration.get("durationType")).lower() or "?"
     return f"{count} {unit[:-1] if count == 1 and unit.endswith('s') else unit}"
 
 
@@ -422,7 +415,7 @@ def _words(items: Sequence[str]) -> str:
 
 
 def _days(values: object) -> str:
-    return _words(week_order(_text(v) for v in _as_list(values))) or "no day"
+    return _words(week_order(text(v) for v in _as_list(values))) or "no day"
 
 
 def _month_days(values: object) -> str:
@@ -441,8 +434,8 @@ def _month_days(values: object) -> str:
 def _arm_view(props: Mapping[str, Any]) -> dict[str, str]:
     """The settings of a policy's properties that the rules decide, as comparable text."""
     schedule = _as_mapping(props.get("schedulePolicy"))
-    schedule_type = _text(schedule.get("schedulePolicyType"))
-    frequency = _text(schedule.get("scheduleRunFrequency"))
+    schedule_type = text(schedule.get("schedulePolicyType"))
+    frequency = text(schedule.get("scheduleRunFrequency"))
     if schedule_type.lower() == "simpleschedulepolicyv2":
         inner = _as_mapping(
             schedule.get("weeklySchedule" if frequency.lower() == "weekly" else "dailySchedule")
@@ -469,24 +462,22 @@ def _arm_view(props: Mapping[str, Any]) -> dict[str, str]:
 
     monthly_what = ""
     if monthly:
-        if _text(monthly.get("retentionScheduleFormatType")).lower() == "daily":
+        if text(monthly.get("retentionScheduleFormatType")).lower() == "daily":
             daily_format = _as_mapping(monthly.get("retentionScheduleDaily"))
             monthly_what = f"days {_month_days(daily_format.get('daysOfTheMonth'))}"
         else:
             weekly_format = _as_mapping(monthly.get("retentionScheduleWeekly"))
-            weeks = _words(
-                _month_week_order(_text(w) for w in _as_list(weekly_format.get("weeksOfTheMonth")))
-            )
+            weeks = _words(_month_week_order(text(w) for w in _as_list(weekly_format.get("weeksOfTheMonth"))))
             monthly_what = f"the {weeks or 'no week'} {_days(weekly_format.get('daysOfTheWeek'))}"
 
     instant = props.get("instantRpRetentionRangeInDays")
-    consistency = _text(props.get("snapshotConsistencyType"))
+    consistency = text(props.get("snapshotConsistencyType"))
     return {
-        "backup management type": _text(props.get("backupManagementType")) or "not set",
-        "policy type": _text(props.get("policyType")) or "V1",
+        "backup management type": text(props.get("backupManagementType")) or "not set",
+        "policy type": text(props.get("policyType")) or "V1",
         "schedule type": schedule_type or "not set",
         "schedule": when,
-        "time zone": _text(props.get("timeZone")) or "not set",
+        "time zone": text(props.get("timeZone")) or "not set",
         "instant restore": f"{instant} days" if instant is not None else "not set",
         "daily retention": kept(daily, ""),
         "weekly retention": kept(weekly, _days(weekly.get("daysOfTheWeek")) if weekly else ""),

@@ -48,6 +48,8 @@ from autopilot.policyspec import (
     policy_differences,
     week_order,
 )
+from autopilot.settings import SUBSCRIPTION_ID
+from autopilot.vms import RESOURCE_GROUP
 
 __all__ = [
     "Actions",
@@ -80,8 +82,6 @@ MAX_LUN = 63
 MAX_RETAIN_DAYS = 36135  # Azure keeps an on-demand backup at most 99 years
 _MAX_MATCH_DEPTH = 16
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_RESOURCE_GROUP = re.compile(r"^[-\w._()]{1,90}$")
 _REGION = re.compile(r"^[a-z][a-z0-9]*$")
 _POLICY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,149}$")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -325,6 +325,10 @@ class Rules:
     actions: Actions = field(default_factory=Actions)
 
     # --- vaults -------------------------------------------------------------------------------
+
+    def vault_by_id(self, resource_id: str) -> VaultSpec | None:
+        """The rules' vault with this resource id (compared case-insensitively), or None."""
+        return next((v for v in self.vaults if v.resource_id.lower() == resource_id.lower()), None)
 
     def vault_for(self, subscription_id: str, region: str) -> VaultSpec | None:
         """The vault for VMs of this subscription and region, or None when the rules have none."""
@@ -669,13 +673,13 @@ def _parse_vaults(f: _Field) -> tuple[VaultSpec, ...]:
             ("subscription", "resourceGroup", "name", "region"),
         )
         subscription = _text(keys["subscription"], "the subscription id").strip()
-        if not _GUID.match(subscription):
+        if not SUBSCRIPTION_ID.match(subscription):
             raise keys["subscription"].error(
                 f"'{subscription}' is not a subscription id;"
                 " write its GUID, e.g. 00000000-0000-0000-0000-000000000000"
             )
         group = _text(keys["resourceGroup"], "the resource group name").strip()
-        if not _RESOURCE_GROUP.match(group) or group.endswith("."):
+        if not RESOURCE_GROUP.match(group) or group.endswith("."):
             raise keys["resourceGroup"].error(
                 f"'{group}' is not a valid resource group name: up to 90 letters, digits, underscores,"
                 " hyphens, periods and parentheses, not ending in a period"

@@ -25,7 +25,7 @@ CLOUD_NAMES: dict[str, AzureClouds] = {
     "azurechinacloud": AzureClouds.AZURE_CHINA_CLOUD,
 }
 
-_SUBSCRIPTION_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+SUBSCRIPTION_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
 class SettingsError(ValueError):
@@ -94,7 +94,7 @@ class Settings:
 
         subscriptions = _csv(env.get("AUTOPILOT_SUBSCRIPTIONS", ""))
         for sub in subscriptions:
-            if not _SUBSCRIPTION_ID.match(sub):
+            if not SUBSCRIPTION_ID.match(sub):
                 raise SettingsError(
                     f"AUTOPILOT_SUBSCRIPTIONS has {sub!r}, which is not a subscription id "
                     "(a GUID such as 00000000-0000-0000-0000-000000000000); separate ids with commas."

@@ -14,6 +14,8 @@ from typing import Any
 
 from azure.mgmt.core.tools import parse_resource_id
 
+from autopilot.settings import SUBSCRIPTION_ID
+
 CONTAINER_PREFIX = "IaasVMContainer;"
 ITEM_PREFIX = "VM;"
 
@@ -146,8 +148,7 @@ def same_id(a: str | None, b: str | None) -> bool:
     return (a or "").lower() == (b or "").lower()
 
 
-_SUBSCRIPTION = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_GROUP = re.compile(r"^[-\w.()]{1,90}$")
+RESOURCE_GROUP = re.compile(r"^[-\w.()]{1,90}$")
 _VM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # Azure: no leading '_', no trailing '.' or '-'
 
 
@@ -167,8 +168,8 @@ def vm_id_from_subject(subject: object) -> str | None:
         str(parts.get("namespace", "")).lower() != "microsoft.compute"
         or str(parts.get("type", "")).lower() != "virtualmachines"
         or parts.get("children")
-        or not _SUBSCRIPTION.fullmatch(subscription)
-        or not _GROUP.fullmatch(group)
+        or not SUBSCRIPTION_ID.fullmatch(subscription)
+        or not RESOURCE_GROUP.fullmatch(group)
         or group.endswith(".")
         or not _VM_NAME.fullmatch(name)
         or name.endswith((".", "-"))

@@ -7,16 +7,20 @@ resets the sandbox before every test.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import requests
+from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from armsim import SANDBOX_SUBSCRIPTION, ArmSim
 
@@ -182,26 +186,152 @@ def linux_vm_body(
     return body
 
 
+def v1_policy(
+    run: str = "22:00", instant: int | None = 2, time_zone: str = "UTC", **retention: Any
+) -> dict[str, Any]:
+    """A standard (V1) AzureIaasVM policy's properties: daily at `run` in `time_zone`, kept 30 days,
+    `instant` days of instant restore (None: left out, armsim's default 2); `retention` adds weekly,
+    monthly or yearly rules to the retentionPolicy."""
+    when = f"2026-01-01T{run}:00Z"
+    properties: dict[str, Any] = {
+        "backupManagementType": "AzureIaasVM",
+        "policyType": "V1",
+        "timeZone": time_zone,
+        "schedulePolicy": {
+            "schedulePolicyType": "SimpleSchedulePolicy",
+            "scheduleRunFrequency": "Daily",
+            "scheduleRunTimes": [when],
+        },
+        "retentionPolicy": {
+            "retentionPolicyType": "LongTermRetentionPolicy",
+            "dailySchedule": {
+                "retentionTimes": [when],
+                "retentionDuration": {"count": 30, "durationType": "Days"},
+            },
+            **retention,
+        },
+    }
+    if instant is not None:
+        properties["instantRpRetentionRangeInDays"] = instant
+    return properties
+
+
+def v2_policy(
+    run: str = "22:00", instant: int = 7, retention_time: str | None = None, time_zone: str = "UTC"
+) -> dict[str, Any]:
+    """An enhanced (V2) AzureIaasVM policy's properties: daily at `run` in `time_zone`, recovery points
+    kept 30 days at `retention_time` (default: the run time; V2 lets them differ)."""
+    return {
+        "backupManagementType": "AzureIaasVM",
+        "policyType": "V2",
+        "instantRpRetentionRangeInDays": instant,
+        "timeZone": time_zone,
+        "schedulePolicy": {
+            "schedulePolicyType": "SimpleSchedulePolicyV2",
+            "scheduleRunFrequency": "Daily",
+            "dailySchedule": {"scheduleRunTimes": [f"2026-01-01T{run}:00Z"]},
+        },
+        "retentionPolicy": {
+            "retentionPolicyType": "LongTermRetentionPolicy",
+            "dailySchedule": {
+                "retentionTimes": [f"2026-01-01T{retention_time or run}:00Z"],
+                "retentionDuration": {"count": 30, "durationType": "Days"},
+            },
+        },
+    }
+
+
 def daily_policy_body(time_of_day: str = "22:00", instant_days: int = 2) -> dict[str, Any]:
     """An AzureIaasVM V1 policy PUT body: daily at `time_of_day` UTC, kept 30 days."""
-    run = f"2026-01-01T{time_of_day}:00Z"
+    return {"properties": v1_policy(time_of_day, instant_days)}
+
+
+# -- clients and endpoints the integration tests share ---------------------------------------------
+def sdk_clients(arm: Sandbox) -> dict[str, Any]:
+    """The real management clients (resources, compute, vaults, backup) against `arm`, without retries."""
+    from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.recoveryservices import RecoveryServicesClient
+    from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    credential = arm.credential()
+    kwargs = arm.arm_kwargs(retry_total=0)
     return {
-        "properties": {
-            "backupManagementType": "AzureIaasVM",
-            "policyType": "V1",
-            "instantRpRetentionRangeInDays": instant_days,
-            "timeZone": "UTC",
-            "schedulePolicy": {
-                "schedulePolicyType": "SimpleSchedulePolicy",
-                "scheduleRunFrequency": "Daily",
-                "scheduleRunTimes": [run],
-            },
-            "retentionPolicy": {
-                "retentionPolicyType": "LongTermRetentionPolicy",
-                "dailySchedule": {
-                    "retentionTimes": [run],
-                    "retentionDuration": {"count": 30, "durationType": "Days"},
-                },
-            },
-        }
+        "resources": ResourceManagementClient(credential, arm.subscription, **kwargs),
+        "compute": ComputeManagementClient(credential, arm.subscription, **kwargs),
+        "vaults": RecoveryServicesClient(credential, arm.subscription, **kwargs),
+        "backup": RecoveryServicesBackupClient(credential, arm.subscription, **kwargs),
     }
+
+
+class FixedToken:
+    """A credential that always presents one token (to send armsim an expired or misdirected one)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        return AccessTokenInfo(self.token, int(time.time()) + 3600)
+
+
+class Webhook:
+    """An HTTP endpoint on 127.0.0.1 that answers Event Grid's validation handshake, records every POST
+    (headers and JSON body) and answers notifications with the statuses it is given, then 200."""
+
+    def __init__(self, answers: list[int] | None = None, validate: bool = True) -> None:
+        self.answers = list(answers or [])
+        self.validate = validate
+        self.received: list[tuple[dict[str, str], Any]] = []
+        self._lock = threading.Lock()
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with hook._lock:
+                    hook.received.append((headers, body))
+                    status = 200
+                    answer: Any = None
+                    if headers.get("aeg-event-type") == "SubscriptionValidation":
+                        if hook.validate:
+                            answer = {"validationResponse": body[0]["data"]["validationCode"]}
+                        else:
+                            status = 403
+                    elif hook.answers:
+                        status = hook.answers.pop(0)
+                payload = json.dumps(answer).encode() if answer is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/events"
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    def __enter__(self) -> Webhook:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def notifications(self) -> list[tuple[dict[str, str], Any]]:
+        with self._lock:
+            return [(h, b) for h, b in self.received if h.get("aeg-event-type") == "Notification"]
+
+    def wait(self, count: int, timeout: float = 10.0) -> list[tuple[dict[str, str], Any]]:
+        """The notifications once at least `count` have arrived (or what arrived by the deadline)."""
+        deadline = time.time() + timeout
+        while len(self.notifications()) < count and time.time() < deadline:
+            time.sleep(0.02)
+        return self.notifications()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.armsim_support import Sandbox, start_cli, start_inprocess
+from tests.armsim_support import Sandbox, sdk_clients, start_cli, start_inprocess
+from tests.examples_support import example_path
 
 _SAVED_ENV = {k: os.environ.get(k) for k in ("REQUESTS_CA_BUNDLE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER")}
 
@@ -48,6 +50,20 @@ def sim(sandboxes: dict[str, Sandbox]) -> Sandbox:
     sandbox.reset()
     sandbox.activate()
     return sandbox
+
+
+@pytest.fixture
+def sdk(arm: Sandbox) -> dict[str, Any]:
+    """The real management clients against `arm` (both modes), without retries: "resources",
+    "compute", "vaults" and "backup"."""
+    return sdk_clients(arm)
+
+
+@pytest.fixture
+def rest_examples() -> Path:
+    """The official REST examples folder (tests/examples_support.py): skips the test when it is absent,
+    fails it in CI. Tests take it through the `needs_examples` marker."""
+    return example_path()
 
 
 def pytest_configure(config: pytest.Config) -> None:

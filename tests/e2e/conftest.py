@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import pytest
 import requests
+from azure.core.exceptions import ResourceNotFoundError
 from azure.identity import DefaultAzureCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
@@ -96,7 +97,7 @@ class E2E:
             return self.backup.protected_items.get(
                 vault, "rg-autopilot-backup", "Azure", f"IaasVMContainer;{container}", f"VM;{container}"
             )
-        except Exception:
+        except ResourceNotFoundError:
             return None
 
 

@@ -109,6 +109,33 @@ def test_twenty_concurrent_identical_requests_start_one_backup(e2e: E2E, protect
     assert e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0) - before == 1
 
 
+def no_backup_running(e2e: E2E) -> bool:
+    jobs = e2e.backup.backup_jobs.list("rsv-autopilot-weu", "rg-autopilot-backup")
+    return not [j for j in jobs if j.properties.status == "InProgress"]
+
+
+@contextlib.contextmanager
+def failing(e2e: E2E, operation: str) -> Iterator[None]:
+    """Every `operation` request answers 500, and the app retries once (as after azure-core's
+    retries ran out)."""
+    with app_settings(AUTOPILOT_RETRY_TOTAL="1", AUTOPILOT_RETRY_BACKOFF_MAX="1"):
+        e2e.control("POST", "/faults", {"rate": 1.0, "kinds": {"500": 1}, "operations": [operation]})
+        try:
+            yield
+        finally:
+            e2e.control("POST", "/faults", {"rate": 0.0})
+
+
+def test_azure_failing_while_a_backup_is_read_is_a_503_to_retry(e2e: E2E, protected_vm: str) -> None:
+    accepted = post(e2e, {"vm": protected_vm, "requestId": "CHG-1501", "retainUntil": "2030-01-31"})
+    assert accepted.status_code == 202, accepted.text
+    with failing(e2e, "JobDetails_Get"):
+        busy = e2e.app("GET", accepted.headers["Location"])
+    assert problem(busy, 503)["type"].endswith(":azure-busy")
+    assert busy.headers["Retry-After"] == "60"
+    assert e2e.app("GET", accepted.headers["Location"]).status_code == 200
+
+
 def test_the_same_request_id_with_another_body_is_refused(e2e: E2E, protected_vm: str) -> None:
     assert (
         post(e2e, {"vm": protected_vm, "requestId": "CHG-3000", "retainUntil": "2031-01-01"}).status_code

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,70 +19,8 @@ from azure.mgmt.recoveryservices import RecoveryServicesClient
 from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
 from azure.mgmt.recoveryservicesbackup.models import AzureIaaSComputeVMProtectedItem
 
-from tests.armsim_support import REPO, Sandbox, linux_vm_body, start_cli
-
-# -- a local webhook endpoint for Event Grid deliveries -------------------------------------------
-
-
-class Webhook:
-    """An HTTP endpoint on 127.0.0.1 that answers Event Grid's validation handshake, records every POST
-    (headers and JSON body) and answers notifications with the statuses it is given, then 200."""
-
-    def __init__(self, answers: list[int] | None = None, validate: bool = True) -> None:
-        self.answers = list(answers or [])
-        self.validate = validate
-        self.received: list[tuple[dict[str, str], Any]] = []
-        self._lock = threading.Lock()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                with hook._lock:
-                    hook.received.append((headers, body))
-                    status = 200
-                    answer: Any = None
-                    if headers.get("aeg-event-type") == "SubscriptionValidation":
-                        if hook.validate:
-                            answer = {"validationResponse": body[0]["data"]["validationCode"]}
-                        else:
-                            status = 403
-                    elif hook.answers:
-                        status = hook.answers.pop(0)
-                payload = json.dumps(answer).encode() if answer is not None else b""
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/events"
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self) -> Webhook:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def notifications(self) -> list[tuple[dict[str, str], Any]]:
-        with self._lock:
-            return [(h, b) for h, b in self.received if h.get("aeg-event-type") == "Notification"]
-
-    def wait(self, count: int, timeout: float = 10.0) -> list[tuple[dict[str, str], Any]]:
-        """The notifications once at least `count` have arrived (or what arrived by the deadline)."""
-        deadline = time.time() + timeout
-        while len(self.notifications()) < count and time.time() < deadline:
-            time.sleep(0.02)
-        return self.notifications()
-
+from tests.armsim_support import Sandbox, Webhook, linux_vm_body, start_cli, v1_policy, v2_policy
+from tests.examples_support import optional_example
 
 # -- the estate the tests share ------------------------------------------------------------------
 RG = "rg-beh"
@@ -105,50 +40,6 @@ def vm_id(arm: Sandbox, name: str) -> str:
 def names(vm: str) -> tuple[str, str]:
     container = f"iaasvmcontainerv2;{RG};{vm}"
     return f"IaasVMContainer;{container}", f"VM;{container}"
-
-
-def v1_policy(run: str = "22:00", time_zone: str = "UTC") -> dict[str, Any]:
-    when = f"2026-01-01T{run}:00Z"
-    return {
-        "backupManagementType": "AzureIaasVM",
-        "policyType": "V1",
-        "instantRpRetentionRangeInDays": 2,
-        "timeZone": time_zone,
-        "schedulePolicy": {
-            "schedulePolicyType": "SimpleSchedulePolicy",
-            "scheduleRunFrequency": "Daily",
-            "scheduleRunTimes": [when],
-        },
-        "retentionPolicy": {
-            "retentionPolicyType": "LongTermRetentionPolicy",
-            "dailySchedule": {
-                "retentionTimes": [when],
-                "retentionDuration": {"count": 30, "durationType": "Days"},
-            },
-        },
-    }
-
-
-def v2_policy() -> dict[str, Any]:
-    when = "2026-01-01T22:00:00Z"
-    return {
-        "backupManagementType": "AzureIaasVM",
-        "policyType": "V2",
-        "instantRpRetentionRangeInDays": 7,
-        "timeZone": "UTC",
-        "schedulePolicy": {
-            "schedulePolicyType": "SimpleSchedulePolicyV2",
-            "scheduleRunFrequency": "Daily",
-            "dailySchedule": {"scheduleRunTimes": [when]},
-        },
-        "retentionPolicy": {
-            "retentionPolicyType": "LongTermRetentionPolicy",
-            "dailySchedule": {
-                "retentionTimes": [when],
-                "retentionDuration": {"count": 30, "durationType": "Days"},
-            },
-        },
-    }
 
 
 def seed(
@@ -173,17 +64,6 @@ def seed(
         ],
         jobs=[{"vmId": vm_id(arm, job.pop("vm")), **job} for job in [dict(j) for j in jobs or []]],
     )
-
-
-@pytest.fixture
-def sdk(arm: Sandbox) -> dict[str, Any]:
-    credential = arm.credential()
-    kwargs = arm.arm_kwargs(retry_total=0)
-    return {
-        "compute": ComputeManagementClient(credential, arm.subscription, **kwargs),
-        "vaults": RecoveryServicesClient(credential, arm.subscription, **kwargs),
-        "backup": RecoveryServicesBackupClient(credential, arm.subscription, **kwargs),
-    }
 
 
 def trigger(backup: RecoveryServicesBackupClient, vm: str) -> str:
@@ -454,7 +334,12 @@ def test_scheduled_backup_fires_when_the_clock_passes_the_policy_time(
     start = tomorrow_at(20, 30)
     arm.clock(set=start.isoformat(), speed=0)
     # 22:00 in W. Europe Standard Time is 21:00 UTC, all year: Azure does not shift schedules for DST.
-    seed(arm, vms=[{"name": "vm-1"}], protect=["vm-1"], policy=v1_policy("22:00", "W. Europe Standard Time"))
+    seed(
+        arm,
+        vms=[{"name": "vm-1"}],
+        protect=["vm-1"],
+        policy=v1_policy("22:00", time_zone="W. Europe Standard Time"),
+    )
     backup = sdk["backup"]
 
     def scheduled() -> list[Any]:
@@ -689,14 +574,6 @@ def test_state_is_kept_across_a_restart_with_data(sandboxes: dict[str, Sandbox],
 
 
 # -- Event Grid ----------------------------------------------------------------------------------
-EVENT_EXAMPLE = (
-    Path(os.environ.get("AZURE_REST_EXAMPLES") or REPO.parent / "shared" / "azure-rest-examples")
-    / "eventgrid"
-    / "event-grid-schema"
-    / "resource_write_success.json"
-)
-
-
 def subscribe(arm: Sandbox, hook: Webhook, **extra: Any) -> dict[str, Any]:
     result: dict[str, Any] = arm.control(
         "POST",
@@ -742,8 +619,11 @@ def test_webhook_gets_the_handshake_then_write_and_delete_events(arm: Sandbox, s
     assert write["subject"].lower() == created.lower()
     assert write["data"]["operationName"] == "Microsoft.Compute/virtualMachines/write"
     assert deliveries[1][1][0]["data"]["operationName"] == "Microsoft.Compute/virtualMachines/delete"
-    if EVENT_EXAMPLE.exists():  # the real field names (claims depend on the caller's kind of token)
-        example = json.loads(EVENT_EXAMPLE.read_text())
+    # The real field names (claims depend on the caller's kind of token); checked when the official
+    # example is on this machine, always in CI.
+    event_example = optional_example("eventgrid", "event-grid-schema", "resource_write_success.json")
+    if event_example is not None:
+        example = json.loads(event_example.read_text())
         assert set(write) == set(example)
         assert set(write["data"]) == set(example["data"])
         assert set(write["data"]["authorization"]) == set(example["data"]["authorization"])

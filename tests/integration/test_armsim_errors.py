@@ -9,17 +9,15 @@ from typing import Any
 
 import pytest
 import requests
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest, HttpResponse
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.core.exceptions import ARMErrorFormat
-from azure.mgmt.recoveryservices import RecoveryServicesClient
 from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
 from azure.mgmt.recoveryservicesbackup.models import AzureIaaSComputeVMProtectedItem
 
 from armsim.core.auth import make_token
-from tests.armsim_support import Sandbox, daily_policy_body
+from tests.armsim_support import FixedToken, Sandbox, daily_policy_body
 
 RG = "rg-bad"
 LOCATION = "westeurope"
@@ -51,32 +49,6 @@ def protect_body(arm: Sandbox, vm: str, vault: str, policy: str = "daily") -> di
 def arm_error(response: HttpResponse) -> HttpResponseError:
     """The SDK's typed error for a raw response, with the ARM error body parsed as ARM clients parse it."""
     return HttpResponseError(response=response, error_format=ARMErrorFormat)
-
-
-class FixedToken:
-    """A credential that always presents one token (to send armsim an expired or misdirected one)."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.token, int(time.time()) + 3600)
-
-    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
-        from azure.core.credentials import AccessTokenInfo
-
-        return AccessTokenInfo(self.token, int(time.time()) + 3600)
-
-
-@pytest.fixture
-def sdk(arm: Sandbox) -> dict[str, Any]:
-    credential = arm.credential()
-    kwargs = arm.arm_kwargs(retry_total=0)
-    return {
-        "compute": ComputeManagementClient(credential, arm.subscription, **kwargs),
-        "vaults": RecoveryServicesClient(credential, arm.subscription, **kwargs),
-        "backup": RecoveryServicesBackupClient(credential, arm.subscription, **kwargs),
-    }
 
 
 def seed_estate(

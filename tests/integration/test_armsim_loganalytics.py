@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import requests
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
 from azure.monitor.query import LogsBatchQuery, LogsQueryClient, LogsQueryResult, LogsQueryStatus
 
@@ -22,23 +21,11 @@ from armsim.loganalytics.engine import QueryError, run_query
 from armsim.loganalytics.models import COLUMNS, DEFAULT_WORKSPACE_ID, JobRows
 from armsim.loganalytics.responses import LogsError, _timespan, parse_duration
 from autopilot.history import job_history
-from tests.armsim_support import Sandbox
+from tests.armsim_support import FixedToken, Sandbox, v1_policy
 
 AUDIENCE = "https://api.loganalytics.io"
 WS = DEFAULT_WORKSPACE_ID
 RG = "rg-app"
-POLICY = {
-    "backupManagementType": "AzureIaasVM",
-    "schedulePolicy": {
-        "schedulePolicyType": "SimpleSchedulePolicy",
-        "scheduleRunFrequency": "Daily",
-        "scheduleRunTimes": ["2026-01-01T22:00:00Z"],
-    },
-    "retentionPolicy": {
-        "retentionPolicyType": "LongTermRetentionPolicy",
-        "dailySchedule": {"retentionDuration": {"count": 30, "durationType": "Days"}},
-    },
-}
 GUEST_AGENT = "UserErrorGuestAgentStatusUnavailable"
 
 
@@ -63,7 +50,7 @@ def seed_history(arm: Sandbox, jobs: Mapping[str, Sequence[tuple[str, float]]], 
                 "location": "westeurope",
             }
         ],
-        policies=[{"vaultId": vault_id(arm, vault), "name": "gold", "properties": POLICY}],
+        policies=[{"vaultId": vault_id(arm, vault), "name": "gold", "properties": v1_policy()}],
         vms=[
             {"subscriptionId": arm.subscription, "resourceGroup": RG, "name": n, "location": "westeurope"}
             for n in jobs
@@ -108,19 +95,6 @@ def logs_client(arm: Sandbox, endpoint: str = "/loganalytics/v1", **kwargs: Any)
 def rows(result: Any) -> list[list[Any]]:
     assert result.status == LogsQueryStatus.SUCCESS, result
     return [list(r) for r in result.tables[0].rows]
-
-
-class FixedToken:
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.token, int(time.time()) + 3600)
-
-    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
-        from azure.core.credentials import AccessTokenInfo
-
-        return AccessTokenInfo(self.token, int(time.time()) + 3600)
 
 
 # -- queries over the seeded history ------------------------------------------------------------------
@@ -380,7 +354,7 @@ def test_registered_workspaces_and_their_vaults(arm: Sandbox) -> None:
                 "location": "westeurope",
             }
         ],
-        policies=[{"vaultId": vault_id(arm, "rsv2"), "name": "gold", "properties": POLICY}],
+        policies=[{"vaultId": vault_id(arm, "rsv2"), "name": "gold", "properties": v1_policy()}],
         vms=[
             {
                 "subscriptionId": arm.subscription,

@@ -7,12 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
-from azure.mgmt.compute import ComputeManagementClient
-from azure.mgmt.recoveryservices import RecoveryServicesClient
-from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
 from azure.mgmt.recoveryservicesbackup.models import AzureIaaSComputeVMProtectedItem
-from azure.mgmt.resource.resources import ResourceManagementClient
 
 from tests.armsim_support import Sandbox, daily_policy_body, linux_vm_body
 
@@ -23,21 +18,9 @@ CONTAINER = f"IaasVMContainer;iaasvmcontainerv2;{RG};{VM}"
 ITEM = f"VM;iaasvmcontainerv2;{RG};{VM}"
 
 
-@pytest.fixture
-def clients(arm: Sandbox) -> dict[str, Any]:
-    credential = arm.credential()
-    kwargs = arm.arm_kwargs(retry_total=0)
-    return {
-        "resources": ResourceManagementClient(credential, arm.subscription, **kwargs),
-        "compute": ComputeManagementClient(credential, arm.subscription, **kwargs),
-        "vaults": RecoveryServicesClient(credential, arm.subscription, **kwargs),
-        "backup": RecoveryServicesBackupClient(credential, arm.subscription, **kwargs),
-    }
-
-
-def test_seed_flow_end_to_end(arm: Sandbox, clients: dict[str, Any]) -> None:
+def test_seed_flow_end_to_end(arm: Sandbox, sdk: dict[str, Any]) -> None:
     arm.configure(snapshotSeconds=0.5, transferSeconds=1.0)
-    resources, compute, vaults, backup = (clients[k] for k in ("resources", "compute", "vaults", "backup"))
+    resources, compute, vaults, backup = (sdk[k] for k in ("resources", "compute", "vaults", "backup"))
 
     resources.resource_groups.create_or_update(RG, {"location": "westeurope"})
     vault = vaults.vaults.begin_create_or_update(

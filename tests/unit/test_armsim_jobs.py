@@ -11,22 +11,11 @@ from armsim.backup.models import BackupBackend
 from armsim.control.seed import apply_seed
 from armsim.core.world import World
 from armsim.registry import build_world
+from tests.armsim_support import v1_policy
 
 SUB = "00000000-0000-0000-0000-000000000001"
 VAULT = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/rsv"
 VM = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm-1"
-POLICY = {
-    "backupManagementType": "AzureIaasVM",
-    "schedulePolicy": {
-        "schedulePolicyType": "SimpleSchedulePolicy",
-        "scheduleRunFrequency": "Daily",
-        "scheduleRunTimes": ["2026-01-01T22:00:00Z"],
-    },
-    "retentionPolicy": {
-        "retentionPolicyType": "LongTermRetentionPolicy",
-        "dailySchedule": {"retentionDuration": {"count": 30, "durationType": "Days"}},
-    },
-}
 
 
 @pytest.fixture
@@ -40,7 +29,7 @@ def world() -> World:
             "vaults": [
                 {"subscriptionId": SUB, "resourceGroup": "rg", "name": "rsv", "location": "westeurope"}
             ],
-            "policies": [{"vaultId": VAULT, "name": "daily", "properties": POLICY}],
+            "policies": [{"vaultId": VAULT, "name": "daily", "properties": v1_policy()}],
             "vms": [{"subscriptionId": SUB, "resourceGroup": "rg", "name": "vm-1", "location": "westeurope"}],
             "protections": [{"vmId": VM, "vaultId": VAULT, "policy": "daily"}],
         },

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +11,7 @@ from hypothesis import strategies as st
 
 from autopilot.intake import WRITE_SUCCESS, Intake, describe, vm_from_event
 from autopilot.vms import vm_id_from_subject
+from tests.examples_support import example_path
 
 SUB = "00000000-0000-0000-0000-000000000001"
 OTHER_SUB = "11111111-2222-3333-4444-555555555555"
@@ -20,31 +19,11 @@ VM_ID = f"/subscriptions/{SUB}/resourceGroups/rg-app/providers/Microsoft.Compute
 SCOPE = (SUB,)
 
 
-def _examples_dir() -> Path | None:
-    configured = os.environ.get("AUTOPILOT_REST_EXAMPLES")
-    if configured:
-        return Path(configured) if Path(configured).is_dir() else None
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "azure-rest-examples"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-EXAMPLES = _examples_dir()
-SAMPLE = (
-    None if EXAMPLES is None else EXAMPLES / "eventgrid" / "event-grid-schema" / "resource_write_success.json"
-)
-
-
 @pytest.fixture
 def sample() -> dict[str, Any]:
     """The official ResourceWriteSuccess sample (a storage account write), as Event Grid sends it."""
-    if SAMPLE is None or not SAMPLE.is_file():
-        pytest.skip(
-            "the official Event Grid samples (shared/azure-rest-examples/eventgrid) are not on this machine"
-        )
-    event: dict[str, Any] = json.loads(SAMPLE.read_text(encoding="utf-8"))
+    path = example_path("eventgrid", "event-grid-schema", "resource_write_success.json")
+    event: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return event
 
 

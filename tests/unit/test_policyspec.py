@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -22,29 +21,12 @@ from autopilot.policyspec import (
     policy_differences,
     zone_has_dst,
 )
-
-
-def _examples_dir() -> Path | None:
-    configured = os.environ.get("AUTOPILOT_REST_EXAMPLES")
-    if configured:
-        return Path(configured) if Path(configured).is_dir() else None
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "azure-rest-examples"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-EXAMPLES = _examples_dir()
-needs_examples = pytest.mark.skipif(
-    EXAMPLES is None, reason="the official REST examples (shared/azure-rest-examples) are not on this machine"
-)
+from tests.examples_support import example_path, needs_examples
 
 
 def _example(name: str) -> dict[str, Any]:
-    assert EXAMPLES is not None
     data: dict[str, Any] = json.loads(
-        (EXAMPLES / "recoveryservicesbackup" / name).read_text(encoding="utf-8")
+        example_path("recoveryservicesbackup", name).read_text(encoding="utf-8")
     )
     return data
 

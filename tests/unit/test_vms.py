@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,31 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autopilot.vms import VmFacts, same_id, vm_id_from_subject
+from tests.examples_support import example_path, needs_examples
 
 SUB = "00000000-0000-0000-0000-000000000001"
 VM_ID = f"/subscriptions/{SUB}/resourceGroups/rg-app/providers/Microsoft.Compute/virtualMachines/vm-web-01"
 
 
-def _examples_dir() -> Path | None:
-    configured = os.environ.get("AUTOPILOT_REST_EXAMPLES")
-    if configured:
-        return Path(configured) if Path(configured).is_dir() else None
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "azure-rest-examples"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-EXAMPLES = _examples_dir()
-needs_examples = pytest.mark.skipif(
-    EXAMPLES is None, reason="the official REST examples (shared/azure-rest-examples) are not on this machine"
-)
-
-
 def _example_body(name: str) -> dict[str, Any]:
-    assert EXAMPLES is not None
-    data = json.loads((EXAMPLES / "compute" / name).read_text(encoding="utf-8"))
+    data = json.loads(example_path("compute", name).read_text(encoding="utf-8"))
     body: dict[str, Any] = data["responses"]["200"]["body"]
     return body
 
