@@ -28,14 +28,14 @@ param location string
 @description('Name of the resource group of the app; empty: rg-<environmentName>.')
 param resourceGroupName string = ''
 
-@description('Comma-separated ids of the subscriptions the autopilot may act on (Reader and Virtual Machine Contributor there, and AUTOPILOT_SUBSCRIPTIONS). Empty: this subscription only.')
+@description('Comma-separated ids of the subscriptions the autopilot may act on (the role Backup Autopilot VM protection there, and AUTOPILOT_SUBSCRIPTIONS). Empty: this subscription only.')
 param scopeSubscriptionIds string = ''
 
 @allowed([
   'true'
   'false'
 ])
-@description('Assign Reader and Virtual Machine Contributor on the scoped subscriptions. false: you assign them yourself, e.g. once on a management group (docs/DEPLOY.md).')
+@description('Create the custom role Backup Autopilot VM protection in each scoped subscription and assign it there. false: you create and assign it yourself, e.g. once on a management group (docs/DEPLOY.md).')
 param assignSubscriptionRoles string = 'true'
 
 @allowed([
@@ -288,7 +288,8 @@ module rbacApp 'rbac.bicep' = {
   }
 }
 
-// Reader and Virtual Machine Contributor on each subscription in scope.
+// The custom role Backup Autopilot VM protection (read VMs and disks, backupStatus, and the
+// virtualMachines/write Azure Backup requires to enable protection) on each subscription in scope.
 module rbacSubscriptions 'rbac-subscription.bicep' = [for sub in scopeSubscriptions: if (assignSubscriptionRoles == 'true') {
   name: take('autopilot-rbac-${resourceToken}-${sub}', 64)
   scope: subscription(sub)

@@ -1,41 +1,75 @@
-// Subscription-wide role assignments of Backup Autopilot, deployed once per subscription in scope
-// (main.bicep: scopeSubscriptionIds). A file of its own because Bicep deploys a file at one scope:
-// the resource group and resource assignments are in rbac.bicep. With a management group instead
-// of a list of subscriptions, assign the same two roles there (docs/DEPLOY.md, "Scoping").
+// Subscription-wide role of Backup Autopilot, deployed once per subscription in scope (main.bicep:
+// scopeSubscriptionIds). A file of its own because Bicep deploys a file at one scope: the resource
+// group and resource assignments are in rbac.bicep. With a management group instead of a list of
+// subscriptions, create the same role there and assign it yourself (docs/DEPLOY.md, "Scoping").
+//
+// Least privilege: a custom role with exactly the four actions the app's calls on VMs need
+// (autopilot/azure_backup.py; docs/DEPLOY.md has the table of call and action), instead of Reader
+// (every read in the subscription) and Virtual Machine Contributor, which also grants
+// Microsoft.Compute/virtualMachines/* (run command, extension writes, VM delete), disk write and
+// delete, Microsoft.Storage/storageAccounts/listKeys/action, serial console access and vault writes.
+// tests/infra/test_infra_rbac.py holds the exact list.
 targetScope = 'subscription'
 
 @description('Object id of the app\'s user-assigned managed identity.')
 param principalId string
 
-var reader = 'acdd72a7-3385-48ef-bd42-f606fba81ae7' // Reader
-var virtualMachineContributor = '9980e02c-c2be-4d73-94e8-173b1dc7cf3c' // Virtual Machine Contributor
+// The role's actions, one per kind of call the app makes on the VM side (docs/DEPLOY.md):
+// - Microsoft.Compute/virtualMachines/read: GET a VM with its instance view (events, checks before
+//   protecting) and list a subscription's VMs with statusOnly instance views (the sweep).
+// - Microsoft.Compute/disks/read: GET and list managed disks (shared disks, maxShares > 1, cannot be
+//   backed up and are excluded).
+// - Microsoft.RecoveryServices/locations/backupStatus/action: POST .../locations/{region}/backupStatus,
+//   where the VM is protected, if anywhere; a subscription-scope call, so Backup Contributor on the
+//   vaults' resource groups does not cover it.
+// - Microsoft.Compute/virtualMachines/write: Azure Backup checks that the caller of protectedItems
+//   PUT (enable protection, change policy, resume) holds it on the VM ("Enable backup of Azure VMs":
+//   Virtual Machine Contributor on the VM, or a custom role with this action). The backup
+//   extension (VMSnapshot / VMSnapshotLinux) is installed by the Azure Backup service during the
+//   first backup, not with the caller's rights: no Microsoft.Compute/virtualMachines/extensions/write.
+var vmProtectionActions = [
+  'Microsoft.Compute/virtualMachines/read'
+  'Microsoft.Compute/virtualMachines/write'
+  'Microsoft.Compute/disks/read'
+  'Microsoft.RecoveryServices/locations/backupStatus/action'
+]
 
-// Reader on the subscription. Needed by the inventory and the checks before protecting: VMs list
-// and listAll with statusOnly instance views (Microsoft.Compute/virtualMachines/read), managed disks
-// (shared disks are excluded), resource groups, and the vaults of other resource groups
-// (Microsoft.RecoveryServices/vaults/read) to find a VM protected in another vault.
-resource subscriptionReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(subscription().id, principalId, reader)
+// One definition per subscription, assignable there only. Role names are unique in a tenant, so the
+// name carries the subscription id; several azd environments in one subscription share it (same
+// GUID, same content).
+resource vmProtectionRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(subscription().id, 'backup-autopilot-vm-protection')
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', reader)
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-    description: 'Backup Autopilot: read VMs, disks and vaults'
+    roleName: 'Backup Autopilot VM protection (${subscription().subscriptionId})'
+    description: 'Backup Autopilot for Azure VMs: read VMs and disks, check where a VM is backed up, and enable its backup (Azure Backup requires virtualMachines/write on the VM). No run command, extensions, deletes, storage keys or data access.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: vmProtectionActions
+        notActions: []
+        dataActions: []
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [
+      subscription().id
+    ]
   }
 }
 
-// Virtual Machine Contributor on the subscription (VMs may be in any of its resource groups).
-// Needed because enabling backup changes the VM: Azure Backup requires the caller of protectedItems
-// write (enable protection, resume) to hold Microsoft.Compute/virtualMachines/write on the VM, and
-// installs the backup extension (VMSnapshot / VMSnapshotLinux) through the VM agent
-// (Microsoft.Compute/virtualMachines/extensions/write). Azure Backup's RBAC table names this role
-// for "enable backup of an Azure VM"; it grants no data access in the VMs and no role assignments.
-resource vmContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(subscription().id, principalId, virtualMachineContributor)
+// Backup Autopilot VM protection (the custom role above) on the subscription: VMs may be in any of
+// its resource groups. Needed by the inventory and the sweep (Microsoft.Compute/virtualMachines/read,
+// Microsoft.Compute/disks/read), by the check before protecting
+// (Microsoft.RecoveryServices/locations/backupStatus/action), and by enabling or resuming protection
+// (Microsoft.Compute/virtualMachines/write on the VM, Azure Backup's linked-access check).
+resource vmProtection 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, principalId, vmProtectionRole.id)
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', virtualMachineContributor)
+    roleDefinitionId: vmProtectionRole.id
     principalId: principalId
     principalType: 'ServicePrincipal'
-    description: 'Backup Autopilot: enable backup on VMs (backup extension)'
+    description: 'Backup Autopilot: read VMs and disks, check and enable their backup'
   }
 }
+
+output roleDefinitionId string = vmProtectionRole.id

@@ -1,11 +1,12 @@
 // Role assignments of Backup Autopilot on a resource group and the resources in it: the app's own
 // resources (assignAppRoles, deployed on the app's resource group) and the vaults' resource groups
-// (assignBackupContributor, deployed on each of them). The subscription-wide roles (Reader, Virtual
-// Machine Contributor) are in rbac-subscription.bicep: Bicep deploys a file at one scope, and a
-// resource group file cannot assign at a subscription (BCP139), so they need a file of their own.
+// (assignBackupContributor, deployed on each of them). The subscription-wide role (the custom role
+// Backup Autopilot VM protection) is in rbac-subscription.bicep: Bicep deploys a file at one scope,
+// and a resource group file cannot assign at a subscription (BCP139), so it needs a file of its own.
 //
 // Least privilege: each assignment is on the narrowest scope that works, and each names the calls
-// that need it. Never Owner, Contributor or User Access Administrator (tests/infra/test_rbac.py).
+// that need it. Never Owner, Contributor, User Access Administrator or Virtual Machine Contributor
+// (tests/infra/test_infra_rbac.py).
 
 @description('Object id of the app\'s user-assigned managed identity.')
 param principalId string
@@ -186,9 +187,11 @@ resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (
 
 // Backup Contributor on a vaults' resource group. Needed to protect VMs and run backups in the
 // rules' vaults (Microsoft.RecoveryServices/vaults/backupFabrics/...): refreshContainers,
-// protectableItems read, protectedItems write (enable, change policy, resume, stop), backups
-// (trigger: backup now), backupPolicies write (ensure-policies, policy drift), backupJobs read,
-// backupstorageconfig read. It cannot create or delete vaults, nor grant access.
+// protectedItems read, list and write (enable, change policy, resume, undelete, stop), backups
+// (trigger: backup now), operation statuses, backupPolicies read and write (ensure-policies, policy
+// drift), backupJobs read, backupstorageconfig read and patch (storage redundancy). Scoped to these
+// resource groups it also holds Microsoft.RecoveryServices/Vaults/write (vault settings) but not
+// vault delete, and no Microsoft.Authorization write: it cannot grant access.
 resource vaultBackupContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (assignBackupContributor) {
   name: guid(resourceGroup().id, principalId, backupContributor)
   properties: {

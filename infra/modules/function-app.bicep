@@ -51,6 +51,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   }
   // checkov:skip=CKV_AZURE_16:App Service Authentication would block Event Grid's webhook delivery and the ticketing tools; HTTP functions require a function key (and an HMAC signature for backup-now), the Event Grid endpoint its system key.
   // checkov:skip=CKV_AZURE_17:Event Grid and ticketing tools do not present client certificates; requests are authenticated by function keys and HMAC signatures.
+  // checkov:skip=CKV_AZURE_78:Flex Consumption has no FTP endpoint, and ARM rejects siteConfig.ftpsState for Flex sites (BadRequest 51021), so FTP cannot be (and need not be) disabled here; deployment is the blob package only.
   // checkov:skip=CKV_AZURE_222:Event Grid delivers to the app's public endpoint and ticketing tools call it; every function but the OpenAPI document requires a key.
   properties: {
     // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero by design; always-ready instances would be a fixed cost for an app that Event Grid retries for 24 hours.
@@ -62,7 +63,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      // No ftpsState: Flex Consumption has no FTP endpoint to disable, and ARM rejects it for Flex
+      // sites (BadRequest 51021 "...site configuration properties (Site.SiteConfig.FtpsState, ...)
+      // for Flex Consumption sites is invalid": microsoft/azure-pipelines-tasks#21032,
+      // Azure/azure-cli#31414, Azure/terraform-azurerm-avm-res-web-site#345; docs/DEPLOY.md).
       http20Enabled: true
       remoteDebuggingEnabled: false
       appSettings: [for setting in items(appSettings): {

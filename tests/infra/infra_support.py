@@ -3,6 +3,11 @@ uses, same version), and small helpers over its JSON form.
 
 pycep's JSON keeps literals (quotes dropped) and expressions as nested dicts; a resource or module
 declared with `if (...)` or `[for ...]` has its body one level down, under config.config.
+
+The parse tells literals from expressions, which pycep's JSON alone does not: a reference to a
+parameter, variable or resource is a `pycep.transformer.BicepElement` (a str), a quoted string a
+plain str, a function call or operator an `Expression` (a dict), a `[for ...]` a `Loop` (a dict).
+Both compare equal to the plain dicts and strs pycep returns.
 """
 
 from __future__ import annotations
@@ -20,11 +25,54 @@ INFRA = ROOT / "infra"
 ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
 
 
+class Expression(dict):  # type: ignore[type-arg]
+    """A function call or an operator (pycep's {"function": ...} or {"operator": ...})."""
+
+
+class Loop(dict):  # type: ignore[type-arg]
+    """A `[for ...]` value (pycep's {"loop_type", "condition", "config"})."""
+
+
+class Conditional(dict):  # type: ignore[type-arg]
+    """A resource or module body behind `if (...)` (pycep's {"condition", "config"})."""
+
+
 @functools.cache
 def _parser() -> Any:
     from pycep import BicepParser
 
     return BicepParser(add_line_numbers=True)
+
+
+@functools.cache
+def _transformer() -> type:
+    from pycep.transformer import BicepToJson
+
+    class Typed(BicepToJson):
+        def function(self, args: Any) -> Any:
+            return Expression(super().function(args))
+
+        def operator(self, args: Any) -> Any:
+            return Expression(super().operator(args))
+
+        def loop(self, args: Any) -> Any:
+            return Loop(super().loop(args))
+
+        def deploy_condition(self, args: Any) -> Any:
+            return Conditional(super().deploy_condition(args))
+
+    return Typed
+
+
+def parse_text(text: str) -> dict[str, Any]:
+    """Parse Bicep source as pycep does (its validator, its grammar), with the types above."""
+    from pycep.validator import BicepValidator
+
+    if not BicepValidator.is_valid(text):
+        raise ValueError("pycep's validator rejects this Bicep text")
+    tree = _parser().lark_parser.parse(text)
+    parsed: dict[str, Any] = _transformer()(add_line_numbers=True).transform(tree)
+    return parsed
 
 
 def bicep_files() -> list[Path]:
@@ -33,8 +81,7 @@ def bicep_files() -> list[Path]:
 
 @functools.cache
 def parse(path: Path) -> dict[str, Any]:
-    parsed: dict[str, Any] = _parser().parse(file_path=path)
-    return parsed
+    return parse_text(path.read_text(encoding="utf-8"))
 
 
 def lines(path: Path) -> list[str]:

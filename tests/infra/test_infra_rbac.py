@@ -1,4 +1,9 @@
-"""Least privilege: which roles the app's identity gets, where, and why."""
+"""Least privilege: which roles the app's identity gets, where, and why.
+
+On the subscriptions in scope the identity holds one custom role, Backup Autopilot VM protection
+(infra/rbac-subscription.bicep), with exactly the actions the app's calls need (docs/DEPLOY.md has
+the table); built-in roles elsewhere, each on the narrowest scope. No broad built-in role anywhere.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import pytest
 from tests.infra.infra_support import (
     INFRA,
     ROLE_ASSIGNMENT,
+    ROOT,
     Declared,
     function,
     guids,
@@ -16,6 +22,7 @@ from tests.infra.infra_support import (
     module,
     parse,
     resources,
+    variable,
 )
 
 RBAC = INFRA / "rbac.bicep"
@@ -34,16 +41,26 @@ ROLES = {
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
     "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
     "5e467623-bb1f-42f4-a55d-6e525e11384b": "Backup Contributor",
-    "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
-    "9980e02c-c2be-4d73-94e8-173b1dc7cf3c": "Virtual Machine Contributor",
 }
+CUSTOM_ROLE = "Backup Autopilot VM protection"
 
+# Broad built-in roles: none may be assigned, nor named in infra/.
 FORBIDDEN = {
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
     "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
     "b24988ac-6180-42ce-ab88-20d7014aab7c": "Contributor (as the issue's brief spells it)",
     "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
+    "9980e02c-c2be-4d73-94e8-173b1dc7cf3c": "Virtual Machine Contributor",
+    "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
 }
+
+# The custom role's actions, exactly: each is a call of autopilot/azure_backup.py on the VM side.
+VM_PROTECTION_ACTIONS = [
+    "Microsoft.Compute/virtualMachines/read",  # get_vm (with instanceView), list_vms (statusOnly)
+    "Microsoft.Compute/virtualMachines/write",  # Azure Backup's check on protectedItems PUT
+    "Microsoft.Compute/disks/read",  # shared_disk_luns, shared_disks
+    "Microsoft.RecoveryServices/locations/backupStatus/action",  # backup_status
+]
 
 # Each role on the narrowest scope that works: the symbol of the resource it is scoped to
 # (None: the deployment's own scope, i.e. the resource group or the subscription).
@@ -57,13 +74,32 @@ EXPECTED_SCOPES = {
     "Monitoring Metrics Publisher": (RBAC, "appInsights"),
     "Key Vault Secrets User": (RBAC, "keyVault"),
     "Backup Contributor": (RBAC, None),
-    "Reader": (RBAC_SUBSCRIPTION, None),
-    "Virtual Machine Contributor": (RBAC_SUBSCRIPTION, None),
+    CUSTOM_ROLE: (RBAC_SUBSCRIPTION, None),
 }
+ROLE_DEFINITION = "Microsoft.Authorization/roleDefinitions"
 
 
 def assignments() -> list[Declared]:
     return [declared for declared in resources() if declared.type == ROLE_ASSIGNMENT]
+
+
+def custom_role() -> Declared:
+    (declared,) = [d for d in resources(RBAC_SUBSCRIPTION) if d.type == ROLE_DEFINITION]
+    return declared
+
+
+def is_custom(declared: Declared) -> bool:
+    """An assignment of the custom role (roleDefinitionId: vmProtectionRole.id)."""
+    value = declared.body["properties"]["roleDefinitionId"]
+    operator = value.get("operator") if isinstance(value, dict) else None
+    return operator == {
+        "type": "property_accessor",
+        "operands": {"operand_1": custom_role().symbol, "operand_2": "id"},
+    }
+
+
+def role_name(declared: Declared) -> str:
+    return CUSTOM_ROLE if is_custom(declared) else ROLES.get(role_guid(declared), role_guid(declared))
 
 
 def role_guid(declared: Declared) -> str:
@@ -82,34 +118,87 @@ def test_role_assignments_are_all_in_the_rbac_files() -> None:
     found = assignments()
     assert found, "no role assignments found"
     assert {declared.path for declared in found} == {RBAC, RBAC_SUBSCRIPTION}
+    definitions = [d for d in resources() if d.type == ROLE_DEFINITION]
+    assert [(d.path, d.symbol) for d in definitions] == [(RBAC_SUBSCRIPTION, custom_role().symbol)]
 
 
-def test_no_owner_contributor_or_user_access_administrator_anywhere() -> None:
+def test_no_broad_built_in_role_anywhere() -> None:
+    """Owner, Contributor, User Access Administrator, Virtual Machine Contributor, Reader: not
+    assigned, not named by GUID or by name in infra/ (comments may explain why not)."""
+    for declared in assignments():
+        if not is_custom(declared):
+            assert role_guid(declared) not in FORBIDDEN, (
+                f"{declared.symbol} assigns {FORBIDDEN[role_guid(declared)]}"
+            )
     for path in sorted(INFRA.rglob("*")):
         if path.is_file() and path.suffix in (".bicep", ".json", ".sh"):
             text = path.read_text(encoding="utf-8")
             for guid in guids(text):
                 assert guid not in FORBIDDEN, f"{path.relative_to(INFRA)} names {FORBIDDEN[guid]} ({guid})"
-            for name in ("'Owner'", "'Contributor'", "'User Access Administrator'"):
-                assert name not in text, f"{path.relative_to(INFRA)} names the role {name}"
+            for name in FORBIDDEN.values():
+                assert f"'{name}'" not in text, f"{path.relative_to(INFRA)} names the role '{name}'"
 
 
 def test_the_roles_are_exactly_the_reviewed_ones_on_their_scopes() -> None:
     seen: dict[str, tuple[object, object]] = {}
     for declared in assignments():
-        role = ROLES.get(role_guid(declared))
-        assert role is not None, (
-            f"{declared.symbol}: role {role_guid(declared)} is not one of the reviewed roles"
-        )
+        role = role_name(declared)
+        assert role in EXPECTED_SCOPES, f"{declared.symbol}: role {role} is not one of the reviewed roles"
         assert role not in seen, f"{role} is assigned twice"
         scope = declared.body.get("scope")
         seen[role] = (declared.path, scope)
     assert seen == EXPECTED_SCOPES
 
 
+def test_the_custom_role_holds_exactly_the_actions_the_app_calls() -> None:
+    declared = custom_role()
+    properties = declared.body["properties"]
+    assert variable(RBAC_SUBSCRIPTION, "vmProtectionActions") == VM_PROTECTION_ACTIONS
+    (permission,) = properties["permissions"]
+    assert permission == {
+        "actions": "vmProtectionActions",
+        "notActions": [],
+        "dataActions": [],
+        "notDataActions": [],
+    }
+    assert properties["type"] == "CustomRole"
+    assert str(properties["roleName"]).startswith(f"{CUSTOM_ROLE} (")  # plus the subscription id
+    # Assignable in its own subscription only; its GUID is fixed per subscription.
+    this_subscription = {
+        "function": {"type": "subscription", "parameters": {"subscription_id": None}, "property_name": "id"}
+    }
+    assert properties["assignableScopes"] == [this_subscription]
+    name = function(declared.body["name"])
+    assert name is not None and name["type"] == "guid"
+    # No wildcard, no delete, no extension, run command, key listing or role writes.
+    for action in VM_PROTECTION_ACTIONS:
+        assert "*" not in action
+        assert not re.search(r"delete|extensions|runCommand|listKeys|Microsoft\.Authorization", action, re.I)
+
+
+def test_the_actions_are_documented_call_by_call() -> None:
+    """docs/DEPLOY.md has a table of each call and the action it needs; the Bicep says why each is there."""
+    deploy = (ROOT / "docs" / "DEPLOY.md").read_text(encoding="utf-8")
+    source = RBAC_SUBSCRIPTION.read_text(encoding="utf-8")
+    for action in VM_PROTECTION_ACTIONS:
+        assert re.search(rf"^\|[^\n]*`{re.escape(action)}`", deploy, re.M), (
+            f"DEPLOY.md: no table row for {action}"
+        )
+        assert f"// - {action}:" in source, f"rbac-subscription.bicep does not say why {action} is needed"
+    for call in (
+        "virtual_machines.get",
+        "list_all",
+        "disks.get",
+        "disks.list",
+        "backup_status.get",
+        "protected_items",
+    ):
+        assert call in deploy, f"DEPLOY.md does not name the call {call}"
+
+
 @pytest.mark.parametrize("declared", assignments(), ids=lambda d: f"{d.path.name}:{d.symbol}")
 def test_each_assignment_is_named_by_guid_and_justified(declared: Declared) -> None:
-    role = ROLES[role_guid(declared)]
+    role = role_name(declared)
     name = function(declared.body["name"])
     assert name is not None and name["type"] == "guid", f"{declared.symbol}: the name must be guid(...)"
     assert declared.body["properties"]["principalType"] == "ServicePrincipal"
@@ -123,6 +212,8 @@ def test_each_assignment_is_named_by_guid_and_justified(declared: Declared) -> N
     )
 
     # The role definition GUID is commented with its role name where it is written.
+    if is_custom(declared):
+        return
     guid = role_guid(declared)
     written = [line for line in lines(declared.path) if guid in line.lower()]
     assert written and all(line.rstrip().endswith(f"// {role}") for line in written), (
@@ -130,11 +221,11 @@ def test_each_assignment_is_named_by_guid_and_justified(declared: Declared) -> N
     )
 
 
-def test_virtual_machine_contributor_is_explained_by_the_backup_extension() -> None:
-    (declared,) = [d for d in assignments() if ROLES[role_guid(d)] == "Virtual Machine Contributor"]
+def test_the_custom_role_assignment_names_every_action() -> None:
+    (declared,) = [d for d in assignments() if is_custom(d)]
     comment = declared.comment_above()
-    assert "Microsoft.Compute/virtualMachines/write" in comment
-    assert "extension" in comment
+    for action in VM_PROTECTION_ACTIONS:
+        assert action in comment, f"the comment above {declared.symbol} must name {action}"
 
 
 def test_subscription_roles_go_to_every_subscription_in_scope() -> None:
