@@ -61,8 +61,8 @@ def sdk(arm: Sandbox) -> dict[str, Any]:
 
 @pytest.fixture
 def rest_examples() -> Path:
-    """The official REST examples folder (tests/examples_support.py): skips the test when it is absent,
-    fails it in CI. Tests take it through the `needs_examples` marker."""
+    """The vendored official REST examples folder (tests/examples_support.py); fails the test when it
+    is missing. Tests take it through the `needs_examples` marker."""
     return example_path()
 
 

@@ -1,55 +1,46 @@
-"""The official REST examples the tests compare with: ../shared/azure-rest-examples, or the folder
-$AZURE_REST_EXAMPLES names (docs/ARMSIM.md). They are read at test time, never copied into the project.
+"""The official REST examples the tests compare with, vendored in tests/fixtures/azure-rest-examples/
+(SOURCES.md there says where each file comes from; LICENSE, its licence).
 
-Tests that need them take the `needs_examples` marker (or call `example_path(...)`). On a machine
-without the folder they are skipped; in CI (the `CI` environment variable set) they fail instead, so
-that a missing folder never silently turns the comparison off.
+They are part of the repository, so a missing file is an error: the test that needs it fails with the
+file's name and how to restore it, never skips.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = Path(os.environ.get("AZURE_REST_EXAMPLES") or REPO.parent / "shared" / "azure-rest-examples")
+EXAMPLES = REPO / "tests" / "fixtures" / "azure-rest-examples"
 
-# The marker: the `rest_examples` fixture (tests/conftest.py) skips, or fails in CI, when the folder is absent.
+# Kept for the tests that mark themselves as using the examples; the `rest_examples` fixture
+# (tests/conftest.py) fails them when the folder is missing.
 needs_examples = pytest.mark.usefixtures("rest_examples")
 
 
-def in_ci() -> bool:
-    return bool(os.environ.get("CI"))
-
-
-def absent(path: Path) -> NoReturn:
-    """Skip the test, or fail it in CI: `path` of the official examples is not on this machine."""
-    message = (
-        f"the official REST examples are not on this machine: {path} is absent "
-        "(put azure-rest-examples next to the project as shared/azure-rest-examples, or set AZURE_REST_EXAMPLES)"
+def missing(path: Path) -> NoReturn:
+    """Fail the test: `path` of the vendored examples is not in the checkout."""
+    relative = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+    pytest.fail(
+        f"the official REST example {relative} is missing from the checkout; restore it with "
+        f"`git checkout -- {relative}` (the examples are vendored in {EXAMPLES.relative_to(REPO)}, "
+        "see SOURCES.md there)",
+        pytrace=False,
     )
-    if in_ci():
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def example_path(*parts: str) -> Path:
-    """The file (or folder) `parts` under the examples; skips the test (fails it in CI) when absent."""
+    """The file (or, with no parts, the folder) `parts` under the vendored examples; fails the test
+    when it is missing."""
     path = EXAMPLES.joinpath(*parts)
     if not path.exists():
-        absent(path)
+        missing(path)
     return path
 
 
 def optional_example(*parts: str) -> Path | None:
-    """The file `parts` under the examples, or None when absent, for a test whose comparison with the
-    example is one check among others; in CI an absent file fails the test."""
-    path = EXAMPLES.joinpath(*parts)
-    if path.exists():
-        return path
-    if in_ci():
-        absent(path)
-    return None
+    """The same as example_path (the examples are always in the checkout, so never None now); kept for
+    the tests that call it."""
+    return example_path(*parts)

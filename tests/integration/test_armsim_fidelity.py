@@ -1,8 +1,8 @@
 """Fidelity: every official REST example in azure-rest-examples/ that armsim covers, replayed against
 armsim (both modes) with a raw authenticated HTTPS request, and its answer compared with the example's.
 
-The examples are read from ../shared/azure-rest-examples (or $AZURE_REST_EXAMPLES) at test time and
-are never copied into the project. For each example the test sets up the state the example needs,
+The examples are vendored in tests/fixtures/azure-rest-examples/ (SOURCES.md there); a missing one
+fails the test. For each example the test sets up the state the example needs,
 sends the example's request (method, path with its parameters, its api-version, its body), and checks
 that armsim answers one of the example's status codes with a body of the same shape: the same field
 names and JSON types, recursively. Values may differ. Fields armsim adds are allowed and reported
@@ -676,8 +676,6 @@ PARAMETER_OVERRIDES: dict[str, dict[str, tuple[str | None, str]]] = {
 
 
 def example_files() -> list[str]:
-    if not EXAMPLES.is_dir():
-        return []
     return sorted(str(p.relative_to(EXAMPLES)) for p in EXAMPLES.rglob("*.json"))
 
 
@@ -796,7 +794,7 @@ def test_event_example_replays(
 
 
 def test_every_example_is_replayed_or_listed() -> None:
-    example_path()  # skipped when the folder is absent, failed in CI
+    example_path()  # fails when the folder is missing
     files = example_files()
     assert files, f"no example in {EXAMPLES}"
     known = set(REPLAYS) | set(EVENT_REPLAYS) | set(NOT_REPLAYED)
