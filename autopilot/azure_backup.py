@@ -39,7 +39,7 @@ from azure.mgmt.recoveryservicesbackup.models import (
 from autopilot.clients import Clients
 from autopilot.outcomes import TransientError
 from autopilot.rules import VaultSpec
-from autopilot.vms import VmFacts, split_id, text
+from autopilot.vms import VmFacts, backup_names, split_id, text
 
 log = logging.getLogger("autopilot.azure")
 
@@ -108,14 +108,18 @@ class JobFacts:
     error_code: str
     error_message: str
     recommendations: tuple[str, ...]
-    recovery_point_id: str
-    container: str = ""
-    user_triggered: bool = False
+    container: str = ""  # a job's GET names its container; a job list does not
+    retain_until: dt.datetime | None = None  # the recovery point's expiry an on-demand backup asked for
 
     @property
     def container_key(self) -> str:
-        """'iaasvmcontainerv2;<rg>;<vm>' in lower case, whichever way the job spells its container."""
-        return self.container.lower().removeprefix("iaasvmcontainer;") or self.vm_name.lower()
+        """'iaasvmcontainerv2;<rg>;<vm>' in lower case, whichever way the job spells its container
+        (recorded: 'iaasvmcontainerv2;rg;vm', ';iaasvmcontainerv2;rg;vm', none at all)."""
+        container = self.container.lower()
+        start = container.find("iaasvmcontainerv2;")
+        if start >= 0:
+            return container[start:]
+        return container.removeprefix("iaasvmcontainer;").lstrip(";") or self.vm_name.lower()
 
     def is_for(self, vm: VmFacts | str) -> bool:
         """Whether the job backs up this VM (given as facts or as its resource id)."""
@@ -148,10 +152,59 @@ class JobFacts:
             error_code=text(first.error_code) if first else "",
             error_message=text(first.error_string) if first else "",
             recommendations=tuple(first.recommendations or []) if first else (),
-            recovery_point_id=str(bag.get("Recovery Point Id", "")),
             container=text(getattr(props, "container_name", None)),
-            user_triggered=bool(getattr(props, "is_user_triggered", False)),
+            retain_until=bag_time(bag, "Recovery Point Expiry Time in UTC"),
         )
+
+
+def bag_time(bag: dict[str, Any], key: str) -> dt.datetime | None:
+    """A time from a job's propertyBag, where Azure writes them as 'M/d/yyyy h:mm:ss AM' in UTC
+    (e.g. "Recovery Point Expiry Time in UTC": "1/29/2020 12:00:00 AM"); keys are matched without
+    regard to case. None when the key is absent or the value is not such a time."""
+    wanted = key.lower()
+    value = next((str(v) for k, v in bag.items() if str(k).strip().lower() == wanted), None)
+    if not value:
+        return None
+    try:
+        return dt.datetime.strptime(value.strip(), "%m/%d/%Y %I:%M:%S %p").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class PointFacts:
+    """A recovery point of a protected item."""
+
+    name: str
+    time: dt.datetime
+    expiry: dt.datetime | None  # recoveryPointProperties.expiryTime, where Azure sends it
+    tiers: tuple[str, ...]  # InstantRP (snapshot), HardenedRP (vault), ...
+
+    @classmethod
+    def from_resource(cls, resource: Any) -> PointFacts:
+        props = resource.properties
+        extra = getattr(props, "recovery_point_properties", None)
+        expiry = getattr(extra, "expiry_time", None) if extra is not None else None
+        return cls(
+            name=str(resource.name),
+            time=props.recovery_point_time,
+            expiry=_parse_time(expiry),
+            tiers=tuple(
+                text(t.type) for t in (getattr(props, "recovery_point_tier_details", None) or []) if t.type
+            ),
+        )
+
+
+def _parse_time(value: object) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 class _StatusOnly(AzureAsyncOperationPolling[Any, Any]):
@@ -250,6 +303,11 @@ class AzureBackup:
             filter="backupManagementType eq 'AzureIaasVM' and itemType eq 'VM'",
         )
         return [ItemFacts.from_resource(item) for item in pages]
+
+    def count_items(self, vault: VaultSpec) -> int:
+        """How many VM items the vault holds (every state: stopped and soft-deleted ones hold their
+        place too), in pages."""
+        return len(self.list_items(vault))
 
     def backup_status(self, vm: VmFacts) -> dict[str, Any]:
         """Where the VM is protected, if anywhere (one call, across every vault of its region)."""
@@ -357,14 +415,15 @@ class AzureBackup:
         return status_url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
 
     def job_of_operation(
-        self, vault: VaultSpec, vm: VmFacts, operation_id: str, wait_seconds: float = 60
+        self, vault: VaultSpec, vm: VmFacts | str, operation_id: str, wait_seconds: float = 60
     ) -> str:
         """The job id behind an accepted backup operation (polls the operation status briefly)."""
         backup = self.clients.backup(vault.subscription_id)
+        container, item = backup_names(vm)
         deadline = time.monotonic() + wait_seconds
         while True:
             status = backup.protected_item_operation_statuses.get(
-                vault.name, vault.resource_group, FABRIC, vm.container_name, vm.item_name, operation_id
+                vault.name, vault.resource_group, FABRIC, container, item, operation_id
             )
             job_id = status.as_dict().get("properties", {}).get("jobId")
             if job_id:
@@ -379,6 +438,35 @@ class AzureBackup:
                     f"the backup operation {operation_id} did not name its job within {wait_seconds} s"
                 )
             time.sleep(1)
+
+    def recovery_points(
+        self, vault: VaultSpec, vm: VmFacts | str, since: dt.datetime, until: dt.datetime
+    ) -> list[PointFacts]:
+        """The VM's recovery points taken between two times, newest first ($filter startDate and
+        endDate, in Azure's 'yyyy-MM-dd hh:mm:ss tt' UTC times)."""
+        backup = self.clients.backup(vault.subscription_id)
+        container, item = backup_names(vm)
+        start, end = (t.astimezone(dt.UTC).strftime("%Y-%m-%d %I:%M:%S %p") for t in (since, until))
+        points = backup.recovery_points.list(
+            vault.name,
+            vault.resource_group,
+            FABRIC,
+            container,
+            item,
+            filter=f"startDate eq '{start}' and endDate eq '{end}'",
+        )
+        return sorted((PointFacts.from_resource(p) for p in points), key=lambda p: p.time, reverse=True)
+
+    def confirm_job(self, vault: VaultSpec, job: JobFacts, vm: VmFacts | str) -> JobFacts | None:
+        """The job if it backs up this VM, else None. A job from a list names its VM only by name,
+        and VMs of one name can live in several resource groups: such a job is read (one GET, which
+        names its container) before it is taken for this VM's."""
+        if not job.is_for(vm):
+            return None
+        if job.container:
+            return job
+        detailed = self.get_job(vault, job.id)
+        return detailed if detailed.is_for(vm) else None
 
     def get_job(self, vault: VaultSpec, job_id: str) -> JobFacts:
         backup = self.clients.backup(vault.subscription_id)

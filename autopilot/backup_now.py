@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 
 from azure.core.exceptions import HttpResponseError
 
-from autopilot.azure_backup import JobFacts, error_code, is_transient
+from autopilot import on_demand
+from autopilot.azure_backup import JobFacts, PointFacts, error_code, is_transient
 from autopilot.errorcodes import COMPLETED_WITH_WARNINGS, classify
 from autopilot.outcomes import Kind, TransientError
 from autopilot.problems import Problem
@@ -44,6 +45,11 @@ MAX_RETAIN = dt.timedelta(days=99 * 365)  # Azure's limit for an on-demand recov
 KIND = "backup"
 ABANDONED_AFTER = dt.timedelta(minutes=5)
 CLOCK_SKEW = dt.timedelta(minutes=1)
+POINT_SKEW = dt.timedelta(seconds=2)
+# Azure spells a backup job's tasks in more than one way ("Transfer Data to Vault" in recorded 2019
+# jobs, "Transfer data to vault" in the API's examples): the API answers one spelling.
+PHASE_NAMES = {name.lower(): name for name in ("Take Snapshot", "Transfer data to vault")}
+PURPOSE = "backup-now"  # its rows in the on-demand ledger, keyed by request id
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@#/-]{0,127}$")
 _KNOWN_FIELDS = {
     "vm",
@@ -427,10 +433,8 @@ def _request_backup(autopilot: Autopilot, request: BackupRequest, source: str) -
 def _start(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[int, dict[str, Any]]:
     key = f"backup-request:{request.request_id}"
     record = autopilot.state.get(KIND, key) or {}
-    # A record left "Triggering" by an attempt that died may have started its backup already.
-    triggered_since = record.get("Created") if record.get("Status") == "Triggering" else None
     try:
-        vault, job = _find_or_trigger(autopilot, request, source, triggered_since)
+        vault, job = _find_or_trigger(autopilot, request, source)
     except Problem:
         autopilot.state.delete(KIND, key)  # nothing started: a corrected retry may use the same id
         raise
@@ -464,9 +468,7 @@ def azure_problem(error: Exception) -> Problem:
     )
 
 
-def _find_or_trigger(
-    autopilot: Autopilot, request: BackupRequest, source: str, triggered_since: dt.datetime | None
-) -> tuple[str, JobFacts]:
+def _find_or_trigger(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[str, JobFacts]:
     """The job of this request's backup: one already running for the VM, the one an interrupted
     attempt of this request started, or a new one. Returns (vault id, job)."""
     azure = autopilot.azure
@@ -491,8 +493,8 @@ def _find_or_trigger(
             f"The VM needs tag {key}={value}.",
             "vm",
         )
-    vault = autopilot.rules.vault_for(vm.subscription_id, vm.location)
-    if vault is None:
+    vaults = autopilot.rules.vault_set(vm.subscription_id, vm.location)
+    if not vaults:
         raise Problem(
             409,
             "no-vault",
@@ -500,7 +502,13 @@ def _find_or_trigger(
             f"The rules name no vault in {vm.location}; add one to the rules file.",
             "vm",
         )
-    item = azure.get_item(vault, vm)
+    # The vault of the set that holds the VM (one read for a set of one vault).
+    vault, item = vaults[0], None
+    for candidate in vaults:
+        item = azure.get_item(candidate, vm)
+        if item is not None:
+            vault = candidate
+            break
     live = item is not None and not item.soft_deleted and item.protection_state != "ProtectionStopped"
     if not live:
         if not request.protect_if_needed:
@@ -523,28 +531,34 @@ def _find_or_trigger(
                 f"{outcome.reason}. {outcome.remedy}".strip(),
                 "vm",
             )
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-    recent = _vm_jobs(autopilot, vault, vm, since)
-    running = [j for j in recent if j.status == "InProgress"]
-    if running:
-        return vault.resource_id, running[0]
+        vault = autopilot.rules.vault_by_id(outcome.vault) or vault
     # A backup this request already started (an attempt that died after the trigger) is adopted,
     # never started twice.
-    if triggered_since is not None:
-        job = _started_since(recent, triggered_since)
+    if on_demand.entry(autopilot, PURPOSE, request.request_id) is not None:
+        job = on_demand.job_of(autopilot, vault, PURPOSE, request.request_id)
         if job is not None:
             _audit_adopted(autopilot, vm.id, request.request_id, job.id, source)
             return vault.resource_id, job
-    midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    today = [j for j in recent if j.user_triggered and j.start and j.start >= midnight]
+        on_demand.forget(autopilot, PURPOSE, request.request_id)  # its trigger never reached Azure
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    running = (
+        azure.confirm_job(vault, job, vm)
+        for job in _vm_jobs(autopilot, vault, vm, since)
+        if job.status == "InProgress"
+    )
+    joined = next((job for job in running if job is not None), None)
+    if joined is not None:
+        return vault.resource_id, joined
+    today = on_demand.started_today(autopilot, vm.id)
     cap = autopilot.settings.backup_daily_cap
-    if len(today) >= cap:
+    if today >= cap:
+        midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         tomorrow = midnight + dt.timedelta(days=1)
         raise Problem(
             429,
             "daily-cap-reached",
             "The VM's on-demand backups for today are used up",
-            f"{vm.name} had {len(today)} on-demand backups today; the limit is {cap} (Azure allows 9, recommends 4). Retry after {tomorrow:%Y-%m-%d %H:%M} UTC.",
+            f"{vm.name} had {today} on-demand backups started by the autopilot today; the limit is {cap} (Azure allows 9, recommends 4). Retry after {tomorrow:%Y-%m-%d %H:%M} UTC.",
             headers={"Retry-After": str(int((tomorrow - dt.datetime.now(dt.UTC)).total_seconds()) + 1)},
         )
     autopilot.state.put(
@@ -560,8 +574,10 @@ def _find_or_trigger(
         source=source,
         details={"requestId": request.request_id},
     )
-    operation = azure.backup_now(vault, vm, request.retain_until)
+    operation = on_demand.trigger(autopilot, vault, vm, request.retain_until, PURPOSE, request.request_id)
+    assert operation is not None, "without once=True the trigger always runs"
     job_id = azure.job_of_operation(vault, vm, operation)
+    on_demand.record_job(autopilot, PURPOSE, request.request_id, job_id)
     autopilot.audit.record(
         vm_id=vm.id,
         action="backup-now",
@@ -571,12 +587,6 @@ def _find_or_trigger(
         details={"jobId": job_id, "requestId": request.request_id},
     )
     return vault.resource_id, azure.get_job(vault, job_id)
-
-
-def _started_since(jobs: list[JobFacts], triggered: dt.datetime) -> JobFacts | None:
-    """The on-demand backup a request's trigger started: the newest since the trigger."""
-    ours = [j for j in jobs if j.user_triggered and j.start is not None and j.start >= triggered - CLOCK_SKEW]
-    return max(ours, key=lambda j: j.start or triggered) if ours else None
 
 
 def _audit_adopted(autopilot: Autopilot, vm_id: str, request_id: str, job_id: str, source: str) -> None:
@@ -595,8 +605,14 @@ def _vm_jobs(autopilot: Autopilot, vault: Any, vm: VmFacts | str, since: dt.date
     return [job for job in autopilot.azure.backup_jobs(vault, since, until) if job.is_for(vm)]
 
 
-def view(record: Mapping[str, Any], operation_id: str, job: JobFacts | None = None) -> dict[str, Any]:
-    """The operation as the API shows it: id, status, job, VM, retain-until, and the phases once known."""
+def view(
+    record: Mapping[str, Any],
+    operation_id: str,
+    job: JobFacts | None = None,
+    point: PointFacts | None = None,
+) -> dict[str, Any]:
+    """The operation as the API shows it: id, status, job, VM, retain-until, the phases once known,
+    and the recovery point the backup made with the expiry Azure holds for it."""
     retain = record.get("RetainUntil")
     body: dict[str, Any] = {
         "id": operation_id,
@@ -609,13 +625,19 @@ def view(record: Mapping[str, Any], operation_id: str, job: JobFacts | None = No
         else retain,
     }
     if job is not None:
-        body["phases"] = [{"name": name, "status": status} for name, status in job.phases]
+        body["phases"] = [
+            {"name": PHASE_NAMES.get(name.lower(), name), "status": status} for name, status in job.phases
+        ]
         body["startTime"] = job.start.isoformat() if job.start else None
         body["endTime"] = job.end.isoformat() if job.end else None
         if job.status == "CompletedWithWarnings":
             body["meaning"] = COMPLETED_WITH_WARNINGS
-        if job.recovery_point_id:
-            body["recoveryPoint"] = job.recovery_point_id
+        if point is not None:
+            body["recoveryPoint"] = point.name
+            body["recoveryPointTime"] = _iso(point.time)
+        expiry = (point.expiry if point is not None else None) or job.retain_until
+        if expiry is not None:
+            body["recoveryPointExpiry"] = _iso(expiry)
         if job.error_code:
             info = classify(job.error_code)
             body["error"] = {
@@ -632,8 +654,12 @@ def view(record: Mapping[str, Any], operation_id: str, job: JobFacts | None = No
     return body
 
 
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def backup_status(autopilot: Autopilot, operation_id: str) -> dict[str, Any]:
-    """The operation with its job's two phases, read fresh from Azure."""
+    """The operation with its job's two phases and its recovery point, read fresh from Azure."""
     if not re.fullmatch(r"[0-9a-f]{64}", operation_id):
         raise Problem(
             404, "not-found", "No such backup", f"'{operation_id[:80]}' is not a backup operation id."
@@ -643,17 +669,19 @@ def backup_status(autopilot: Autopilot, operation_id: str) -> dict[str, Any]:
         raise Problem(404, "not-found", "No such backup", f"No backup operation {operation_id}.")
     try:
         record, job = current_job(autopilot, operation_id, record, source="http")
+        point = recovery_point(autopilot, record, job)
     except (HttpResponseError, TransientError) as error:
         raise azure_problem(error) from error
-    return view(record, operation_id, job)
+    return view(record, operation_id, job, point)
 
 
 def current_job(
     autopilot: Autopilot, operation_id: str, record: dict[str, Any], source: str
 ) -> tuple[dict[str, Any], JobFacts | None]:
     """The record's job, read fresh from Azure. A record an interrupted attempt left "Triggering"
-    (the backup started, the job not yet written down) gets the job that attempt started, written
-    down once. Returns the record as it now is (with its etag) and the job, if any."""
+    (the backup may have started, its job not yet written down) gets the job that attempt started,
+    found through the on-demand ledger and written down once. Returns the record as it now is (with
+    its etag) and the job, if any."""
     vault = autopilot.rules.vault_by_id(str(record.get("Vault", "")))
     if vault is None:
         return record, None
@@ -661,11 +689,32 @@ def current_job(
         return record, autopilot.azure.get_job(vault, str(record["JobId"]))
     if record.get("Status") != "Triggering":
         return record, None
-    triggered = record.get("Created") or dt.datetime.now(dt.UTC)
-    job = _started_since(_vm_jobs(autopilot, vault, str(record["VmId"]), triggered - CLOCK_SKEW), triggered)
+    request_id = str(record.get("RequestId", ""))
+    try:
+        job = on_demand.job_of(autopilot, vault, PURPOSE, request_id, wait_seconds=0)
+    except TransientError:  # Azure has not named the job yet
+        return record, None
     if job is None:
         return record, None
     adopted = {**record, "JobId": job.id, "Status": job.status, "Updated": dt.datetime.now(dt.UTC)}
     if autopilot.state.replace_row(KIND, operation_id, adopted, str(record.get("_etag", "*"))):
-        _audit_adopted(autopilot, str(record["VmId"]), str(record.get("RequestId", "")), job.id, source)
+        _audit_adopted(autopilot, str(record["VmId"]), request_id, job.id, source)
     return autopilot.state.get_row(KIND, operation_id) or adopted, job
+
+
+def recovery_point(
+    autopilot: Autopilot, record: Mapping[str, Any], job: JobFacts | None
+) -> PointFacts | None:
+    """The recovery point a finished backup job made: the VM's first point taken within the job's
+    time window. Azure stamps the point a few seconds after the job starts (recorded: job 14:07:22.99,
+    point 14:07:26.83) and takes one snapshot of an item at a time, so the earlier backup's point lies
+    before this job's start; the window opens only POINT_SKEW before the start for that reason."""
+    if job is None or job.status not in ("Completed", "CompletedWithWarnings") or job.start is None:
+        return None
+    vault = autopilot.rules.vault_by_id(str(record.get("Vault", "")))
+    if vault is None:
+        return None
+    start, end = job.start - POINT_SKEW, (job.end or dt.datetime.now(dt.UTC)) + CLOCK_SKEW
+    points = autopilot.azure.recovery_points(vault, str(record["VmId"]), start, end)
+    within = [p for p in points if start <= p.time <= end]
+    return min(within, key=lambda p: p.time) if within else None

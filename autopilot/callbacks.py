@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from autopilot.backup_now import FINAL_STATUSES, KIND, check_callback_url, current_job, sign, view
+from autopilot.backup_now import (
+    FINAL_STATUSES,
+    KIND,
+    check_callback_url,
+    current_job,
+    recovery_point,
+    sign,
+    view,
+)
 from autopilot.problems import Problem
 
 if TYPE_CHECKING:
@@ -44,7 +52,7 @@ def _call_back(autopilot: Autopilot, record: dict[str, object], operation_id: st
     record, job = current_job(autopilot, operation_id, dict(record), source="timer")
     if job is None or job.status not in FINAL_STATUSES:
         return False
-    payload = json.dumps(view(record, operation_id, job)).encode()
+    payload = json.dumps(view(record, operation_id, job, recovery_point(autopilot, record, job))).encode()
     url = str(record["CallbackUrl"])
     attempts = int(str(record.get("CallbackAttempts", 0))) + 1
     outcome = "sent"

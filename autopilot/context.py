@@ -15,6 +15,7 @@ from autopilot.audit import AuditLog
 from autopilot.azure_backup import AzureBackup
 from autopilot.clients import Clients
 from autopilot.events import EventPublisher
+from autopilot.placement import VaultRoom
 from autopilot.policies import PolicyCache
 from autopilot.rules import Rules, load_rules
 from autopilot.settings import Settings, SettingsError, get_settings
@@ -36,6 +37,11 @@ class Autopilot:
     @cached_property
     def audit(self) -> AuditLog:
         return AuditLog(self.clients.table(self.settings.audit_table))
+
+    @cached_property
+    def vault_room(self) -> VaultRoom:
+        """Items per vault, for placing new VMs in a region's vault set (autopilot/placement.py)."""
+        return VaultRoom(self.azure.count_items, self.rules.vault_capacity)
 
     @cached_property
     def state(self) -> StateStore:

@@ -48,7 +48,11 @@ def document() -> dict[str, Any]:
                     "type": "object",
                     "required": ["name", "status"],
                     "properties": {
-                        "name": {"type": "string", "enum": ["Take Snapshot", "Transfer data to vault"]},
+                        "name": {
+                            "type": "string",
+                            "description": "Take Snapshot or Transfer data to vault (Azure's task names, "
+                            "in this spelling whatever case Azure writes them in).",
+                        },
                         "status": {"type": "string"},
                     },
                 },
@@ -56,7 +60,19 @@ def document() -> dict[str, Any]:
             "startTime": {"type": ["string", "null"]},
             "endTime": {"type": ["string", "null"]},
             "meaning": {"type": "string", "description": "What CompletedWithWarnings means for this job."},
-            "recoveryPoint": {"type": "string"},
+            "recoveryPoint": {
+                "type": "string",
+                "description": "The name of the recovery point the backup made (the item's point taken "
+                "within the job's time), once the job has finished.",
+            },
+            "recoveryPointTime": {"type": "string", "format": "date-time"},
+            "recoveryPointExpiry": {
+                "type": "string",
+                "format": "date-time",
+                "description": "When Azure deletes the recovery point, as Azure holds it (the point's "
+                "expiryTime, else the job's 'Recovery Point Expiry Time in UTC'); may differ from "
+                "retainUntil when the request joined a backup that was already running.",
+            },
             "error": {
                 "type": "object",
                 "required": ["code", "class", "remedy"],

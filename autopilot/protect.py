@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING
 
 from azure.core.exceptions import HttpResponseError
 
+from autopilot import on_demand
 from autopilot.azure_backup import ItemFacts, error_code, is_transient
 from autopilot.outcomes import Kind, Outcome, TransientError
+from autopilot.placement import Placement
 from autopilot.policyspec import PolicySpec
 from autopilot.rules import Rules, Selection, VaultSpec
 from autopilot.telemetry import tracer
@@ -134,6 +136,28 @@ def preflight(vm: VmFacts, policy: PolicySpec) -> list[Problem]:
     return problems
 
 
+def _vault_of(
+    rules: Rules,
+    vaults: tuple[VaultSpec, ...],
+    item: ItemFacts | None,
+    elsewhere: tuple[str, str] | None,
+    placement: Placement | None,
+) -> VaultSpec | None:
+    """The vault of the set the decision is about: the one holding the VM's item (a VM stays where
+    it is), else the placement's choice (None when the set is full), else the set's first."""
+    if item is not None:
+        holder = rules.vault_by_id(item.vault_id)
+        if holder is not None:
+            return holder
+    if elsewhere is not None:
+        holder = next((v for v in vaults if same_id(v.resource_id, elsewhere[0])), None)
+        if holder is not None:
+            return holder
+    if placement is not None:
+        return placement.vault
+    return vaults[0] if vaults else None
+
+
 def _older(version: str, minimum: tuple[int, ...]) -> bool:
     try:
         parts = tuple(int(p) for p in version.split("."))
@@ -148,11 +172,15 @@ def decide(
     item: ItemFacts | None,
     shared_disk_luns: list[int] | tuple[int, ...] = (),
     elsewhere: tuple[str, str] | None = None,
+    placement: Placement | None = None,
 ) -> Decision:
-    """What the rules want for this VM. `item` is its protected item in the vault the rules name for
-    its region (None if none); `elsewhere` is (vault id, policy name) when another vault protects it."""
+    """What the rules want for this VM. `item` is its protected item in a vault of the set the rules
+    name for its region (None if none); `elsewhere` is (vault id, policy name) when a vault outside
+    the set protects it; `placement` is the vault of the set with room for a VM to protect (None:
+    the set's first vault)."""
     selection = rules.select(vm.tags, shared_disk_luns=shared_disk_luns)
-    vault = rules.vault_for(vm.subscription_id, vm.location)
+    vaults = rules.vault_set(vm.subscription_id, vm.location)
+    vault = _vault_of(rules, vaults, item, elsewhere, placement)
     live = item is not None and not item.soft_deleted and item.protection_state != "ProtectionStopped"
     if selection.opted_out:
         if not live or vault is None or item is None:
@@ -174,6 +202,22 @@ def decide(
         )
     if selection.policy is None:
         return Decision(Kind.NOT_SELECTED, _why(selection), selection=selection)
+    if vault is None and vaults:
+        names = ", ".join(v.name for v in vaults)
+        return Decision(
+            Kind.NEEDS_ATTENTION,
+            f"{_why(selection)}, but every vault of its region's set is full ({names}: "
+            f"{rules.vault_capacity.usable} VMs each; Azure holds at most {rules.vault_capacity.max_items})",
+            f"Add a vault to the set for region '{vm.location}' (subscription {vm.subscription_id}) in the rules "
+            "file, e.g. raise the count of its name pattern, and deploy it (the Bicep generated from the "
+            "rules, infra/rules.generated.json, creates it).",
+            selection=selection,
+            details={
+                "region": vm.location,
+                "vaultSetFull": True,
+                "vaultSet": [v.resource_id for v in vaults],
+            },
+        )
     if vault is None:
         return Decision(
             Kind.NEEDS_ATTENTION,
@@ -378,24 +422,28 @@ def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
     decision = decide(autopilot.rules, vm, None, shared)
     if decision.kind is Kind.NOT_SELECTED or decision.details.get("missingVault"):
         return carry_out(autopilot, vm, decision, source)  # whatever protects it, the rules do not care
-    vault = autopilot.rules.vault_for(vm.subscription_id, vm.location)
+    vaults = autopilot.rules.vault_set(vm.subscription_id, vm.location)
     status = azure.backup_status(vm)
     item, elsewhere = None, None
     protected_in = str(status.get("vaultId") or "")
     if protected_in and status.get("protectionStatus") not in (None, "", "NotProtected"):
-        if vault is not None and same_id(protected_in, vault.resource_id):
-            item = azure.get_item(vault, vm)
+        holder = next((v for v in vaults if same_id(protected_in, v.resource_id)), None)
+        if holder is not None:
+            item = azure.get_item(holder, vm)
         else:
             elsewhere = (protected_in, str(status.get("policyName") or ""))
-    decision = decide(autopilot.rules, vm, item, shared, elsewhere)
+    placement = None
+    if item is None and elsewhere is None and decision.kind is not Kind.OPTED_OUT:
+        placement = autopilot.vault_room.place(vaults)
+    decision = decide(autopilot.rules, vm, item, shared, elsewhere, placement)
     try:
         return carry_out(autopilot, vm, decision, source)
     except HttpResponseError as error:
-        # backupStatus may not report a stopped or soft-deleted item in our vault: look at the item
-        # itself once before giving up on a refused enable.
-        if decision.change != "enable" or is_transient(error) or vault is None:
+        # backupStatus may not report a stopped or soft-deleted item in the set's vaults: look at
+        # the items themselves once before giving up on a refused enable.
+        if decision.change != "enable" or is_transient(error):
             raise
-        item = azure.get_item(vault, vm)
+        item = next((found for v in vaults if (found := azure.get_item(v, vm)) is not None), None)
         if item is None:
             raise
         return carry_out(autopilot, vm, decide(autopilot.rules, vm, item, shared), source)
@@ -456,6 +504,8 @@ def carry_out(autopilot: Autopilot, vm: VmFacts, decision: Decision, source: str
                 autopilot.azure.undelete(vault, vm)
                 actions.append("undelete")
             autopilot.azure.protect(vault, vm, policy.name, excluded)
+            if decision.change == "enable":
+                autopilot.vault_room.taken(vault)
         actions.append(action)
         done = f"done: vault {vault.name}" + (
             f", policy {policy.name}" if policy and decision.change != "stop" else ""
@@ -487,7 +537,7 @@ def _finish_pending(
     closed. Returns the outcome of the finished change, or None."""
     action = str(pending.get("Action") or "enable-protection")
     reason = str(pending.get("Reason") or decision.reason)
-    vault = autopilot.rules.vault_for(vm.subscription_id, vm.location)
+    vault = decision.vault
     landed = decision.kind is Kind.OPTED_OUT if action == "stop-protection" else decision.protected
     if not landed or vault is None:
         autopilot.audit.record(
@@ -528,12 +578,10 @@ def _first_backup(
 ) -> None:
     """At most one first backup per VM, however often the event arrives."""
     retain_until = dt.datetime.now(dt.UTC) + dt.timedelta(days=retain_days)
-    if not autopilot.state.put_once("first-backup", vm.id, {"RetainUntil": retain_until}):
-        return
     try:
-        operation = autopilot.azure.backup_now(vault, vm, retain_until)
+        operation = on_demand.trigger(autopilot, vault, vm, retain_until, "first-backup", vm.id, once=True)
     except Exception as error:
-        autopilot.state.delete("first-backup", vm.id)
+        on_demand.forget(autopilot, "first-backup", vm.id)
         if is_transient(error):
             raise
         autopilot.audit.record(
@@ -543,6 +591,8 @@ def _first_backup(
             outcome=f"failed: {error_code(error)}",
             source=source,
         )
+        return
+    if operation is None:  # started before, by an earlier delivery or the sweep
         return
     actions.append("first-backup")
     autopilot.audit.record(

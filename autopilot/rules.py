@@ -80,6 +80,8 @@ StorageRedundancy = Literal["GeoRedundant", "LocallyRedundant"]
 STORAGE_REDUNDANCIES: tuple[str, ...] = ("GeoRedundant", "LocallyRedundant")
 MAX_LUN = 63
 MAX_RETAIN_DAYS = 36135  # Azure keeps an on-demand backup at most 99 years
+MAX_VAULT_ITEMS = 1000  # Azure VMs in one Recovery Services vault (Azure Backup support matrix)
+MAX_VAULT_COUNT = 50  # vaults one pattern entry may declare
 _MAX_MATCH_DEPTH = 16
 
 _REGION = re.compile(r"^[a-z][a-z0-9]*$")
@@ -266,6 +268,21 @@ class OptOut:
 
 
 @dataclass(frozen=True)
+class VaultCapacity:
+    """How full the rules let a vault get. Azure holds at most 1,000 Azure VMs in a Recovery
+    Services vault (Azure Backup support matrix); `headroom` keeps that many places free in each
+    vault, for VMs protected by hand or by another instance at the same moment."""
+
+    max_items: int = MAX_VAULT_ITEMS
+    headroom: int = 0
+
+    @property
+    def usable(self) -> int:
+        """How many items the autopilot puts in one vault at most."""
+        return self.max_items - self.headroom
+
+
+@dataclass(frozen=True)
 class FirstBackup:
     enabled: bool = True
     retain_days: int = 30
@@ -323,6 +340,7 @@ class Rules:
     disk_exclusion_tag: str | None = None
     first_backup: FirstBackup = field(default_factory=FirstBackup)
     actions: Actions = field(default_factory=Actions)
+    vault_capacity: VaultCapacity = field(default_factory=VaultCapacity)
 
     # --- vaults -------------------------------------------------------------------------------
 
@@ -330,14 +348,19 @@ class Rules:
         """The rules' vault with this resource id (compared case-insensitively), or None."""
         return next((v for v in self.vaults if v.resource_id.lower() == resource_id.lower()), None)
 
-    def vault_for(self, subscription_id: str, region: str) -> VaultSpec | None:
-        """The vault for VMs of this subscription and region, or None when the rules have none."""
+    def vault_set(self, subscription_id: str, region: str) -> tuple[VaultSpec, ...]:
+        """The vaults for VMs of this subscription and region, in the order protection fills them
+        (the rules file's order); empty when the rules have none."""
         subscription = subscription_id.strip().lower()
         wanted = normalize_region(region)
-        for vault in self.vaults:
-            if vault.subscription_id.lower() == subscription and vault.region == wanted:
-                return vault
-        return None
+        return tuple(
+            v for v in self.vaults if v.subscription_id.lower() == subscription and v.region == wanted
+        )
+
+    def vault_for(self, subscription_id: str, region: str) -> VaultSpec | None:
+        """The first vault of the subscription's and region's set, or None when the rules have none."""
+        found = self.vault_set(subscription_id, region)
+        return found[0] if found else None
 
     # --- policies -----------------------------------------------------------------------------
 
@@ -649,8 +672,9 @@ _VAULT_NAME_RULE = (
 )
 
 
-def _vault_name(f: _Field) -> str:
-    name = _text(f, "the vault name")
+def _vault_name(f: _Field, name: str | None = None) -> str:
+    """A vault name as Azure allows it: the field's text, or `name` made from the field's pattern."""
+    name = _text(f, "the vault name") if name is None else name
     if not 2 <= len(name) <= 50:
         problem = f"it has {len(name)} character{'s' if len(name) != 1 else ''}"
     elif not name[0].isascii() or not name[0].isalpha():
@@ -664,12 +688,15 @@ def _vault_name(f: _Field) -> str:
 
 
 def _parse_vaults(f: _Field) -> tuple[VaultSpec, ...]:
+    """The vaults. Several vaults of one subscription and region form a set that protection fills in
+    the file's order; a name with '{n}' and a count declares several at once (rsv-weu-{n}, count 3:
+    rsv-weu-1, rsv-weu-2, rsv-weu-3)."""
     vaults: list[VaultSpec] = []
     lines: list[int] = []
     for item in _list(f, "vaults"):
         keys = _mapping(
             item,
-            ("subscription", "resourceGroup", "name", "region", "storageRedundancy"),
+            ("subscription", "resourceGroup", "name", "region", "storageRedundancy", "count"),
             ("subscription", "resourceGroup", "name", "region"),
         )
         subscription = _text(keys["subscription"], "the subscription id").strip()
@@ -684,7 +711,7 @@ def _parse_vaults(f: _Field) -> tuple[VaultSpec, ...]:
                 f"'{group}' is not a valid resource group name: up to 90 letters, digits, underscores,"
                 " hyphens, periods and parentheses, not ending in a period"
             )
-        name = _vault_name(keys["name"])
+        names = _vault_names(keys["name"], keys.get("count"))
         region = normalize_region(_text(keys["region"], "the Azure region, e.g. westeurope"))
         if not _REGION.match(region):
             raise keys["region"].error(
@@ -697,23 +724,47 @@ def _parse_vaults(f: _Field) -> tuple[VaultSpec, ...]:
                 if _choice(keys["storageRedundancy"], STORAGE_REDUNDANCIES) == ("LocallyRedundant")
                 else "GeoRedundant"
             )
-        vault = VaultSpec(subscription.lower(), group, name, region, redundancy)
-        for index, other in enumerate(vaults):
-            if other.subscription_id == vault.subscription_id and other.region == vault.region:
-                raise keys["region"].error(
-                    f"a second vault for subscription {vault.subscription_id} in {region}: vaults[{index}]"
-                    f" ('{other.name}', line {lines[index]}) already serves it. Azure protects a VM only"
-                    " into one vault of its own region and subscription: keep one vault per subscription"
-                    " and region"
-                )
-            if other.subscription_id == vault.subscription_id and other.name.lower() == name.lower():
-                raise keys["name"].error(
-                    f"vault name '{name}' is already used by vaults[{index}] (line {lines[index]}) in the"
-                    " same subscription; vault names are unique within a subscription"
-                )
-        vaults.append(vault)
-        lines.append(item.line)
+        for name in names:
+            vault = VaultSpec(subscription.lower(), group, name, region, redundancy)
+            for index, other in enumerate(vaults):
+                if other.subscription_id == vault.subscription_id and other.name.lower() == name.lower():
+                    raise keys["name"].error(
+                        f"vault name '{name}' is already used by the vault on line {lines[index]} in the"
+                        " same subscription; vault names are unique within a subscription"
+                    )
+            vaults.append(vault)
+            lines.append(item.line)
     return tuple(vaults)
+
+
+def _vault_names(name_field: _Field, count_field: _Field | None) -> list[str]:
+    """The names one vault entry declares: its name, or with a count the pattern's names."""
+    if count_field is None:
+        return [_vault_name(name_field)]
+    count = _int(count_field, 1, MAX_VAULT_COUNT, f"write 1 to {MAX_VAULT_COUNT} vaults")
+    pattern = _text(name_field, "the vault name pattern, e.g. rsv-prod-weu-{n}").strip()
+    if pattern.count("{n}") != 1:
+        raise name_field.error(
+            f"'{pattern}' has a count, so it must contain {{n}} once, where the vault's number goes,"
+            " e.g. rsv-prod-weu-{n}"
+        )
+    return [_vault_name(name_field, pattern.replace("{n}", str(n))) for n in range(1, count + 1)]
+
+
+def _parse_vault_capacity(f: _Field) -> VaultCapacity:
+    keys = _mapping(f, ("maxItems", "headroom"))
+    most = MAX_VAULT_ITEMS
+    if "maxItems" in keys:
+        most = _int(
+            keys["maxItems"],
+            1,
+            MAX_VAULT_ITEMS,
+            f"write 1 to {MAX_VAULT_ITEMS}: Azure holds at most {MAX_VAULT_ITEMS} VMs in a vault",
+        )
+    headroom = 0
+    if "headroom" in keys:
+        headroom = _int(keys["headroom"], 0, most - 1, f"write 0 to {most - 1}, less than maxItems ({most})")
+    return VaultCapacity(most, headroom)
 
 
 # --- policies ------------------------------------------------------------------------------------
@@ -1071,6 +1122,7 @@ _TOP_LEVEL = (
     "diskExclusion",
     "firstBackup",
     "actions",
+    "vaultCapacity",
 )
 
 
@@ -1117,7 +1169,8 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
         disk_tag = _text(disk["tag"], "the tag name").strip()
     first_backup = _parse_first_backup(keys["firstBackup"]) if "firstBackup" in keys else FirstBackup()
     actions = _parse_actions(keys["actions"]) if "actions" in keys else Actions()
-    return Rules(source, vaults, policies, selection, opt_out, disk_tag, first_backup, actions)
+    capacity = _parse_vault_capacity(keys["vaultCapacity"]) if "vaultCapacity" in keys else VaultCapacity()
+    return Rules(source, vaults, policies, selection, opt_out, disk_tag, first_backup, actions, capacity)
 
 
 def load_rules(path: str) -> Rules:

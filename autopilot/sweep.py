@@ -24,10 +24,12 @@ from zoneinfo import ZoneInfo
 
 from azure.core.exceptions import HttpResponseError
 
+from autopilot import on_demand
 from autopilot.azure_backup import ItemFacts, JobFacts, error_code, is_transient
 from autopilot.errorcodes import COMPLETED_WITH_WARNINGS, ErrorClass, classify
 from autopilot.inventory import Inventory, read_inventory
 from autopilot.outcomes import Kind, TransientError
+from autopilot.placement import VaultRoom
 from autopilot.policyspec import policy_differences
 from autopilot.protect import Decision, decide, protect_vm
 from autopilot.rules import Rules, VaultSpec
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from autopilot.context import Autopilot
 
 log = logging.getLogger("autopilot.sweep")
+RETRY = "retry"  # the sweep's automatic retries in the on-demand ledger, keyed by the failed job's id
 
 FIRST_LOOK_BACK = dt.timedelta(days=1)
 # A VM another run is protecting (or whose claim a dead run still holds: a 30 s lease) and a busy
@@ -60,6 +63,7 @@ FINDING_EVENTS = {
     "redundancy-mismatch": "BackupAutopilot.Vault.RedundancyMismatch",
     "dst-change-ahead": "BackupAutopilot.Policy.DaylightSavingChange",
     "no-access": "BackupAutopilot.Scope.NoAccess",
+    "vault-set-full": "BackupAutopilot.VaultSet.Full",
 }
 SWEEP_COMPLETED = "BackupAutopilot.Sweep.Completed"
 UNIT_FAILED = "BackupAutopilot.Sweep.UnitFailed"
@@ -131,8 +135,9 @@ def _sweep_subscription(autopilot: Autopilot, subscription: str, run_id: str, dr
     pending = (
         set() if dry_run else {str(row.get("Key", "")).lower() for row in autopilot.state.rows("pending")}
     )
+    room = _vault_room(autopilot, inventory, subscription)
     for vm in inventory.vms:
-        _check_vm(autopilot, rules, inventory, vm, result, dry_run, vm.id.lower() in pending)
+        _check_vm(autopilot, rules, inventory, vm, result, dry_run, vm.id.lower() in pending, room)
     for item in inventory.orphans:
         result.findings.append(
             Finding(
@@ -178,7 +183,8 @@ def _no_access(scope: str, error: str) -> Finding:
     role = (
         "Backup Contributor"
         if "/vaults/" in scope.lower()
-        else "Reader (and Virtual Machine Contributor to protect)"
+        else "the custom role 'Backup Autopilot VM protection' (infra/rbac-subscription.bicep: read VMs"
+        " and disks, write VMs to enable protection, backupStatus; docs/DEPLOY.md)"
     )
     return Finding(
         "no-access",
@@ -194,6 +200,24 @@ def _count(table: dict[str, dict[str, int]], key: str, name: str) -> None:
     row[name] = row.get(name, 0) + 1
 
 
+def _vault_room(autopilot: Autopilot, inventory: Inventory, subscription: str) -> VaultRoom:
+    """The items of each vault of the unit, counted from the inventory (no further read): given to
+    the protect core (whose fixes place VMs) and, as a copy that counts this sweep's planned
+    enables too (dry runs included), to the sweep's own decisions."""
+    held: dict[str, int] = {}
+    for item in [*inventory.items.values(), *inventory.orphans]:
+        held[item.vault_id.lower()] = held.get(item.vault_id.lower(), 0) + 1
+    room = VaultRoom(autopilot.azure.count_items, autopilot.rules.vault_capacity)
+    for vault in autopilot.rules.vaults:
+        if (
+            vault.subscription_id.lower() == subscription.lower()
+            and vault.resource_id not in inventory.errors
+        ):
+            autopilot.vault_room.observe(vault, held.get(vault.resource_id.lower(), 0))
+            room.observe(vault, held.get(vault.resource_id.lower(), 0))
+    return room
+
+
 def _check_vm(
     autopilot: Autopilot,
     rules: Rules,
@@ -202,10 +226,16 @@ def _check_vm(
     result: UnitResult,
     dry_run: bool,
     pending: bool = False,
+    room: VaultRoom | None = None,
 ) -> None:
     result.vms += 1
     item = inventory.item_of(vm)
-    decision = decide(rules, vm, item, inventory.shared_luns(vm))
+    placement = None
+    if item is None and room is not None:
+        placement = room.place(rules.vault_set(vm.subscription_id, vm.location))
+    decision = decide(rules, vm, item, inventory.shared_luns(vm), placement=placement)
+    if decision.change == "enable" and decision.vault is not None and room is not None:
+        room.taken(decision.vault)
     _count(result.by_region, vm.location, "vms")
     policy_name = (
         decision.policy.name
@@ -257,6 +287,8 @@ def _check_vm(
     }.get(decision.change, "needs-attention")
     if kind == "needs-attention" and decision.problems and item is not None and not decision.change:
         kind = "agent-problem" if any(p.code.startswith("VmAgent") for p in decision.problems) else kind
+    if decision.details.get("vaultSetFull"):
+        kind = "vault-set-full"
     action = "reported"
     reason = decision.reason
     if decision.change:
@@ -439,10 +471,11 @@ def _check_jobs(
     cursor = state.get("sweep-cursor", cursor_key)
     since = cursor["Since"] if cursor else now - FIRST_LOOK_BACK
     jobs = autopilot.azure.backup_jobs(vault, since, now + dt.timedelta(minutes=1))
+    owners = _containers_by_name(inventory, vault)
     latest: dict[str, JobFacts] = {}
     for job in sorted(jobs, key=lambda j: j.start or now):
         if job.status not in ("InProgress", "Cancelling"):
-            latest[job.container_key] = job
+            latest[_container_of(autopilot, vault, job, owners)] = job
     vms = {vm.container_name.lower().removeprefix("iaasvmcontainer;"): vm for vm in inventory.vms}
     alerts = {
         row["Key"]: row
@@ -485,6 +518,31 @@ def _check_jobs(
         result.findings.append(finding)
     if not dry_run:
         state.put("sweep-cursor", cursor_key, {"Since": now - dt.timedelta(minutes=5)})
+
+
+def _containers_by_name(inventory: Inventory, vault: VaultSpec) -> dict[str, set[str]]:
+    """The vault's item containers ('iaasvmcontainerv2;<rg>;<vm>', lower case) by VM name."""
+    owners: dict[str, set[str]] = {}
+    for item in [*inventory.items.values(), *inventory.orphans]:
+        if item.vault_id.lower() != vault.resource_id.lower() or "/protectionContainers/" not in item.id:
+            continue
+        container = item.id.split("/protectionContainers/")[1].split("/")[0].lower()
+        key = container.removeprefix("iaasvmcontainer;")
+        owners.setdefault(key.rsplit(";", 1)[-1], set()).add(key)
+    return owners
+
+
+def _container_of(autopilot: Autopilot, vault: VaultSpec, job: JobFacts, owners: dict[str, set[str]]) -> str:
+    """The container of the VM a job backs up. A job list names the VM only by its name (Azure sends
+    no containerName there), which is enough when one item of the vault has that name; otherwise the
+    job is read, since its GET names the container."""
+    if job.container:
+        return job.container_key
+    candidates = owners.get(job.vm_name.lower(), set())
+    if len(candidates) == 1:
+        return next(iter(candidates))
+    detailed = autopilot.azure.get_job(vault, job.id)
+    return detailed.container_key
 
 
 def _triage(
@@ -531,25 +589,23 @@ def _retry(
     """One automatic on-demand retry of a transient failure, within the daily cap."""
     if dry_run:
         return "would-retry", reason + "; one automatic retry would be started"
-    if not autopilot.state.put_once("retried", job.id, {"VmId": vm.id}):
+    if on_demand.entry(autopilot, RETRY, job.id) is not None:
         return "reported", reason + "; it was already retried once"
-    now = dt.datetime.now(dt.UTC)
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    jobs_today = autopilot.azure.backup_jobs(vault, today, now + dt.timedelta(minutes=1))
-    on_demand = [j for j in jobs_today if j.user_triggered and j.is_for(vm)]
-    if len(on_demand) >= autopilot.settings.backup_daily_cap:
+    if on_demand.started_today(autopilot, vm.id) >= autopilot.settings.backup_daily_cap:
         return "reported", reason + "; no retry: the VM's on-demand backups for today are used up"
     retain = dt.datetime.now(dt.UTC) + dt.timedelta(days=autopilot.settings.backup_retain_days)
     try:
-        operation = autopilot.azure.backup_now(vault, vm, retain)
+        operation = on_demand.trigger(autopilot, vault, vm, retain, RETRY, job.id, once=True)
     except HttpResponseError as error:
-        autopilot.state.delete("retried", job.id)
         if is_transient(error):
+            on_demand.forget(autopilot, RETRY, job.id)
             return (
                 "reported",
                 reason + f"; the retry could not start now ({error_code(error)}); the next sweep tries again",
             )
         return "reported", reason + f"; the retry was refused: {error_code(error)}"
+    if operation is None:  # another sweep attempt started it in between
+        return "reported", reason + "; it was already retried once"
     autopilot.audit.record(
         vm_id=vm.id,
         action="retry-backup",

@@ -48,12 +48,12 @@ class VmFacts:
     @property
     def container_name(self) -> str:
         """The backup container name: IaasVMContainer;iaasvmcontainerv2;<rg>;<vm>."""
-        return f"{CONTAINER_PREFIX}iaasvmcontainerv2;{self.resource_group};{self.name}"
+        return backup_names(self)[0]
 
     @property
     def item_name(self) -> str:
         """The protected item name: VM;iaasvmcontainerv2;<rg>;<vm>."""
-        return f"{ITEM_PREFIX}iaasvmcontainerv2;{self.resource_group};{self.name}"
+        return backup_names(self)[1]
 
     @classmethod
     def from_model(cls, vm: Any) -> VmFacts:
@@ -105,6 +105,16 @@ class VmFacts:
             time_created=props.time_created,
             image={k: text(v) for k, v in (image.as_dict() if image else {}).items() if isinstance(v, str)},
         )
+
+
+def backup_names(vm: VmFacts | str) -> tuple[str, str]:
+    """(container name, protected item name) of a VM given as facts or as its resource id:
+    IaasVMContainer;iaasvmcontainerv2;<rg>;<vm> and VM;iaasvmcontainerv2;<rg>;<vm>."""
+    group, name = split_id(vm)[1:] if isinstance(vm, str) else (vm.resource_group, vm.name)
+    return (
+        f"{CONTAINER_PREFIX}iaasvmcontainerv2;{group};{name}",
+        f"{ITEM_PREFIX}iaasvmcontainerv2;{group};{name}",
+    )
 
 
 def text(value: object) -> str:

@@ -241,6 +241,19 @@ def v2_policy(
     }
 
 
+def sandbox_vault_policies() -> list[dict[str, Any]]:
+    """The sandbox rules' policies in every vault of the rules, as the app would have made them (a
+    seed for armsim's control API)."""
+    from autopilot.rules import load_rules
+
+    rules = load_rules(str(Path(__file__).resolve().parents[1] / "rules" / "sandbox.yaml"))
+    return [
+        {"vaultId": v.resource_id, "name": p.name, "properties": p.to_arm_properties()}
+        for v in rules.vaults
+        for p in rules.policies
+    ]
+
+
 def daily_policy_body(time_of_day: str = "22:00", instant_days: int = 2) -> dict[str, Any]:
     """An AzureIaasVM V1 policy PUT body: daily at `time_of_day` UTC, kept 30 days."""
     return {"properties": v1_policy(time_of_day, instant_days)}

@@ -25,6 +25,14 @@ def vm_id(e2e: E2E, name: str) -> str:
     return f"/subscriptions/{e2e.stack.values['AUTOPILOT_SUBSCRIPTIONS']}/resourceGroups/{GROUP}/providers/Microsoft.Compute/virtualMachines/{name}"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def daily_cap_of_nine(e2e: E2E) -> Iterator[None]:
+    """The tests of this module share one VM for many backups: Azure's own limit of 9 a day, not the
+    default cap of 4 (test_the_daily_cap_counts_the_backups_the_autopilot_started sets 4 again)."""
+    with app_settings(AUTOPILOT_BACKUP_DAILY_CAP="9"):
+        yield
+
+
 @pytest.fixture(scope="module")
 def protected_vm(e2e: E2E) -> str:
     e2e.create_vm(GROUP, "bn-gold-1", "westeurope", {"backup-policy": "gold"})
@@ -136,11 +144,102 @@ def test_azure_failing_while_a_backup_is_read_is_a_503_to_retry(e2e: E2E, protec
     assert e2e.app("GET", accepted.headers["Location"]).status_code == 200
 
 
-def test_the_same_request_id_with_another_body_is_refused(e2e: E2E, protected_vm: str) -> None:
-    assert (
-        post(e2e, {"vm": protected_vm, "requestId": "CHG-3000", "retainUntil": "2031-01-01"}).status_code
-        == 202
+def own_vm(e2e: E2E, name: str) -> str:
+    """A protected VM of its own (its daily cap untouched by the other tests), first backup done."""
+    e2e.create_vm(GROUP, name, "westeurope", {"backup-policy": "gold"})
+    assert wait_for(lambda: e2e.item("rsv-autopilot-weu", GROUP, name), timeout=30)
+    assert wait_for(lambda: no_backup_running(e2e), timeout=30)
+    return vm_id(e2e, name)
+
+
+def finished(e2e: E2E, location: str) -> dict[str, Any]:
+    done = wait_for(
+        lambda: (
+            (s := e2e.app("GET", location).json())["status"] not in ("Accepted", "Triggering", "InProgress")
+            and s
+        ),
+        timeout=30,
     )
+    assert done, f"{location} did not finish"
+    return done
+
+
+def test_the_daily_cap_counts_the_backups_the_autopilot_started(e2e: E2E) -> None:
+    """Azure's jobs do not say who started them: the cap counts the on-demand backups the autopilot
+    itself started today (here: the first backup after protection, then three backups now)."""
+    vm = own_vm(e2e, "bn-cap-1")
+    with app_settings(AUTOPILOT_BACKUP_DAILY_CAP="4"):
+        cap_of_four(e2e, vm)
+
+
+def cap_of_four(e2e: E2E, vm: str) -> None:
+    for n in range(3):
+        accepted = post(e2e, {"vm": vm, "requestId": f"CAP-{n}", "retainUntil": "2030-02-28"})
+        assert accepted.status_code == 202, accepted.text
+        finished(e2e, accepted.headers["Location"])
+    before = e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0)
+    refused = problem(post(e2e, {"vm": vm, "requestId": "CAP-3"}), 429)
+    assert refused["type"].endswith(":daily-cap-reached")
+    assert "4 on-demand backups started by the autopilot today" in refused["detail"]
+    assert e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0) == before
+
+
+def test_a_finished_backup_reports_its_recovery_point_and_the_expiry_azure_holds(e2e: E2E) -> None:
+    vm = own_vm(e2e, "bn-rp-1")
+    accepted = post(e2e, {"vm": vm, "requestId": "RP-1", "retainUntil": "2031-05-31T18:00:00Z"})
+    assert accepted.status_code == 202, accepted.text
+    done = finished(e2e, accepted.headers["Location"])
+    assert done["status"] == "Completed", done
+    item = e2e.item("rsv-autopilot-weu", GROUP, "bn-rp-1")
+    assert item is not None
+    container = item.id.split("/protectionContainers/")[1].split("/")[0]
+    points = list(
+        e2e.backup.recovery_points.list(
+            "rsv-autopilot-weu", "rg-autopilot-backup", "Azure", container, item.name
+        )
+    )
+    made = [p for p in points if p.name == done["recoveryPoint"]]
+    assert len(made) == 1, (done, [p.name for p in points])
+    assert done["recoveryPointTime"] == made[0].properties.recovery_point_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert done["recoveryPointExpiry"] == "2031-05-31T18:00:00Z"
+
+
+def test_azure_failing_after_the_trigger_keeps_the_request_and_its_retry_starts_no_second_backup(
+    e2e: E2E,
+) -> None:
+    vm = own_vm(e2e, "bn-lost-1")
+    before = e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0)
+    body = {"vm": vm, "requestId": "CHG-1502", "retainUntil": "2030-01-31"}
+    with failing(e2e, "JobDetails_Get"):  # read once the backup is triggered
+        first = post(e2e, body)
+    assert problem(first, 503)["type"].endswith(":azure-busy")
+    retry = post(e2e, body)
+    assert retry.status_code == 202, retry.text
+    found = wait_for(lambda: (s := e2e.app("GET", retry.headers["Location"]).json())["jobId"] and s)
+    assert found and found["status"] in ("InProgress", "Completed"), found
+    assert e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0) - before == 1
+
+
+def test_a_running_backup_of_a_namesake_in_another_resource_group_is_not_joined(e2e: E2E) -> None:
+    """A job list names a job's VM only by its name: the running backup of 'bn-twin' in another
+    resource group of the same vault is not this VM's, and a backup of this one starts."""
+    other = f"/subscriptions/{e2e.stack.values['AUTOPILOT_SUBSCRIPTIONS']}/resourceGroups/rg-e2e-bn-twin/providers/Microsoft.Compute/virtualMachines/bn-twin"
+    e2e.create_vm("rg-e2e-bn-twin", "bn-twin", "westeurope", {"backup-policy": "gold"})
+    mine = own_vm(e2e, "bn-twin")
+    assert wait_for(lambda: e2e.item("rsv-autopilot-weu", "rg-e2e-bn-twin", "bn-twin"), timeout=30)
+    assert wait_for(lambda: no_backup_running(e2e), timeout=30)
+    running = post(e2e, {"vm": other, "requestId": "TWIN-OTHER"})
+    assert running.status_code == 202 and running.json()["status"] == "InProgress", running.text
+    accepted = post(e2e, {"vm": mine, "requestId": "TWIN-MINE"})
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["jobId"] != running.json()["jobId"]
+    job = e2e.backup.job_details.get("rsv-autopilot-weu", "rg-autopilot-backup", accepted.json()["jobId"])
+    assert job.properties.container_name.lower().endswith(f"iaasvmcontainerv2;{GROUP};bn-twin")
+
+
+def test_the_same_request_id_with_another_body_is_refused(e2e: E2E, protected_vm: str) -> None:
+    first = post(e2e, {"vm": protected_vm, "requestId": "CHG-3000", "retainUntil": "2031-01-01"})
+    assert first.status_code == 202, first.text
     body = problem(post(e2e, {"vm": protected_vm, "requestId": "CHG-3000", "retainUntil": "2032-01-01"}), 409)
     assert body["field"] == "requestId"
 

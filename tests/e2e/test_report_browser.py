@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from armsim import SANDBOX_SUBSCRIPTION as SUB
-from autopilot.rules import load_rules
-from devhost.stack import REPO, Stack
+from devhost.stack import Stack
+from tests.armsim_support import sandbox_vault_policies
 from tests.browser_support import Element, Png, dump_dom, parse_html, require_chromium, screenshot
 from tests.e2e.conftest import E2E, wait_for
 
@@ -136,12 +136,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def seed(e2e: E2E) -> None:
-    rules = load_rules(str(REPO / "rules" / "sandbox.yaml"))
-    policies = [
-        {"vaultId": v, "name": p.name, "properties": p.to_arm_properties()}
-        for v in (WEU, EUS)
-        for p in rules.policies
-    ]
+    policies = sandbox_vault_policies()
     vms = [
         {"subscriptionId": SUB, "resourceGroup": GROUP, "name": name, "location": region, "tags": tags}
         for name, region, tags, *_ in ESTATE

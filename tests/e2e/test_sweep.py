@@ -16,8 +16,8 @@ import requests
 from azure.mgmt.recoveryservicesbackup.models import AzureIaaSComputeVMProtectedItem
 
 from armsim import SANDBOX_SUBSCRIPTION as SUB
-from autopilot.rules import load_rules
 from devhost.stack import REPO, Stack
+from tests.armsim_support import sandbox_vault_policies
 from tests.e2e.conftest import E2E, wait_for
 
 GROUP = "rg-sweep"
@@ -64,12 +64,7 @@ def sweep_e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
 
 
 def seed(e2e: E2E) -> None:
-    rules = load_rules(str(REPO / "rules" / "sandbox.yaml"))
-    policies = [
-        {"vaultId": v, "name": p.name, "properties": p.to_arm_properties()}
-        for v in (WEU, EUS)
-        for p in rules.policies
-    ]
+    policies = sandbox_vault_policies()
     gold, silver = {"backup-policy": "gold"}, {"backup-policy": "silver"}
     names = {
         "unprotected": gold,
@@ -258,7 +253,10 @@ def test_a_subscription_it_may_not_list_is_reported_and_its_protected_vms_are_no
     assert "orphaned-item" not in kinds, kinds.count("orphaned-item")
     no_access = [f for f in report["findings"] if f["kind"] == "no-access"]
     assert [f["target"] for f in no_access] == [f"/subscriptions/{SUB}"]
-    assert "AuthorizationFailed" in no_access[0]["reason"] and "Reader" in no_access[0]["remedy"]
+    assert (
+        "AuthorizationFailed" in no_access[0]["reason"]
+        and "Backup Autopilot VM protection" in no_access[0]["remedy"]
+    )
     assert report["summary"]["failedUnits"] == []
 
 

@@ -44,6 +44,7 @@ import requests
 
 from armsim import SANDBOX_SUBSCRIPTION
 from devhost.azurite import Azurite
+from tests.armsim_support import sandbox_vault_policies
 from tests.reliability.soak import FULL, ROWS, SIZE, render_table
 
 REPO = Path(__file__).resolve().parents[2]
@@ -652,18 +653,6 @@ def key_of_id(resource_id: str) -> str:
     return vm_key(parts[3], parts[-1])
 
 
-def vault_policies() -> list[dict[str, Any]]:
-    """The sandbox rules' policies in both vaults, as the app would have made them."""
-    from autopilot.rules import load_rules
-
-    rules = load_rules(str(REPO / "rules" / "sandbox.yaml"))
-    return [
-        {"vaultId": v, "name": p.name, "properties": p.to_arm_properties()}
-        for v in (WEU_VAULT, EUS_VAULT)
-        for p in rules.policies
-    ]
-
-
 @dataclass
 class Estate:
     """A seeded estate and what the rules say about each VM."""
@@ -679,7 +668,7 @@ class Estate:
         """Seed the estate (with the rules' policies in both vaults, as the app would have made them,
         when it has protections)."""
         if self.protections:
-            stack.seed(policies=vault_policies())
+            stack.seed(policies=sandbox_vault_policies())
         for start in range(0, max(len(self.vms), 1), chunk):
             stack.seed(
                 vms=self.vms[start : start + chunk],

@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from tests.armsim_support import sandbox_vault_policies
 from tests.reliability.conftest import (
     AUDIT_FOR,
     NOT_CHANGES,
@@ -35,7 +36,6 @@ from tests.reliability.conftest import (
     ok,
     sweep_estate,
     unaudited_writes,
-    vault_policies,
     vm_id,
     wait_for,
     writes_by_vm,
@@ -76,7 +76,7 @@ def kinds_estate(stack: RelStack) -> None:
         {**p, "properties": {**p["properties"], "instantRpRetentionRangeInDays": 5}}
         if p["vaultId"] == WEU_VAULT and p["name"] == "gold"
         else p
-        for p in vault_policies()
+        for p in sandbox_vault_policies()
     ]
     stack.seed(
         policies=drifted,

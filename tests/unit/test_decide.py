@@ -8,8 +8,9 @@ import pytest
 
 from autopilot.azure_backup import ItemFacts
 from autopilot.outcomes import Kind
+from autopilot.placement import VaultRoom
 from autopilot.protect import LINUX_AGENT_GUIDANCE, WINDOWS_AGENT_GUIDANCE, Decision, decide
-from autopilot.rules import Rules, load_rules, parse_rules
+from autopilot.rules import Rules, VaultCapacity, VaultSpec, load_rules, parse_rules
 from autopilot.vms import DataDisk, VmFacts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -397,3 +398,66 @@ def test_a_lun_tag_that_is_not_a_lun_list_is_reported(rules: Rules) -> None:
     vm = _vm(tags={"backup-policy": "gold", "backup-exclude-luns": "data"})
     decision = decide(rules, vm, None)
     assert "not a LUN list" in decision.reason + decision.remedy
+
+
+# -- vault sets ------------------------------------------------------------------------------------
+WEU2_VAULT_ID = WEU_VAULT_ID + "-2"
+
+
+def _counting(counts: dict[str, int], capacity: VaultCapacity) -> tuple[VaultRoom, list[str]]:
+    """A VaultRoom whose counts come from `counts` (vault name -> items), recording what it counted."""
+    counted: list[str] = []
+
+    def count(vault: VaultSpec) -> int:
+        counted.append(vault.name)
+        return counts[vault.name]
+
+    return VaultRoom(count, capacity), counted
+
+
+def test_a_new_vm_goes_to_the_first_vault_of_the_set_with_room(rules: Rules) -> None:
+    room, counted = _counting({"rsv-autopilot-weu": 1000, "rsv-autopilot-weu-2": 10}, VaultCapacity())
+    placement = room.place(rules.vault_set(SUB, "westeurope"))
+    decision = decide(rules, _vm("gold"), None, placement=placement)
+    assert decision.kind is Kind.PROTECTED and decision.change == "enable"
+    assert decision.vault is not None and decision.vault.resource_id == WEU2_VAULT_ID
+    assert counted == ["rsv-autopilot-weu", "rsv-autopilot-weu-2"]
+    assert placement.free == {WEU_VAULT_ID.lower(): 0, WEU2_VAULT_ID.lower(): 990}
+
+
+def test_the_first_vault_with_room_is_counted_alone(rules: Rules) -> None:
+    room, counted = _counting({"rsv-autopilot-weu": 3, "rsv-autopilot-weu-2": 0}, VaultCapacity())
+    assert room.place(rules.vault_set(SUB, "westeurope")).vault is not None
+    assert counted == ["rsv-autopilot-weu"]
+
+
+def test_headroom_keeps_places_free_and_protections_of_this_instance_count(rules: Rules) -> None:
+    room, counted = _counting({"rsv-autopilot-weu": 948, "rsv-autopilot-weu-2": 0}, VaultCapacity(1000, 50))
+    vaults = rules.vault_set(SUB, "westeurope")
+    first = room.place(vaults).vault
+    assert first is not None and first.name == "rsv-autopilot-weu"
+    room.taken(first)  # the 949th item: 1 place left below the headroom of 50
+    room.taken(first)
+    second = room.place(vaults).vault
+    assert second is not None and second.name == "rsv-autopilot-weu-2"
+    assert counted == ["rsv-autopilot-weu", "rsv-autopilot-weu-2"]  # counted once each, then kept
+
+
+def test_a_vm_whose_set_is_full_needs_attention_naming_the_set_and_the_remedy(rules: Rules) -> None:
+    room, _ = _counting({"rsv-autopilot-weu": 1000, "rsv-autopilot-weu-2": 1000}, VaultCapacity())
+    decision = decide(rules, _vm("gold"), None, placement=room.place(rules.vault_set(SUB, "westeurope")))
+    assert decision.kind is Kind.NEEDS_ATTENTION and not decision.change
+    assert (
+        "every vault of its region's set is full (rsv-autopilot-weu, rsv-autopilot-weu-2" in decision.reason
+    )
+    assert "Add a vault to the set for region 'westeurope'" in decision.remedy
+    assert decision.details["vaultSetFull"] is True
+    assert decision.details["vaultSet"] == [WEU_VAULT_ID, WEU2_VAULT_ID]
+
+
+def test_a_vm_stays_in_the_vault_of_the_set_that_holds_it(rules: Rules) -> None:
+    room, _ = _counting({"rsv-autopilot-weu": 0, "rsv-autopilot-weu-2": 1000}, VaultCapacity())
+    placement = room.place(rules.vault_set(SUB, "westeurope"))
+    decision = decide(rules, _vm("silver"), _item("gold", vault_id=WEU2_VAULT_ID), placement=placement)
+    assert decision.change == "change-policy"
+    assert decision.vault is not None and decision.vault.resource_id == WEU2_VAULT_ID

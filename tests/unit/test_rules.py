@@ -190,22 +190,45 @@ ERROR_CASES = [
         id="duplicate-priorities",
     ),
     pytest.param(
-        ("region: eastus", "region: West Europe"),
-        "region: West Europe",
-        "vaults[1].region",
-        [
-            "a second vault for subscription",
-            "in westeurope",
-            "vaults[0] ('rsv-weu', line 3)",
-            "one vault per subscription and region",
-        ],
-        id="duplicate-vault-for-region",
+        ("name: rsv-eus", "name: rsv-eus-{n}"),
+        "name: rsv-eus-{n}",
+        "vaults[1].name",
+        ["'rsv-eus-{n}' is not a valid vault name", "contains '{', '}'"],
+        id="vault-name-pattern-without-count",
+    ),
+    pytest.param(
+        ("name: rsv-eus\n", "name: rsv-eus\n    count: 3\n"),
+        "name: rsv-eus",
+        "vaults[1].name",
+        ["'rsv-eus' has a count, so it must contain {n} once", "rsv-prod-weu-{n}"],
+        id="vault-count-without-pattern",
+    ),
+    pytest.param(
+        ("name: rsv-eus\n", "name: rsv-eus-{n}\n    count: 51\n"),
+        "count: 51",
+        "vaults[1].count",
+        ["51", "write 1 to 50 vaults"],
+        id="vault-count-too-large",
+    ),
+    pytest.param(
+        ("diskExclusion:\n", "vaultCapacity: {maxItems: 1001}\ndiskExclusion:\n"),
+        "vaultCapacity",
+        "vaultCapacity.maxItems",
+        ["1001", "Azure holds at most 1000 VMs in a vault"],
+        id="vault-capacity-over-azure",
+    ),
+    pytest.param(
+        ("diskExclusion:\n", "vaultCapacity: {maxItems: 100, headroom: 100}\ndiskExclusion:\n"),
+        "vaultCapacity",
+        "vaultCapacity.headroom",
+        ["write 0 to 99, less than maxItems (100)"],
+        id="vault-headroom-not-below-max",
     ),
     pytest.param(
         ("name: rsv-eus", "name: RSV-WEU"),
         "name: RSV-WEU",
         "vaults[1].name",
-        ["'RSV-WEU' is already used by vaults[0]"],
+        ["'RSV-WEU' is already used by the vault on line 3"],
         id="duplicate-vault-name",
     ),
     pytest.param(
@@ -900,3 +923,49 @@ def test_example_rules_load_and_use_every_feature() -> None:
 def test_docs_describe_every_key(key: str) -> None:
     docs = (ROOT / "docs" / "RULES.md").read_text(encoding="utf-8")
     assert f"`{key}`" in docs
+
+
+# -- vault sets ------------------------------------------------------------------------------------
+SETS = BASE.replace(
+    "    storageRedundancy: LocallyRedundant\n",
+    "    storageRedundancy: LocallyRedundant\n"
+    f"  - subscription: {SUB}\n    resourceGroup: rg-backup\n    name: rsv-weu-x{{n}}\n    count: 2\n"
+    "    region: West Europe\n",
+).replace("diskExclusion:\n", "vaultCapacity: {headroom: 25}\ndiskExclusion:\n")
+
+
+def test_vaults_of_one_subscription_and_region_form_a_set_in_file_order() -> None:
+    rules = parse_rules(SETS)
+    assert [v.name for v in rules.vault_set(SUB, "westeurope")] == ["rsv-weu", "rsv-weu-x1", "rsv-weu-x2"]
+    assert [v.name for v in rules.vault_set(SUB.upper(), "West Europe")] == [
+        "rsv-weu",
+        "rsv-weu-x1",
+        "rsv-weu-x2",
+    ]
+    assert [v.name for v in rules.vault_set(SUB, "eastus")] == ["rsv-eus"]
+    assert rules.vault_set(SUB, "northeurope") == ()
+    assert (
+        rules.vault_for(SUB, "westeurope") is not None
+        and rules.vault_for(SUB, "westeurope").name == "rsv-weu"
+    )
+    assert (rules.vault_capacity.max_items, rules.vault_capacity.headroom, rules.vault_capacity.usable) == (
+        1000,
+        25,
+        975,
+    )
+
+
+def test_a_pattern_name_that_clashes_with_another_vault_is_an_error() -> None:
+    text = SETS.replace("name: rsv-weu\n", "name: rsv-weu-x2\n")
+    error = _error(text)
+    assert error.line == _line_of(text, "name: rsv-weu-x{n}")
+    assert "vault name 'rsv-weu-x2' is already used by the vault on line 3" in str(error)
+
+
+def test_the_sandbox_rules_give_westeurope_a_set_of_two_vaults() -> None:
+    rules = load_rules(str(SANDBOX))
+    sub = rules.vaults[0].subscription_id
+    assert [v.name for v in rules.vault_set(sub, "westeurope")] == [
+        "rsv-autopilot-weu",
+        "rsv-autopilot-weu-2",
+    ]
