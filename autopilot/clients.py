@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from azure.core.exceptions import AzureError
 
+from autopilot.pacing import ArmPacer
 from autopilot.settings import Settings
 
 if TYPE_CHECKING:
@@ -45,6 +46,9 @@ class Clients:
         self._credential = credential
         self._cache: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+        # One pacer for every management client of the process: ARM's buckets are per subscription
+        # and principal, whichever client sends the request.
+        self.pacer = ArmPacer() if settings.arm_pacing else None
 
     @property
     def credential(self) -> TokenCredential:
@@ -85,6 +89,8 @@ class Clients:
             "user_agent": USER_AGENT,
             "raw_request_hook": self._check_host,
         }
+        if self.pacer is not None:
+            kwargs["per_retry_policies"] = [self.pacer]
         if self.settings.cloud is not None:
             kwargs["cloud_setting"] = self.settings.cloud
         return kwargs

@@ -19,6 +19,7 @@ from azure.core.exceptions import HttpResponseError
 from autopilot import on_demand
 from autopilot.azure_backup import ItemFacts, error_code, is_transient
 from autopilot.outcomes import Kind, Outcome, TransientError
+from autopilot.pacing import low_priority
 from autopilot.placement import Placement
 from autopilot.policyspec import PolicySpec
 from autopilot.rules import Rules, Selection, VaultSpec
@@ -579,7 +580,10 @@ def _first_backup(
     """At most one first backup per VM, however often the event arrives."""
     retain_until = dt.datetime.now(dt.UTC) + dt.timedelta(days=retain_days)
     try:
-        operation = on_demand.trigger(autopilot, vault, vm, retain_until, "first-backup", vm.id, once=True)
+        with low_priority():  # after the protection of other new VMs when ARM's tokens are short
+            operation = on_demand.trigger(
+                autopilot, vault, vm, retain_until, "first-backup", vm.id, once=True
+            )
     except Exception as error:
         on_demand.forget(autopilot, "first-backup", vm.id)
         if is_transient(error):

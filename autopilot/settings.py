@@ -68,6 +68,8 @@ class Settings:
     otel_console: bool = False
     dst_warn_days: int = 14
     rpo_grace_hours: int = 6
+    policy_edits_per_day: int = 45  # per vault; Azure allows 50 in 24 hours through ARM and clients
+    arm_pacing: bool = True
     polling_interval: int = 5  # seconds between polls when Azure sends no Retry-After
     retry_total: int = 6
     retry_backoff_max: int = 60
@@ -143,6 +145,8 @@ class Settings:
             otel_console=_bool(env, "AUTOPILOT_OTEL_CONSOLE", False),
             dst_warn_days=_int(env, "AUTOPILOT_DST_WARN_DAYS", 14, 0, 366),
             rpo_grace_hours=_int(env, "AUTOPILOT_RPO_GRACE_HOURS", 6, 0, 24 * 14),
+            policy_edits_per_day=_int(env, "AUTOPILOT_POLICY_EDITS_PER_DAY", 45, 1, 50),
+            arm_pacing=_bool(env, "AUTOPILOT_ARM_PACING", True),
             retry_total=_int(env, "AUTOPILOT_RETRY_TOTAL", 6, 0, 20),
             retry_backoff_max=_int(env, "AUTOPILOT_RETRY_BACKOFF_MAX", 60, 1, 3600),
         )

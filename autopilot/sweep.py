@@ -18,7 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -29,7 +29,9 @@ from autopilot.azure_backup import ItemFacts, JobFacts, error_code, is_transient
 from autopilot.errorcodes import COMPLETED_WITH_WARNINGS, ErrorClass, classify
 from autopilot.inventory import Inventory, read_inventory
 from autopilot.outcomes import Kind, TransientError
+from autopilot.pacing import low_priority
 from autopilot.placement import VaultRoom
+from autopilot.policies import ensure_policy
 from autopilot.policyspec import policy_differences
 from autopilot.protect import Decision, decide, protect_vm
 from autopilot.rules import Rules, VaultSpec
@@ -116,9 +118,13 @@ class UnitResult:
 # -- one unit ---------------------------------------------------------------------------------------
 def sweep_subscription(autopilot: Autopilot, subscription: str, run_id: str, dry_run: bool) -> UnitResult:
     """Sweep one subscription: read it in pages, find, fix (unless dry_run), and return the findings."""
-    with tracer.start_as_current_span(
-        "sweep_subscription", attributes={"autopilot.subscription": subscription, "autopilot.run_id": run_id}
-    ) as span:
+    with (
+        tracer.start_as_current_span(
+            "sweep_subscription",
+            attributes={"autopilot.subscription": subscription, "autopilot.run_id": run_id},
+        ) as span,
+        low_priority(),
+    ):  # the protection of new VMs goes first when ARM's tokens are short
         result = _sweep_subscription(autopilot, subscription, run_id, dry_run)
         span.set_attribute("autopilot.findings", len(result.findings))
         return result
@@ -382,6 +388,22 @@ def _age(delta: dt.timedelta) -> str:
     return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.0f} hours"
 
 
+_DRIFT_ACTIONS = {"created": "fixed", "updated": "fixed"}
+
+
+def _drift(vault: VaultSpec, policy: str, differences: list[str], action: str) -> Finding:
+    return Finding(
+        "policy-drift",
+        f"{vault.resource_id}/backupPolicies/{policy}",
+        f"policy {policy} in vault {vault.name} differs from the rules: " + "; ".join(differences),
+        "The sweep makes it match the rules (actions.onPolicyDrift: fix); a standard/enhanced mismatch needs a new policy name.",
+        action,
+        region=vault.region,
+        vault=vault.resource_id,
+        policy=policy,
+    )
+
+
 def _check_vault(
     autopilot: Autopilot, rules: Rules, vault: VaultSpec, result: UnitResult, dry_run: bool
 ) -> None:
@@ -390,37 +412,29 @@ def _check_vault(
     in_vault = azure.list_policies(vault)  # one paged list instead of a GET per policy
     for spec in rules.policies:
         current = in_vault.get(spec.name.lower())
-        if current is None:
-            differences = ["the policy does not exist in the vault"]
-        else:
-            differences = policy_differences(spec, current)
-        if not differences:
+        if dry_run:
+            differences = (
+                ["the policy does not exist in the vault"]
+                if current is None
+                else policy_differences(spec, current)
+            )
+            if differences:
+                result.findings.append(_drift(vault, spec.name, differences, "would-fix"))
             continue
-        action = "would-fix" if dry_run else "reported"
-        if fix_drift and (
-            current is None or str(current.get("policyType") or "V1").upper() == spec.policy_type
-        ):
-            azure.put_policy(vault, spec.name, spec.to_arm_properties())
-            autopilot.audit.record(
-                vm_id=vault.resource_id,
-                action="create-policy" if current is None else "update-policy",
-                reason="; ".join(differences),
-                outcome=f"policy {spec.name} now matches the rules",
-                source="sweep",
-            )
-            action = "fixed"
-        result.findings.append(
-            Finding(
-                "policy-drift",
-                f"{vault.resource_id}/backupPolicies/{spec.name}",
-                f"policy {spec.name} in vault {vault.name} differs from the rules: " + "; ".join(differences),
-                "The sweep makes it match the rules (actions.onPolicyDrift: fix); a standard/enhanced mismatch needs a new policy name.",
-                action,
-                region=vault.region,
-                vault=vault.resource_id,
-                policy=spec.name,
-            )
+        outcome = ensure_policy(autopilot, vault, spec, "sweep", fix_drift, current)
+        if outcome.action == "unchanged":
+            continue
+        finding = _drift(
+            vault, spec.name, list(outcome.differences), _DRIFT_ACTIONS.get(outcome.action, "reported")
         )
+        if outcome.until is not None:
+            finding = replace(
+                finding,
+                reason=finding.reason
+                + f"; not fixed now: the vault's {autopilot.settings.policy_edits_per_day} policy edits of"
+                f" the last 24 hours are used up, so it can be fixed after {outcome.until:%Y-%m-%d %H:%M} UTC",
+            )
+        result.findings.append(finding)
     storage_type, state = azure.storage_redundancy(vault)
     if storage_type and storage_type.lower() != vault.storage_redundancy.lower():
         locked = state.lower() == "locked"

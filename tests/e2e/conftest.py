@@ -3,6 +3,8 @@ through the real SDK clients as a user would."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -120,3 +122,25 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
         yield E2E(stack)
     finally:
         stack.stop()
+
+
+@contextlib.contextmanager
+def app_settings(**values: str) -> Iterator[None]:
+    """Change app settings for a test, as an operator would, and put them back afterwards."""
+    from autopilot.context import get_autopilot
+    from autopilot.settings import get_settings
+
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    get_settings.cache_clear()
+    get_autopilot.cache_clear()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+        get_autopilot.cache_clear()

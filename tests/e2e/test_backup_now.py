@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import pytest
 import requests
 
 from autopilot.backup_now import sign
-from tests.e2e.conftest import E2E, wait_for
+from tests.e2e.conftest import E2E, app_settings, wait_for
 
 GROUP = "rg-e2e-bn"
 
@@ -314,28 +313,6 @@ def test_openapi_document_is_served_anonymously_and_names_the_routes(e2e: E2E) -
     document = requests.get(f"{e2e.stack.host.url}/api/openapi.json", timeout=10).json()
     assert document["openapi"].startswith("3.1")
     assert set(document["paths"]) == {"/backups", "/backups/{id}", "/openapi.json"}
-
-
-@contextlib.contextmanager
-def app_settings(**values: str) -> Iterator[None]:
-    """Change app settings for a test, as an operator would, and put them back afterwards."""
-    from autopilot.context import get_autopilot
-    from autopilot.settings import get_settings
-
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    get_settings.cache_clear()
-    get_autopilot.cache_clear()
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        get_settings.cache_clear()
-        get_autopilot.cache_clear()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from azure.mgmt.recoveryservicesbackup.models import AzureIaaSComputeVMProtected
 from armsim import SANDBOX_SUBSCRIPTION as SUB
 from devhost.stack import REPO, Stack
 from tests.armsim_support import sandbox_vault_policies
-from tests.e2e.conftest import E2E, wait_for
+from tests.e2e.conftest import E2E, app_settings, wait_for
 
 GROUP = "rg-sweep"
 WEU = f"/subscriptions/{SUB}/resourceGroups/rg-autopilot-backup/providers/Microsoft.RecoveryServices/vaults/rsv-autopilot-weu"
@@ -288,3 +288,35 @@ def test_the_report_has_the_job_history_from_azure_monitor_logs(sweep_e2e: E2E) 
     worst = history["rows"][0]
     assert worst["VM"] in ("needs-person", "transient", "warnings") and worst["Success rate"] == "0.0 %"
     assert "Backup history" in sweep_e2e.app("GET", "/api/report").text
+
+
+def test_policy_drift_beyond_the_edit_budget_is_reported_with_when_it_can_be_fixed(sweep_e2e: E2E) -> None:
+    """Azure allows 50 policy creates or updates per vault in 24 hours; the autopilot spends at most
+    its budget (here 2) and reports the rest with the time the budget allows them."""
+    from autopilot.context import get_autopilot
+    from autopilot.policies import EDIT_KIND
+
+    e2e = sweep_e2e
+    drifted = [
+        {**p, "properties": {**p["properties"], "instantRpRetentionRangeInDays": 1}}
+        for p in sandbox_vault_policies()
+        if p["vaultId"] == EUS
+    ]
+    e2e.control("POST", "/seed", {"policies": drifted})
+    with app_settings(AUTOPILOT_POLICY_EDITS_PER_DAY="2"):
+        state = get_autopilot().state
+        earlier = len(state.rows(EDIT_KIND, "Vault eq @v", {"v": EUS.lower()}))
+        assert earlier <= 2
+        before = writes(e2e).get("ProtectionPolicies_CreateOrUpdate", 0)
+        report = run_sweep(e2e)
+        made = writes(e2e).get("ProtectionPolicies_CreateOrUpdate", 0) - before
+    drift = [f for f in report["findings"] if f["kind"] == "policy-drift" and f["vault"] == EUS]
+    assert len(drift) == len(drifted) == 4
+    fixed = [f for f in drift if f["action"] == "fixed"]
+    deferred = [f for f in drift if f["action"] == "reported"]
+    assert len(fixed) == made == 2 - earlier
+    assert len(deferred) == len(drifted) - made
+    assert all(
+        "policy edits of the last 24 hours are used up, so it can be fixed after" in f["reason"]
+        for f in deferred
+    )
