@@ -83,7 +83,7 @@ SELECTION: tuple[Pick, ...] = (
     # test_backup_item.yaml: 25 Oct 2019, southeastasia
     Pick("test_backup_item", 27, "ProtectionPolicies_Get DefaultPolicy: lower-case id, instantRPDetails {}"),
     Pick("test_backup_item", 41, "ProtectedItems_CreateOrUpdate enabling protection with a lower-case policyId: 202"),
-    Pick("test_backup_item", 147, "ProtectionPolicies_CreateOrUpdate of a policy two items use: 200, protectedItemsCount 2"),
+    Pick("test_backup_item", 147, "ProtectionPolicies_CreateOrUpdate of a new policy with DefaultPolicy's body (protectedItemsCount 2 in the request): 200, protectedItemsCount 0, instantRPDetails {} added"),
     Pick("test_backup_item", 150, "BackupProtectedItems_List: two IRPending items, lower-case ids, policyId as sent"),
     Pick("test_backup_item", 153, "ProtectedItems_Get: IRPending item, no lastRecoveryPoint"),
     Pick("test_backup_item", 160, "ProtectedItems_CreateOrUpdate changing the policy: 202"),

@@ -47,8 +47,36 @@ def ts_iso(ts: float) -> str:
     return iso(dt.datetime.fromtimestamp(ts, dt.UTC))
 
 
+def bag_time(ts: float) -> str:
+    """A time as a job's propertyBag writes it: 'M/d/yyyy h:mm:ss AM' in UTC (recorded:
+    "Recovery Point Expiry Time in UTC": "1/29/2020 12:00:00 AM")."""
+    t = dt.datetime.fromtimestamp(ts, dt.UTC)
+    return f"{t.month}/{t.day}/{t.year} {t.hour % 12 or 12}:{t.minute:02d}:{t.second:02d} {'AM' if t.hour < 12 else 'PM'}"
+
+
 def duration(seconds: float) -> str:
-    return f"PT{max(seconds, 0):.7f}S"
+    """A duration as Azure writes a job's: .NET's XML TimeSpan form, e.g. PT1H11M17.4030139S, PT0S."""
+    ticks = round(max(seconds, 0) * 10_000_000)
+    days, ticks = divmod(ticks, 86400 * 10_000_000)
+    hours, ticks = divmod(ticks, 3600 * 10_000_000)
+    minutes, ticks = divmod(ticks, 60 * 10_000_000)
+    whole, fraction = divmod(ticks, 10_000_000)
+    text = "P" + (f"{days}D" if days else "") + "T"
+    text += (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    if whole or fraction or text.endswith("T"):
+        text += f"{whole}" + (f".{fraction:07d}".rstrip("0") if fraction else "") + "S"
+    return text
+
+
+def time_span(seconds: float) -> str:
+    """A remaining time as Azure writes deferredDeleteTimeRemaining: d.hh:mm:ss.fffffff (.NET TimeSpan)."""
+    ticks = round(max(seconds, 0) * 10_000_000)
+    days, ticks = divmod(ticks, 86400 * 10_000_000)
+    hours, ticks = divmod(ticks, 3600 * 10_000_000)
+    minutes, ticks = divmod(ticks, 60 * 10_000_000)
+    whole, fraction = divmod(ticks, 10_000_000)
+    text = f"{hours:02d}:{minutes:02d}:{whole:02d}" + (f".{fraction:07d}" if fraction else "")
+    return f"{days}.{text}" if days else text
 
 
 def names_for(vm_resource_id: str) -> tuple[str, str, str, str]:
@@ -111,7 +139,12 @@ class BackupBackend(Provider):
         return self.policy_view(policy_id)
 
     def policy_view(self, policy_id: str) -> dict[str, Any]:
+        """A policy as Azure answers it: a standard (V1) policy without policyType (no V1 example or
+        recording carries it) and with instantRPDetails (recorded since Oct 2019)."""
         policy = copy.deepcopy(self.policies[policy_id.lower()])
+        if policy["properties"].get("policyType") == "V1":
+            del policy["properties"]["policyType"]
+            policy["properties"].setdefault("instantRPDetails", {})
         policy["properties"]["protectedItemsCount"] = sum(
             1 for item in self.items.values() if item["policy"].lower() == policy_id.lower()
         )
@@ -208,7 +241,10 @@ class BackupBackend(Provider):
             if props.get("isRehydrate"):
                 existing["softDeleted"] = False
                 existing["deleteAt"] = None
-                return existing, self._job_operation(vault, existing, "Undelete", None)
+                existing["deletedAt"] = None
+                return existing, self._job_operation(
+                    vault, existing, "Undelete", None, {"Undelete flag": "True"}
+                )
             raise ArmError(
                 400,
                 "BMSUserErrorInvalidInput",
@@ -331,11 +367,12 @@ class BackupBackend(Provider):
         if stopping:
             item["state"] = "ProtectionStopped"
             item["policy"] = ""
-            return item, self._job_operation(vault, item, "DisableBackup", None)
+            return item, self._job_operation(vault, item, "DisableBackup", None, {"Policy Name": ""})
         item["policy"] = self.policies[policy_id.lower()]["id"]
         item["state"] = "Protected"
         self._schedule_next(key, now)
-        return item, self._job_operation(vault, item, "ConfigureBackup", None)
+        policy_name = item["policy"].rsplit("/", 1)[-1]
+        return item, self._job_operation(vault, item, "ConfigureBackup", None, {"Policy Name": policy_name})
 
     def delete_item(self, vault: dict[str, Any], item: dict[str, Any]) -> Operation:
         """Stop protection and delete backup data; with soft delete on, the item is kept 14 days."""
@@ -349,11 +386,13 @@ class BackupBackend(Provider):
         settings = (vault["model"]["properties"].get("securitySettings") or {}).get(
             "softDeleteSettings"
         ) or {}
-        op = self._job_operation(vault, item, "DeleteBackupData", None)
+        points = str(len(self.visible_points(item)))
+        op = self._job_operation(vault, item, "DeleteBackupData", None, {"Number of Recovery Points": points})
         if settings.get("softDeleteState", "Enabled") != "Disabled":
             days = int(settings.get("softDeleteRetentionPeriodInDays", 14))
             item["softDeleted"] = True
-            item["deleteAt"] = self.world.now() + days * 86400
+            item["deletedAt"] = self.world.now()
+            item["deleteAt"] = item["deletedAt"] + days * 86400
             item["state"] = "ProtectionStopped"
             item["policy"] = ""
         else:
@@ -408,7 +447,6 @@ class BackupBackend(Provider):
 
     def item_view(self, item: dict[str, Any]) -> dict[str, Any]:
         now = self.world.now()
-        vm = self.compute.find_vm(item["vm"])
         last = self._last_backup(item, now)
         points = self.visible_points(item)
         props: dict[str, Any] = {
@@ -426,12 +464,6 @@ class BackupBackend(Provider):
             "healthStatus": _health(last),
             "protectedItemDataId": item["dataId"],
             "isScheduledForDeferredDelete": item["softDeleted"],
-            "vaultId": item["vault"],
-            "sourceLocation": vm["model"]["location"] if vm else "",
-            "extendedInfo": {
-                "recoveryPointCount": len(points),
-                "policyInconsistent": False,
-            },
         }
         if item["policy"]:
             props["policyType"] = self.policies[item["policy"].lower()]["properties"]["policyType"]
@@ -440,16 +472,10 @@ class BackupBackend(Provider):
         props["lastBackupTime"] = ts_iso(last["start"]) if last else "2001-01-01T00:00:00Z"
         if points:
             props["lastRecoveryPoint"] = ts_iso(points[-1]["time"])
-            props["extendedInfo"]["oldestRecoveryPoint"] = ts_iso(points[0]["time"])
-            in_vault = [p for p in points if p["vaultFrom"] is not None and p["vaultFrom"] <= now]
-            if in_vault:
-                props["extendedInfo"]["oldestRecoveryPointInVault"] = ts_iso(in_vault[0]["time"])
         if item["softDeleted"]:
-            props["deferredDeleteTimeInUTC"] = ts_iso(item["deleteAt"])
-            remaining = max(0, int(item["deleteAt"] - now))
-            props["deferredDeleteTimeRemaining"] = (
-                f"{remaining // 86400}.{(remaining % 86400) // 3600:02d}:00:00"
-            )
+            # Recorded: the time the item was deleted, and the 14 days' remainder counting down.
+            props["deferredDeleteTimeInUTC"] = ts_iso(item.get("deletedAt") or item["deleteAt"] - 14 * 86400)
+            props["deferredDeleteTimeRemaining"] = time_span(item["deleteAt"] - now)
         if item["exclusion"] is not None:
             props["extendedProperties"] = {"diskExclusionProperties": dict(item["exclusion"])}
         return {
@@ -471,10 +497,17 @@ class BackupBackend(Provider):
         return self.jobs.setdefault(vault_id.lower(), {})
 
     def _job_operation(
-        self, vault: dict[str, Any], item: dict[str, Any], operation: str, error: Any
+        self,
+        vault: dict[str, Any],
+        item: dict[str, Any],
+        operation: str,
+        error: Any,
+        bag: dict[str, str] | None = None,
     ) -> Operation:
-        """A short management job (ConfigureBackup, DisableBackup, ...) and the async operation behind it."""
+        """A short management job (ConfigureBackup, DisableBackup, ...) and the async operation behind it;
+        `bag` is what its propertyBag says besides the VM's name (as recorded for each kind)."""
         job = self._new_job(vault, item, operation, kind="Management")
+        job["bag"] = dict(bag or {})
         op = operations(self.world).begin(operation, resource_id=item["id"], job_id=job["id"], error=error)
         job["end"] = op.done_at
         item["operation"] = op.id
@@ -532,6 +565,15 @@ class BackupBackend(Provider):
             item["transferBusy"] = plan["transferEnd"]
             job["end"] = plan["transferEnd"]
         job["plan"] = plan
+        if item["exclusion"] and vm is not None:
+            included, excluded = _split_disks(item, vm)
+            os_disk = vm["model"]["properties"]["storageProfile"]["osDisk"].get("name", "")
+            job["disks"] = {
+                "included": [os_disk, *(d.get("name", "") for d in included)],
+                "excluded": [d.get("name", "") for d in excluded],
+            }
+        if kind == "OnDemand":
+            job["requestedExpiry"] = retain_until
         if not snapshot_code:
             self._add_point(item, vm, job, retain_until)
             if item.get("firstPointAt") is None or item["firstPointAt"] > snapshot_end:
@@ -580,17 +622,16 @@ class BackupBackend(Provider):
         if plan is None:  # a management job
             status = "Completed" if now >= job["end"] else "InProgress"
             return status, []
-        snapshot = {"taskId": "Take Snapshot", "status": "NotStarted", "duration": "PT0S"}
-        transfer = {"taskId": "Transfer data to vault", "status": "NotStarted", "duration": "PT0S"}
+        # As Azure lists them: taskId, duration (always PT0S in every recorded and documented job) and
+        # status. The official example and the recordings of Jul-Oct 2019 write "Transfer data to
+        # vault"; one of Dec 2019 writes "Transfer Data to Vault": readers compare without case.
+        snapshot = {"taskId": "Take Snapshot", "duration": "PT0S", "status": "NotStarted"}
+        transfer = {"taskId": "Transfer data to vault", "duration": "PT0S", "status": "NotStarted"}
         if now >= plan["snapshotStart"]:
-            snapshot["startTime"] = ts_iso(plan["snapshotStart"])
             if now < plan["snapshotEnd"]:
                 snapshot["status"] = "InProgress"
-                snapshot["duration"] = duration(now - plan["snapshotStart"])
             else:
                 snapshot["status"] = "Failed" if plan["snapshotError"] else "Completed"
-                snapshot["endTime"] = ts_iso(plan["snapshotEnd"])
-                snapshot["duration"] = duration(plan["snapshotEnd"] - plan["snapshotStart"])
         if now < plan["snapshotEnd"]:
             return "InProgress", [snapshot, transfer]
         if plan["snapshotError"]:
@@ -599,13 +640,9 @@ class BackupBackend(Provider):
         if plan["transferSkipped"]:
             transfer["status"] = "Skipped"
             return "Completed", [snapshot, transfer]
-        transfer["startTime"] = ts_iso(plan["transferStart"])
         if now < plan["transferEnd"]:
             transfer["status"] = "InProgress"
-            transfer["duration"] = duration(now - plan["transferStart"])
             return "InProgress", [snapshot, transfer]
-        transfer["endTime"] = ts_iso(plan["transferEnd"])
-        transfer["duration"] = duration(plan["transferEnd"] - plan["transferStart"])
         if plan["transferError"]:
             transfer["status"] = "Failed"
             return "CompletedWithWarnings", [snapshot, transfer]
@@ -626,7 +663,7 @@ class BackupBackend(Provider):
             "duration": duration((job["end"] if status != "InProgress" else now) - started),
             "activityId": job["id"],
             "virtualMachineVersion": "Compute",
-            "containerName": job["item"].split("/protectionContainers/")[1].split("/")[0],
+            "containerName": container_name(job),
             "isUserTriggered": job["kind"] != "Scheduled",
         }
         if status != "InProgress":
@@ -636,12 +673,12 @@ class BackupBackend(Provider):
         if code and status in ("Failed", "CompletedWithWarnings"):
             props["errorDetails"] = error_details(code)
         if detailed:
-            bag = {"VM Name": job["name"], "Backup Size": "0 MB"}
-            if job.get("retainUntil"):
-                bag["Recovery point Expiry Time in UTC"] = ts_iso(job["retainUntil"])
+            bag = self.property_bag(job, status)
             if job.get("recoveryPoint"):
                 bag["Recovery Point Id"] = job["recoveryPoint"]
             extended: dict[str, Any] = {"tasksList": tasks, "propertyBag": bag}
+            if job["operation"] == "Backup":
+                extended["internalPropertyBag"] = {"IsInstantRpJob": "True"}  # as recorded
             if code and status in ("Failed", "CompletedWithWarnings"):
                 extended["dynamicErrorMessage"] = error_details(code)[0]["errorString"]
             props["extendedInfo"] = extended
@@ -652,6 +689,25 @@ class BackupBackend(Provider):
             "type": JOB_TYPE,
             "properties": props,
         }
+
+    def property_bag(self, job: dict[str, Any], status: str) -> dict[str, str]:
+        """A job's propertyBag as recorded: the VM's name; a management job's facts (Policy Name, Number
+        of Recovery Points, Undelete flag); a backup's requested expiry ('M/d/yyyy h:mm:ss AM', on-demand
+        backups only), and once it has finished its size and, when the item excludes disks, the disks
+        backed up and excluded."""
+        bag = {"VM Name": job["name"], **job.get("bag", {})}
+        if job["operation"] != "Backup":
+            return bag
+        if job.get("requestedExpiry") is not None:
+            bag["Recovery Point Expiry Time in UTC"] = bag_time(job["requestedExpiry"])
+        if status in ("Completed", "CompletedWithWarnings"):
+            bag["Backup Size"] = "0 MB"  # data sizes are not simulated
+            disks = job.get("disks")
+            if disks:
+                bag["Backed-up disk(s)"] = "; ".join(disks["included"])
+                if disks["excluded"]:
+                    bag["Excluded disk(s)"] = "; ".join(disks["excluded"])
+        return bag
 
     def _last_backup(self, item: dict[str, Any], now: float) -> dict[str, Any] | None:
         """The newest finished backup job of the item, with its status."""
@@ -733,14 +789,7 @@ class BackupBackend(Provider):
         vault_from = None if plan["transferSkipped"] or plan["transferError"] else plan["transferEnd"]
         point_id = str(uuid.uuid4().int)[:18]
         data_disks = (vm["model"]["properties"]["storageProfile"].get("dataDisks") or []) if vm else []
-        exclusion = item["exclusion"] or {}
-        listed = set(exclusion.get("diskLunList") or [])
-        included = (
-            [d for d in data_disks if (d["lun"] in listed) == bool(exclusion.get("isInclusionList"))]
-            if exclusion
-            else list(data_disks)
-        )
-        excluded = [d for d in data_disks if d not in included]
+        included, excluded = _split_disks(item, vm) if vm else ([], [])
         os_type = (
             vm["model"]["properties"]["storageProfile"]["osDisk"].get("osType", "Linux") if vm else "Linux"
         )
@@ -757,13 +806,12 @@ class BackupBackend(Provider):
             else "CrashConsistent",
             "osType": os_type,
             "size": (vm["model"]["properties"].get("hardwareProfile") or {}).get("vmSize", "") if vm else "",
+            "osDisk": vm["model"]["properties"]["storageProfile"]["osDisk"].get("name", "") if vm else "",
             "included": [{"lun": d["lun"], "name": d.get("name")} for d in included],
             "excluded": [{"lun": d["lun"], "name": d.get("name")} for d in excluded],
             "disks": len(data_disks) + 1,
+            "exclusion": bool(item["exclusion"]),
             "rule": "OnDemand" if job["kind"] == "OnDemand" else "DailyRule",
-            "securityType": (
-                (vm["model"]["properties"].get("securityProfile") or {}).get("securityType") if vm else None
-            ),
         }
         job["recoveryPoint"] = point_id
         job["retainUntil"] = retain_until
@@ -781,7 +829,11 @@ class BackupBackend(Provider):
                 result.append(point)
         return sorted(result, key=lambda p: p["time"])
 
-    def point_view(self, item: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
+    def point_view(
+        self, item: dict[str, Any], point: dict[str, Any], detailed: bool = True
+    ) -> dict[str, Any]:
+        """A recovery point as recorded: the disk configuration only when the item excludes disks, its
+        disk lists (the OS disk at LUN -1) only in a GET."""
         now = self.world.now()
         tiers = []
         if now < point["instantExpiry"]:
@@ -792,26 +844,33 @@ class BackupBackend(Provider):
             "objectType": "IaasVMRecoveryPoint",
             "recoveryPointType": point["type"],
             "recoveryPointTime": ts_iso(point["time"]),
-            "recoveryPointTierDetails": tiers,
             "isSourceVMEncrypted": False,
             "isInstantIlrSessionActive": False,
+            "recoveryPointTierDetails": tiers,
             "isManagedVirtualMachine": True,
             "virtualMachineSize": point["size"],
             "originalStorageAccountOption": False,
             "osType": point["osType"],
-            "recoveryPointDiskConfiguration": {
+        }
+        if point.get("exclusion", True):
+            configuration: dict[str, Any] = {
                 "numberOfDisksIncludedInBackup": len(point["included"]) + 1,
                 "numberOfDisksAttachedToVm": point["disks"],
-                "includedDiskList": [{"lun": d["lun"], "name": d["name"]} for d in point["included"]],
-                "excludedDiskList": [{"lun": d["lun"], "name": d["name"]} for d in point["excluded"]],
-            },
-            "recoveryPointProperties": {
-                "expiryTime": ts_iso(point["vaultExpiry"]),
-                "ruleName": point["rule"],
-            },
+            }
+            if detailed:
+                os_disk = {"lun": -1, "name": point.get("osDisk", "")}
+                configuration["includedDiskList"] = [
+                    os_disk,
+                    *({"lun": d["lun"], "name": d["name"]} for d in point["included"]),
+                ]
+                configuration["excludedDiskList"] = [
+                    {"lun": d["lun"], "name": d["name"]} for d in point["excluded"]
+                ]
+            props["recoveryPointDiskConfiguration"] = configuration
+        props["recoveryPointProperties"] = {
+            "expiryTime": ts_iso(point["vaultExpiry"]),
+            "ruleName": point["rule"],
         }
-        if point.get("securityType"):
-            props["securityType"] = point["securityType"]
         return {
             "id": f"{item['id']}/recoveryPoints/{point['id']}",
             "name": point["id"],
@@ -879,6 +938,25 @@ class BackupBackend(Provider):
         now = self.world.now()
         for key in self.items:
             self._schedule_next(key, now)
+
+
+def container_name(job: dict[str, Any]) -> str:
+    """A job's containerName as its GET names it: 'iaasvmcontainerv2;rg;vm' (recorded)."""
+    container: str = job["item"].split("/protectionContainers/")[1].split("/")[0]
+    return container.split(";", 1)[1] if ";" in container else container
+
+
+def _split_disks(
+    item: dict[str, Any], vm: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The VM's data disks the item backs up, and those it excludes (diskExclusionProperties)."""
+    data_disks = vm["model"]["properties"]["storageProfile"].get("dataDisks") or []
+    exclusion = item["exclusion"] or {}
+    if not exclusion:
+        return list(data_disks), []
+    listed = set(exclusion.get("diskLunList") or [])
+    included = [d for d in data_disks if (d["lun"] in listed) == bool(exclusion.get("isInclusionList"))]
+    return included, [d for d in data_disks if d not in included]
 
 
 def _trusted_launch(vm: dict[str, Any]) -> bool:

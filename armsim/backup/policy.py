@@ -134,12 +134,31 @@ def validate(properties: dict[str, Any]) -> dict[str, Any]:
         if name == "weeklySchedule" and any(d not in WEEKDAYS for d in rule.get("daysOfTheWeek") or []):
             raise _invalid(f"weeklySchedule.daysOfTheWeek takes {', '.join(WEEKDAYS)}.")
     stored = dict(properties)
+    _normalise_times(stored)
     stored["policyType"] = policy_type
     stored["timeZone"] = time_zone
     stored["instantRpRetentionRangeInDays"] = instant
     if policy_type == "V1":
         schedule.setdefault("scheduleWeeklyFrequency", 0)
     return stored
+
+
+def _normalise_times(properties: dict[str, Any]) -> None:
+    """Run and retention times as Azure writes them back: '2019-09-10T20:30:00Z' for '...:00.000Z'."""
+
+    def fix(holder: Any, key: str) -> None:
+        if isinstance(holder, dict) and isinstance(holder.get(key), list):
+            holder[key] = [
+                parse_iso(t).strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(t, str) else t for t in holder[key]
+            ]
+
+    schedule = properties.get("schedulePolicy") or {}
+    fix(schedule, "scheduleRunTimes")
+    for part in ("dailySchedule", "weeklySchedule"):
+        fix(schedule.get(part), "scheduleRunTimes")
+    retention = properties.get("retentionPolicy") or {}
+    for part in ("dailySchedule", "weeklySchedule", "monthlySchedule", "yearlySchedule"):
+        fix(retention.get(part), "retentionTimes")
 
 
 def schedule_of(properties: dict[str, Any]) -> tuple[str, list[dt.datetime], list[str]]:

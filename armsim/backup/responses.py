@@ -23,6 +23,9 @@ ITEM = (
     V + "/backupFabrics/{fabricName}/protectionContainers/{containerName}/protectedItems/{protectedItemName}"
 )
 MAX_RETAIN_DAYS = 99 * 365
+# An operation status's endTime while it runs: recorded "0001-01-01T00:00:00" (2019), and
+# "0001-01-01T00:00:00.00000Z" in the official ProtectedItem_Delete_OperationStatus example, which armsim follows.
+NOT_ENDED = "0001-01-01T00:00:00.00000Z"
 T = "Microsoft.RecoveryServices/vaults"
 
 
@@ -41,17 +44,18 @@ def register(router: Router, backend: BackupBackend) -> None:
         p = request.params
         return vault, backend.find_item(vault, p["fabricName"], p["containerName"], p["protectedItemName"])
 
-    def accepted(request: Request, op: Operation, results: str, statuses: str) -> Response:
-        now = world.now()
-        return Response(
-            202,
-            None,
-            {
-                "Location": request.url_for(f"{results}/{op.id}"),
-                "Azure-AsyncOperation": request.url_for(f"{statuses}/{op.id}"),
-                "Retry-After": op.retry_after(now),
-            },
-        )
+    def accepted(
+        request: Request, op: Operation, results: str, statuses: str, retry_after: bool = True
+    ) -> Response:
+        """202 with the operation's URLs. Retry-After where Azure is shown to send it: the official
+        examples of configure, trigger and refresh have it; no evidence shows it on a delete."""
+        headers = {
+            "Location": request.url_for(f"{results}/{op.id}"),
+            "Azure-AsyncOperation": request.url_for(f"{statuses}/{op.id}"),
+        }
+        if retry_after:
+            headers["Retry-After"] = op.retry_after(world.now())
+        return Response(202, None, headers)
 
     def operation(request: Request) -> Operation:
         op = operations(world).get(request.params["operationId"])
@@ -64,8 +68,12 @@ def register(router: Router, backend: BackupBackend) -> None:
         return op
 
     def status_body(op: Operation, now: float) -> dict[str, Any]:
+        """As recorded: while running, endTime is .NET's DateTime.MinValue and no job is named; when
+        done, properties.jobId names the job (OperationStatusJobExtendedInfo)."""
         body = op.status_body(now)
-        if op.job_id:
+        if not op.finished(now):
+            body["endTime"] = NOT_ENDED
+        elif op.job_id:
             body["properties"] = {"objectType": "OperationStatusJobExtendedInfo", "jobId": op.job_id}
         return body
 
@@ -142,15 +150,10 @@ def register(router: Router, backend: BackupBackend) -> None:
             raise ArmError(400, "BMSUserErrorInvalidInput", "Fabric name must be 'Azure'.")
         backend.refresh(vault)
         op = operations(world).begin("RefreshContainers", resource_id=vault["model"]["id"])
-        base = f"{vault['model']['id']}/backupFabrics/Azure"
-        return Response(
-            202,
-            None,
-            {
-                "Location": request.url_for(f"{base}/operationResults/{op.id}"),
-                "Retry-After": op.retry_after(world.now()),
-            },
-        )
+        # Recorded since Oct 2019: Location and Azure-AsyncOperation (the July 2019 recording and the
+        # official example show Location only); Retry-After as in the official example.
+        base = request.path.rsplit("/", 1)[0]
+        return accepted(request, op, f"{base}/operationResults", f"{base}/operationsStatus")
 
     @route(
         "GET", fabric + "/operationResults/{operationId}", "ProtectionContainerRefreshOperationResults_Get"
@@ -185,18 +188,22 @@ def register(router: Router, backend: BackupBackend) -> None:
             vms = [vm for vm in vms if vm["model"]["name"].lower() == filters["friendlyName"].lower()]
 
         def view(vm: dict[str, Any]) -> dict[str, Any]:
-            _, _, name, container = names_for(vm["model"]["id"])
+            # Recorded for a Compute VM: the id ends in 'protectableItems/vm;...'; with the VM's resource
+            # group and virtualMachineVersion. workloadType is the official example's (newer api-version).
+            _, group, name, container = names_for(vm["model"]["id"])
             return {
                 "id": f"{vault['model']['id']}/backupFabrics/Azure/protectionContainers/IaasVMContainer;{container}"
-                f"/protectableItems/VM;{container}",
+                f"/protectableItems/vm;{container}",
                 "name": f"VM;{container}",
                 "type": "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectableItems",
                 "properties": {
+                    "virtualMachineId": vm["model"]["id"],
+                    "virtualMachineVersion": "Compute",
+                    "resourceGroup": group,
                     "backupManagementType": "AzureIaasVM",
                     "workloadType": "VM",
                     "protectableItemType": "Microsoft.Compute/virtualMachines",
                     "friendlyName": name,
-                    "virtualMachineId": vm["model"]["id"],
                     "protectionState": "NotProtected",
                 },
             }
@@ -250,15 +257,18 @@ def register(router: Router, backend: BackupBackend) -> None:
         vault = vault_of(request)
         p = request.params
         body = request.json()
-        item, op = backend.put_item(vault, p["fabricName"], p["containerName"], p["protectedItemName"], body)
-        return accepted(request, op, f"{item['id']}/operationResults", f"{item['id']}/operationsStatus")
+        _, op = backend.put_item(vault, p["fabricName"], p["containerName"], p["protectedItemName"], body)
+        # The URLs repeat the item's path as the request spelled it (recorded: 'vm;...' stays 'vm;...').
+        return accepted(request, op, f"{request.path}/operationResults", f"{request.path}/operationsStatus")
 
     @route("DELETE", ITEM, "ProtectedItems_Delete")
     def delete_item(request: Request) -> Response:
         vault, item = item_of(request)
         op = backend.delete_item(vault, item)
-        base = vault["model"]["id"]
-        return accepted(request, op, f"{base}/backupOperationResults", f"{base}/backupOperations")
+        base = request.path.split("/backupFabrics/", 1)[0]
+        return accepted(
+            request, op, f"{base}/backupOperationResults", f"{base}/backupOperations", retry_after=False
+        )
 
     @route("GET", ITEM + "/operationsStatus/{operationId}", "ProtectedItemOperationStatuses_Get")
     def item_operation_status(request: Request) -> Response:
@@ -343,7 +353,8 @@ def register(router: Router, backend: BackupBackend) -> None:
             )
         job = backend.start_backup(vault, item, "OnDemand", now, expiry)
         op = operations(world).begin("Backup", resource_id=item["id"], job_id=job["id"])
-        return accepted(request, op, f"{item['id']}/operationResults", f"{item['id']}/operationsStatus")
+        base = request.path.rsplit("/", 1)[0]  # the item as the request spelled it
+        return accepted(request, op, f"{base}/operationResults", f"{base}/operationsStatus")
 
     # -- vault-level operations (delete of backup data) ------------------------------------
     @route("GET", V + "/backupOperationResults/{operationId}", "BackupOperationResults_Get")
@@ -374,7 +385,10 @@ def register(router: Router, backend: BackupBackend) -> None:
             points = [p for p in points if p["time"] <= end]
         points = list(reversed(points))  # newest first, as Azure lists them
         return paged(
-            request, points, world.config["pageSize"]["recoveryPoints"], lambda p: backend.point_view(item, p)
+            request,
+            points,
+            world.config["pageSize"]["recoveryPoints"],
+            lambda p: backend.point_view(item, p),
         )
 
     @route("GET", ITEM + "/recoveryPoints/{recoveryPointId}", "RecoveryPoints_Get")

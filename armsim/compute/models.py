@@ -131,6 +131,12 @@ class ComputeBackend(Provider):
         osdisk.setdefault("osType", _os_type(new_props))
         osdisk.setdefault("name", f"{name}_OsDisk_1")
         osdisk.setdefault("createOption", "FromImage")
+        os_managed = osdisk.get("managedDisk")
+        if isinstance(os_managed, dict) and not os_managed.get("id"):
+            # Azure names the OS disk's managed disk (recorded); only the id is filled in.
+            os_managed["id"] = (
+                f"/subscriptions/{subscription_id}/resourceGroups/{rg['name']}/providers/{DISK_TYPE}/{osdisk['name']}"
+            )
         new_props["storageProfile"].setdefault("dataDisks", [])
         os_profile = new_props.get("osProfile")
         if isinstance(os_profile, dict):
@@ -147,6 +153,7 @@ class ComputeBackend(Provider):
         for disk in new_props["storageProfile"].get("dataDisks") or []:
             disk.setdefault("name", f"{name}_DataDisk_{disk['lun']}")
             disk.setdefault("createOption", "Empty")
+            disk.setdefault("toBeDetached", False)  # recorded on every data disk
             managed = disk.setdefault("managedDisk", {})
             if not managed.get("id"):
                 managed["id"] = (
