@@ -246,6 +246,12 @@ class AzureBackup:
         self._refreshed_at: dict[str, float] = {}
         self._locks_guard = threading.Lock()
 
+    def _status_only_polling(self) -> ARMPolling:
+        return ARMPolling(
+            self.clients.settings.polling_interval,
+            lro_algorithms=[_StatusOnly(), LocationPolling(), BodyContentPolling(), StatusCheckPolling()],
+        )
+
     # -- compute ---------------------------------------------------------------------------
     def get_vm(self, vm_id: str) -> VmFacts | None:
         subscription, group, name = split_id(vm_id)
@@ -304,10 +310,10 @@ class AzureBackup:
         )
         return [ItemFacts.from_resource(item) for item in pages]
 
-    def count_items(self, vault: VaultSpec) -> int:
-        """How many VM items the vault holds (every state: stopped and soft-deleted ones hold their
+    def item_vms(self, vault: VaultSpec) -> list[str]:
+        """The VMs the vault holds items of (every state: stopped and soft-deleted ones hold their
         place too), in pages."""
-        return len(self.list_items(vault))
+        return [item.vm_id for item in self.list_items(vault)]
 
     def backup_status(self, vm: VmFacts) -> dict[str, Any]:
         """Where the VM is protected, if anywhere (one call, across every vault of its region)."""
@@ -335,10 +341,10 @@ class AzureBackup:
                 FABRIC,
                 cls=lambda pipeline_response, _, __: pipeline_response,
             )
-            # The SDK models refreshContainers as a plain 202; follow its Location with azure-core's poller.
-            LROPoller(
-                backup._client, initial, lambda _: None, ARMPolling(self.clients.settings.polling_interval)
-            ).result()
+            # The SDK models refreshContainers as a plain 202; follow it with azure-core's poller: its
+            # Azure-AsyncOperation status where Azure sends one (recorded since late 2019), without the
+            # final GET of its Location (nothing reads that answer), else its Location.
+            LROPoller(backup._client, initial, lambda _: None, self._status_only_polling()).result()
             self._refreshed_at[key] = started - 1
             return True
 
@@ -379,10 +385,7 @@ class AzureBackup:
             vm.container_name,
             vm.item_name,
             ProtectedItemResource({"properties": body}),
-            polling=ARMPolling(
-                self.clients.settings.polling_interval,
-                lro_algorithms=[_StatusOnly(), LocationPolling(), BodyContentPolling(), StatusCheckPolling()],
-            ),
+            polling=self._status_only_polling(),
         )
         poller.wait()
         if poller.status().lower() != "succeeded":

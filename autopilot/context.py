@@ -41,7 +41,7 @@ class Autopilot:
     @cached_property
     def vault_room(self) -> VaultRoom:
         """Items per vault, for placing new VMs in a region's vault set (autopilot/placement.py)."""
-        return VaultRoom(self.azure.count_items, self.rules.vault_capacity)
+        return VaultRoom(self.azure.item_vms, self.rules.vault_capacity)
 
     @cached_property
     def state(self) -> StateStore:

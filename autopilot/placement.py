@@ -5,9 +5,10 @@ and region a set of vaults (in order); a new VM goes to the first vault whose it
 room below the rules' capacity (maximum less headroom). A VM already in a vault stays there: Azure
 protects a VM in one vault only, so placement is only asked for VMs that no vault protects.
 
-Counting a vault's items is one paged list (1,000 items a page at most), so the counts are kept for
-a while (`ttl`) and raised by one for each VM this instance protects. Another instance's
-protections are seen at the next count; the rules' headroom is the margin for them.
+Listing a vault's items is one paged list, so each list is kept for a while (`ttl`) and this
+instance's protections are added to it. Another instance's protections are seen at the next list;
+the rules' headroom is the margin for them. The same lists tell the protect path that a VM created
+moments ago is in none of the set's vaults, so it need not ask Azure (`backupStatus`) per VM.
 """
 
 from __future__ import annotations
@@ -31,34 +32,46 @@ class Placement:
 
 
 class VaultRoom:
-    """Items per vault, counted now and then and kept up to date by this instance's protections."""
+    """The VMs each vault holds, listed now and then and kept up to date by this instance's
+    protections: for placing new VMs, and for knowing that a new VM is in none of the set's vaults
+    without asking Azure about each VM."""
 
     def __init__(
-        self, count_items: Callable[[VaultSpec], int], capacity: VaultCapacity, ttl: float = COUNT_TTL_SECONDS
+        self,
+        list_vms: Callable[[VaultSpec], Iterable[str]],
+        capacity: VaultCapacity,
+        ttl: float = COUNT_TTL_SECONDS,
     ) -> None:
-        self._count_items = count_items
+        self._list_vms = list_vms
         self.capacity = capacity
         self._ttl = ttl
-        self._counts: dict[str, tuple[int, float]] = {}
+        self._held: dict[str, tuple[set[str], float]] = {}  # vault id -> (lower-case VM ids, read at)
         self._lock = threading.Lock()
 
-    def observe(self, vault: VaultSpec, items: int) -> None:
-        """A count read elsewhere (the sweep lists every item of the vault anyway)."""
+    def observe(self, vault: VaultSpec, vm_ids: Iterable[str]) -> None:
+        """The vault's items as read elsewhere (the sweep lists every item of the vault anyway)."""
         with self._lock:
-            self._counts[vault.resource_id.lower()] = (items, time.monotonic())
+            self._held[vault.resource_id.lower()] = ({v.lower() for v in vm_ids}, time.monotonic())
 
-    def items(self, vault: VaultSpec) -> int:
+    def _vms(self, vault: VaultSpec) -> set[str]:
         key = vault.resource_id.lower()
         with self._lock:
-            known = self._counts.get(key)
+            known = self._held.get(key)
         if known is not None and time.monotonic() - known[1] < self._ttl:
             return known[0]
-        count = self._count_items(vault)
-        self.observe(vault, count)
-        return count
+        self.observe(vault, self._list_vms(vault))
+        with self._lock:
+            return self._held[key][0]
+
+    def items(self, vault: VaultSpec) -> int:
+        return len(self._vms(vault))
+
+    def holder(self, vaults: Iterable[VaultSpec], vm_id: str) -> VaultSpec | None:
+        """The vault of the set whose items (as last listed) include the VM, if any."""
+        return next((v for v in vaults if vm_id.lower() in self._vms(v)), None)
 
     def place(self, vaults: Iterable[VaultSpec]) -> Placement:
-        """The first vault of the set with room; counts only as far as it needs to look."""
+        """The first vault of the set with room; lists only as far as it needs to look."""
         free: dict[str, int] = {}
         for vault in vaults:
             left = self.capacity.usable - self.items(vault)
@@ -67,10 +80,10 @@ class VaultRoom:
                 return Placement(vault, free)
         return Placement(None, free)
 
-    def taken(self, vault: VaultSpec) -> None:
-        """This instance put one more VM in the vault."""
+    def taken(self, vault: VaultSpec, vm_id: str) -> None:
+        """This instance put the VM in the vault."""
         key = vault.resource_id.lower()
         with self._lock:
-            known = self._counts.get(key)
+            known = self._held.get(key)
             if known is not None:
-                self._counts[key] = (known[0] + 1, known[1])
+                known[0].add(vm_id.lower())

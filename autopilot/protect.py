@@ -412,9 +412,12 @@ def _announce(autopilot: Autopilot, outcome: Outcome) -> None:
 
 
 def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
-    """Read what the decision needs, with as few calls as possible: the VM (with its instance view);
-    then, only if the rules care about it, where it is protected (one backupStatus call covers every
-    vault of its region); then its item, only if our vault protects it."""
+    """Read what the decision needs, with as few ARM requests as possible: the VM (with its instance
+    view); then, only if the rules care about it, where it is protected. A VM created in the last
+    NEW_VM_MINUTES that none of the set's vaults holds (their item lists, read at most every few
+    minutes for placement anyway) is taken to be unprotected without asking Azure; if another vault
+    holds it after all, Azure refuses the enable and the VM is looked up then. Otherwise one
+    backupStatus call covers every vault of its region, and the item is read from ours."""
     azure = autopilot.azure
     vm = azure.get_vm(vm_id)
     if vm is None:
@@ -424,15 +427,19 @@ def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
     if decision.kind is Kind.NOT_SELECTED or decision.details.get("missingVault"):
         return carry_out(autopilot, vm, decision, source)  # whatever protects it, the rules do not care
     vaults = autopilot.rules.vault_set(vm.subscription_id, vm.location)
-    status = azure.backup_status(vm)
-    item, elsewhere = None, None
-    protected_in = str(status.get("vaultId") or "")
-    if protected_in and status.get("protectionStatus") not in (None, "", "NotProtected"):
-        holder = next((v for v in vaults if same_id(protected_in, v.resource_id)), None)
-        if holder is not None:
-            item = azure.get_item(holder, vm)
-        else:
-            elsewhere = (protected_in, str(status.get("policyName") or ""))
+    if (
+        decision.kind is not Kind.OPTED_OUT
+        and _new(vm)
+        and autopilot.vault_room.holder(vaults, vm.id) is None
+    ):
+        decision = decide(autopilot.rules, vm, None, shared, placement=autopilot.vault_room.place(vaults))
+        try:
+            return carry_out(autopilot, vm, decision, source)
+        except HttpResponseError as error:
+            if decision.change != "enable" or is_transient(error):
+                raise
+            log.info("enabling %s was refused (%s): looking where it is protected", vm.id, error_code(error))
+    item, elsewhere = _where_protected(autopilot, vm, vaults)
     placement = None
     if item is None and elsewhere is None and decision.kind is not Kind.OPTED_OUT:
         placement = autopilot.vault_room.place(vaults)
@@ -448,6 +455,31 @@ def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
         if item is None:
             raise
         return carry_out(autopilot, vm, decide(autopilot.rules, vm, item, shared), source)
+
+
+NEW_VM_MINUTES = 10
+
+
+def _new(vm: VmFacts) -> bool:
+    """Created in the last NEW_VM_MINUTES (by the VM's own timeCreated)."""
+    return vm.time_created is not None and dt.datetime.now(dt.UTC) - vm.time_created < dt.timedelta(
+        minutes=NEW_VM_MINUTES
+    )
+
+
+def _where_protected(
+    autopilot: Autopilot, vm: VmFacts, vaults: tuple[VaultSpec, ...]
+) -> tuple[ItemFacts | None, tuple[str, str] | None]:
+    """(its item in a vault of the set, or None; (vault id, policy) of another vault that protects
+    it, or None), from one backupStatus call and, when a vault of the set holds it, its item."""
+    status = autopilot.azure.backup_status(vm)
+    protected_in = str(status.get("vaultId") or "")
+    if not protected_in or status.get("protectionStatus") in (None, "", "NotProtected"):
+        return None, None
+    holder = next((v for v in vaults if same_id(protected_in, v.resource_id)), None)
+    if holder is not None:
+        return autopilot.azure.get_item(holder, vm), None
+    return None, (protected_in, str(status.get("policyName") or ""))
 
 
 def carry_out(autopilot: Autopilot, vm: VmFacts, decision: Decision, source: str) -> Outcome:
@@ -506,7 +538,7 @@ def carry_out(autopilot: Autopilot, vm: VmFacts, decision: Decision, source: str
                 actions.append("undelete")
             autopilot.azure.protect(vault, vm, policy.name, excluded)
             if decision.change == "enable":
-                autopilot.vault_room.taken(vault)
+                autopilot.vault_room.taken(vault, vm.id)
         actions.append(action)
         done = f"done: vault {vault.name}" + (
             f", policy {policy.name}" if policy and decision.change != "stop" else ""

@@ -210,17 +210,17 @@ def _vault_room(autopilot: Autopilot, inventory: Inventory, subscription: str) -
     """The items of each vault of the unit, counted from the inventory (no further read): given to
     the protect core (whose fixes place VMs) and, as a copy that counts this sweep's planned
     enables too (dry runs included), to the sweep's own decisions."""
-    held: dict[str, int] = {}
+    held: dict[str, list[str]] = {}
     for item in [*inventory.items.values(), *inventory.orphans]:
-        held[item.vault_id.lower()] = held.get(item.vault_id.lower(), 0) + 1
-    room = VaultRoom(autopilot.azure.count_items, autopilot.rules.vault_capacity)
+        held.setdefault(item.vault_id.lower(), []).append(item.vm_id)
+    room = VaultRoom(autopilot.azure.item_vms, autopilot.rules.vault_capacity)
     for vault in autopilot.rules.vaults:
         if (
             vault.subscription_id.lower() == subscription.lower()
             and vault.resource_id not in inventory.errors
         ):
-            autopilot.vault_room.observe(vault, held.get(vault.resource_id.lower(), 0))
-            room.observe(vault, held.get(vault.resource_id.lower(), 0))
+            autopilot.vault_room.observe(vault, held.get(vault.resource_id.lower(), []))
+            room.observe(vault, held.get(vault.resource_id.lower(), []))
     return room
 
 
@@ -241,7 +241,7 @@ def _check_vm(
         placement = room.place(rules.vault_set(vm.subscription_id, vm.location))
     decision = decide(rules, vm, item, inventory.shared_luns(vm), placement=placement)
     if decision.change == "enable" and decision.vault is not None and room is not None:
-        room.taken(decision.vault)
+        room.taken(decision.vault, vm.id)
     _count(result.by_region, vm.location, "vms")
     policy_name = (
         decision.policy.name

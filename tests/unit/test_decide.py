@@ -405,14 +405,14 @@ WEU2_VAULT_ID = WEU_VAULT_ID + "-2"
 
 
 def _counting(counts: dict[str, int], capacity: VaultCapacity) -> tuple[VaultRoom, list[str]]:
-    """A VaultRoom whose counts come from `counts` (vault name -> items), recording what it counted."""
+    """A VaultRoom whose vaults hold `counts` VMs (vault name -> items), recording what it listed."""
     counted: list[str] = []
 
-    def count(vault: VaultSpec) -> int:
+    def list_vms(vault: VaultSpec) -> list[str]:
         counted.append(vault.name)
-        return counts[vault.name]
+        return [f"{vault.name}/vm-{n}" for n in range(counts[vault.name])]
 
-    return VaultRoom(count, capacity), counted
+    return VaultRoom(list_vms, capacity), counted
 
 
 def test_a_new_vm_goes_to_the_first_vault_of_the_set_with_room(rules: Rules) -> None:
@@ -436,11 +436,12 @@ def test_headroom_keeps_places_free_and_protections_of_this_instance_count(rules
     vaults = rules.vault_set(SUB, "westeurope")
     first = room.place(vaults).vault
     assert first is not None and first.name == "rsv-autopilot-weu"
-    room.taken(first)  # the 949th item: 1 place left below the headroom of 50
-    room.taken(first)
+    room.taken(first, "vm-949")  # the 949th item: 1 place left below the headroom of 50
+    room.taken(first, "vm-950")
     second = room.place(vaults).vault
     assert second is not None and second.name == "rsv-autopilot-weu-2"
-    assert counted == ["rsv-autopilot-weu", "rsv-autopilot-weu-2"]  # counted once each, then kept
+    assert counted == ["rsv-autopilot-weu", "rsv-autopilot-weu-2"]  # listed once each, then kept
+    assert room.holder(vaults, "VM-950") == first and room.holder(vaults, "vm-951") is None
 
 
 def test_a_vm_whose_set_is_full_needs_attention_naming_the_set_and_the_remedy(rules: Rules) -> None:

@@ -76,16 +76,20 @@ def get(
 
 
 def test_requests_beyond_the_bucket_wait_for_its_refill(arm: FakeArm) -> None:
-    pacer = ArmPacer({"reads": (5.0, 50.0), "writes": (5.0, 50.0), "deletes": (5.0, 50.0)})
+    pacer = ArmPacer({"reads": (5.0, 20.0), "writes": (5.0, 20.0), "deletes": (5.0, 20.0)})
     c = client(arm, pacer)
+    started = time.monotonic()
     for _ in range(20):
         assert get(c) == 200
+    # 15 requests beyond the bucket's 5 need 0.75 s of refill at 20 a second, however fast ARM answers.
+    assert time.monotonic() - started >= 15 / 20 * 0.95
     times = [t for t, _ in arm.sent]
-    # Never faster than the bucket: at most 5 + 50 per second in any span of the run.
+    # Never faster than the bucket: at most 5 + 20 per second in any span of the run (+1 for jitter
+    # between leaving the pacer and reaching the server).
     for i, start in enumerate(times):
         for j in range(i, len(times)):
-            assert j - i + 1 <= 5 + 50 * (times[j] - start) + 1, (i, j)
-    assert pacer.waited >= (20 - 5) / 50 * 0.8
+            assert j - i + 1 <= 5 + 20 * (times[j] - start) + 1, (i, j)
+    assert pacer.waited > 0
 
 
 def test_the_remaining_tokens_arm_reports_bring_the_bucket_down(arm: FakeArm) -> None:
