@@ -70,20 +70,26 @@ class VaultRoom:
         """The vault of the set whose items (as last listed) include the VM, if any."""
         return next((v for v in vaults if vm_id.lower() in self._vms(v)), None)
 
-    def place(self, vaults: Iterable[VaultSpec]) -> Placement:
-        """The first vault of the set with room; lists only as far as it needs to look."""
+    def place(self, vaults: Iterable[VaultSpec], vm_id: str | None = None) -> Placement:
+        """The first vault of the set with room; lists only as far as it needs to look. With
+        `vm_id`, the place is taken for that VM at once (under the lock, so that concurrent
+        protections cannot overfill a vault); `release` gives it back if the VM is not protected."""
         free: dict[str, int] = {}
         for vault in vaults:
-            left = self.capacity.usable - self.items(vault)
-            free[vault.resource_id.lower()] = max(left, 0)
-            if left > 0:
-                return Placement(vault, free)
+            held = self._vms(vault)
+            with self._lock:
+                left = self.capacity.usable - len(held)
+                free[vault.resource_id.lower()] = max(left, 0)
+                if left > 0:
+                    if vm_id is not None:
+                        held.add(vm_id.lower())
+                    return Placement(vault, free)
         return Placement(None, free)
 
-    def taken(self, vault: VaultSpec, vm_id: str) -> None:
-        """This instance put the VM in the vault."""
+    def release(self, vault: VaultSpec, vm_id: str) -> None:
+        """A place taken for a VM that was not protected after all."""
         key = vault.resource_id.lower()
         with self._lock:
             known = self._held.get(key)
             if known is not None:
-                known[0].add(vm_id.lower())
+                known[0].discard(vm_id.lower())

@@ -432,9 +432,10 @@ def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
         and _new(vm)
         and autopilot.vault_room.holder(vaults, vm.id) is None
     ):
-        decision = decide(autopilot.rules, vm, None, shared, placement=autopilot.vault_room.place(vaults))
+        fresh = autopilot.vault_room.place(vaults, vm.id)
+        decision = decide(autopilot.rules, vm, None, shared, placement=fresh)
         try:
-            return carry_out(autopilot, vm, decision, source)
+            return _carry_out_placed(autopilot, vm, decision, source, fresh)
         except HttpResponseError as error:
             if decision.change != "enable" or is_transient(error):
                 raise
@@ -442,10 +443,10 @@ def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
     item, elsewhere = _where_protected(autopilot, vm, vaults)
     placement = None
     if item is None and elsewhere is None and decision.kind is not Kind.OPTED_OUT:
-        placement = autopilot.vault_room.place(vaults)
+        placement = autopilot.vault_room.place(vaults, vm.id)
     decision = decide(autopilot.rules, vm, item, shared, elsewhere, placement)
     try:
-        return carry_out(autopilot, vm, decision, source)
+        return _carry_out_placed(autopilot, vm, decision, source, placement)
     except HttpResponseError as error:
         # backupStatus may not report a stopped or soft-deleted item in the set's vaults: look at
         # the items themselves once before giving up on a refused enable.
@@ -455,6 +456,22 @@ def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
         if item is None:
             raise
         return carry_out(autopilot, vm, decide(autopilot.rules, vm, item, shared), source)
+
+
+def _carry_out_placed(
+    autopilot: Autopilot, vm: VmFacts, decision: Decision, source: str, placement: Placement | None
+) -> Outcome:
+    """carry_out, giving back the place the placement took for the VM unless the VM was enabled in
+    that vault."""
+    placed = placement.vault if placement is not None else None
+    enabled = False
+    try:
+        outcome = carry_out(autopilot, vm, decision, source)
+        enabled = decision.change == "enable" and decision.vault is placed
+        return outcome
+    finally:
+        if placed is not None and not enabled:
+            autopilot.vault_room.release(placed, vm.id)
 
 
 NEW_VM_MINUTES = 10
@@ -537,8 +554,6 @@ def carry_out(autopilot: Autopilot, vm: VmFacts, decision: Decision, source: str
                 autopilot.azure.undelete(vault, vm)
                 actions.append("undelete")
             autopilot.azure.protect(vault, vm, policy.name, excluded)
-            if decision.change == "enable":
-                autopilot.vault_room.taken(vault, vm.id)
         actions.append(action)
         done = f"done: vault {vault.name}" + (
             f", policy {policy.name}" if policy and decision.change != "stop" else ""

@@ -238,10 +238,15 @@ def _check_vm(
     item = inventory.item_of(vm)
     placement = None
     if item is None and room is not None:
-        placement = room.place(rules.vault_set(vm.subscription_id, vm.location))
+        placement = room.place(rules.vault_set(vm.subscription_id, vm.location), vm.id)
     decision = decide(rules, vm, item, inventory.shared_luns(vm), placement=placement)
-    if decision.change == "enable" and decision.vault is not None and room is not None:
-        room.taken(decision.vault, vm.id)
+    if (
+        room is not None
+        and placement is not None
+        and placement.vault is not None
+        and decision.change != "enable"
+    ):
+        room.release(placement.vault, vm.id)
     _count(result.by_region, vm.location, "vms")
     policy_name = (
         decision.policy.name

@@ -434,14 +434,16 @@ def test_the_first_vault_with_room_is_counted_alone(rules: Rules) -> None:
 def test_headroom_keeps_places_free_and_protections_of_this_instance_count(rules: Rules) -> None:
     room, counted = _counting({"rsv-autopilot-weu": 948, "rsv-autopilot-weu-2": 0}, VaultCapacity(1000, 50))
     vaults = rules.vault_set(SUB, "westeurope")
-    first = room.place(vaults).vault
+    first = room.place(vaults, "vm-949").vault  # the 949th item: 1 place left below the headroom of 50
     assert first is not None and first.name == "rsv-autopilot-weu"
-    room.taken(first, "vm-949")  # the 949th item: 1 place left below the headroom of 50
-    room.taken(first, "vm-950")
-    second = room.place(vaults).vault
+    assert room.place(vaults, "vm-950").vault == first
+    room.release(first, "vm-950")  # not protected after all: its place is free again
+    assert room.place(vaults, "vm-951").vault == first
+    second = room.place(vaults, "vm-952").vault
     assert second is not None and second.name == "rsv-autopilot-weu-2"
     assert counted == ["rsv-autopilot-weu", "rsv-autopilot-weu-2"]  # listed once each, then kept
-    assert room.holder(vaults, "VM-950") == first and room.holder(vaults, "vm-951") is None
+    assert room.holder(vaults, "VM-951") == first and room.holder(vaults, "vm-950") is None
+    assert room.holder(vaults, "vm-952") == second
 
 
 def test_a_vm_whose_set_is_full_needs_attention_naming_the_set_and_the_remedy(rules: Rules) -> None:
@@ -462,3 +464,16 @@ def test_a_vm_stays_in_the_vault_of_the_set_that_holds_it(rules: Rules) -> None:
     decision = decide(rules, _vm("silver"), _item("gold", vault_id=WEU2_VAULT_ID), placement=placement)
     assert decision.change == "change-policy"
     assert decision.vault is not None and decision.vault.resource_id == WEU2_VAULT_ID
+
+
+def test_concurrent_placements_never_overfill_a_vault(rules: Rules) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    room, _ = _counting({"rsv-autopilot-weu": 0, "rsv-autopilot-weu-2": 0}, VaultCapacity(20, 0))
+    vaults = rules.vault_set(SUB, "westeurope")
+    with ThreadPoolExecutor(16) as pool:
+        placed = list(pool.map(lambda n: room.place(vaults, f"vm-{n}").vault, range(50)))
+    names = [v.name if v else None for v in placed]
+    assert names.count("rsv-autopilot-weu") == 20 and names.count("rsv-autopilot-weu-2") == 20
+    assert names.count(None) == 10
+    assert room.items(vaults[0]) == 20 and room.items(vaults[1]) == 20
