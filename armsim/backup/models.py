@@ -663,7 +663,6 @@ class BackupBackend(Provider):
             "duration": duration((job["end"] if status != "InProgress" else now) - started),
             "activityId": job["id"],
             "virtualMachineVersion": "Compute",
-            "containerName": container_name(job),
             "isUserTriggered": job["kind"] != "Scheduled",
         }
         if status != "InProgress":
@@ -673,6 +672,8 @@ class BackupBackend(Provider):
         if code and status in ("Failed", "CompletedWithWarnings"):
             props["errorDetails"] = error_details(code)
         if detailed:
+            # A job's GET names its container; a list of jobs does not (recorded, and ListJobs.json).
+            props["containerName"] = container_name(job)
             bag = self.property_bag(job, status)
             if job.get("recoveryPoint"):
                 bag["Recovery Point Id"] = job["recoveryPoint"]

@@ -183,12 +183,6 @@ PENDING = {
         "includedDiskList/excludedDiskList (recorded: only a GET does); tests/integration/test_seed_flow.py "
         "reads excluded_disk_list from a list"
     ),
-    "job-list-container": (
-        "pending /tmp/armsim-pending-5-job-list-container.patch: armsim's job lists still carry "
-        "containerName (recorded and the official ListJobs: only a job's GET does); without it the "
-        "product's sweep (HEAD) cannot tell the VM of a listed job: tests/e2e/test_sweep.py, "
-        "tests/e2e/test_report_browser.py and tests/reliability/test_observability.py fail"
-    ),
     "rp-properties": (
         "pending /tmp/armsim-pending-4-rp-properties.patch: armsim's recovery points still carry "
         "recoveryPointProperties {expiryTime, ruleName}, which no recording or example shows (the REST "
@@ -208,7 +202,6 @@ _RP_LISTS = (
 # Keys armsim still sends that the evidence lacks, held back (PENDING): not flagged by compare(); a
 # strict xfail test asserts each is absent.
 PENDING_KEYS: dict[str, str] = dict.fromkeys(_RP_LISTS, PENDING["rp-list-disk-lists"])
-PENDING_KEYS["value[].properties.containerName"] = PENDING["job-list-container"]
 for _prefix in ("", "value[]."):
     for _key in ("", ".expiryTime", ".ruleName"):
         PENDING_KEYS[f"{_prefix}properties.recoveryPointProperties{_key}"] = PENDING["rp-properties"]
@@ -645,7 +638,6 @@ def test_expiry_in_the_property_bag_is_the_requested_one_in_azures_format(
     )
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING["job-list-container"])
 def test_job_lists_carry_no_container_name(westus: Scene) -> None:
     scene = westus
     scene.protected()
