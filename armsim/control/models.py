@@ -74,7 +74,14 @@ class ControlBackend(Provider):
             resource = request.query.get("resource") or request.query.get("scope")
             if not resource:
                 raise ArmError(400, "BadRequest", "The 'resource' query parameter is required.")
-            return Response(200, issue_token(resource))
+            # A user-assigned identity is chosen by client_id, principal_id (object_id) or mi_res_id, as
+            # on App Service; each is a principal of its own (ARM throttles per principal).
+            chosen = {
+                k: request.query[k]
+                for k in ("client_id", "principal_id", "object_id", "mi_res_id")
+                if request.query.get(k)
+            }
+            return Response(200, issue_token(resource, identity=chosen or None))
 
         @control("GET", "/clock")
         def get_clock(request: Request) -> Response:
@@ -100,6 +107,19 @@ class ControlBackend(Provider):
         def set_config(request: Request) -> Response:
             world.configure(body(request))
             return Response(200, world.config)
+
+        @control("GET", "/throttling")
+        def get_throttling(request: Request) -> Response:
+            return Response(
+                200, {"settings": world.config["throttling"], "buckets": world.throttle.describe()}
+            )
+
+        @control("POST", "/throttling/refill")
+        def refill_throttling(request: Request) -> Response:
+            world.throttle.refill()
+            return Response(
+                200, {"settings": world.config["throttling"], "buckets": world.throttle.describe()}
+            )
 
         @control("GET", "/faults")
         def get_faults(request: Request) -> Response:

@@ -25,20 +25,37 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def issue_token(resource: str, lifetime_seconds: int = 3600) -> dict[str, Any]:
-    """The managed-identity endpoint's answer for `resource` (App Service 2019-08-01 shape)."""
+def identity_ids(identity: dict[str, str] | None) -> tuple[str, str]:
+    """(object id, client id) of the identity a token is asked for: the sandbox's system identity by
+    default; a user-assigned one named by client_id, principal_id / object_id or mi_res_id gets ids
+    of its own, derived from the name (stable across runs)."""
+    if not identity:
+        return SANDBOX_PRINCIPAL_ID, SANDBOX_PRINCIPAL_ID
+    object_id = identity.get("principal_id") or identity.get("object_id")
+    client_id = identity.get("client_id")
+    seed = ";".join(f"{k}={v.lower()}" for k, v in sorted(identity.items()))
+    derived = str(uuid.uuid5(uuid.NAMESPACE_URL, f"armsim-identity:{seed}"))
+    return (object_id or derived).lower(), (client_id or derived).lower()
+
+
+def issue_token(
+    resource: str, lifetime_seconds: int = 3600, identity: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The managed-identity endpoint's answer for `resource` (App Service 2019-08-01 shape), for the
+    sandbox's identity or the user-assigned one `identity` names (client_id, principal_id, ...)."""
     now = int(time.time())
     audience = resource[: -len("/.default")] if resource.endswith("/.default") else resource
+    object_id, client_id = identity_ids(identity)
     claims = {
         "aud": audience,
         "iss": f"https://sts.windows.net/{TENANT_ID}/",
         "iat": now,
         "nbf": now,
         "exp": now + lifetime_seconds,
-        "oid": SANDBOX_PRINCIPAL_ID,
-        "sub": SANDBOX_PRINCIPAL_ID,
+        "oid": object_id,
+        "sub": object_id,
         "tid": TENANT_ID,
-        "appid": SANDBOX_PRINCIPAL_ID,
+        "appid": client_id,
         "uti": uuid.uuid4().hex,
     }
     header = {"alg": "RS256", "typ": "JWT", "kid": "armsim"}
@@ -50,13 +67,13 @@ def issue_token(resource: str, lifetime_seconds: int = 3600) -> dict[str, Any]:
         "expires_on": str(claims["exp"]),
         "resource": resource,
         "token_type": "Bearer",
-        "client_id": SANDBOX_PRINCIPAL_ID,
+        "client_id": client_id,
     }
 
 
-def make_token(audience: str, expires_at: float) -> str:
-    """A token with a chosen audience and expiry (for tests of the checks below)."""
-    claims = {"aud": audience, "exp": int(expires_at), "tid": TENANT_ID, "oid": SANDBOX_PRINCIPAL_ID}
+def make_token(audience: str, expires_at: float, object_id: str = SANDBOX_PRINCIPAL_ID) -> str:
+    """A token with a chosen audience, expiry and principal (for tests of the checks below)."""
+    claims = {"aud": audience, "exp": int(expires_at), "tid": TENANT_ID, "oid": object_id}
     return ".".join(
         [_b64(b'{"alg":"RS256","typ":"JWT"}'), _b64(json.dumps(claims).encode()), _b64(b"signature")]
     )

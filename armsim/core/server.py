@@ -18,11 +18,13 @@ from armsim.core.auth import (
     EVENTGRID_AUDIENCES,
     LOGANALYTICS_AUDIENCES,
     SANDBOX_PRINCIPAL_ID,
+    TENANT_ID,
     check_bearer,
 )
 from armsim.core.certs import CertFiles, ensure_certs
 from armsim.core.errors import ArmError, not_implemented
 from armsim.core.http import Request, Response, Route, Router
+from armsim.core.throttling import Decision, kind_of, principal_of, throttled_error_body
 from armsim.core.world import World
 
 log = logging.getLogger("armsim")
@@ -149,6 +151,7 @@ class ArmSim:
         length = int(headers.get("content-length") or 0)
         route: Route | None = None
         client_request_id = headers.get("x-ms-client-request-id", "")
+        decision: Decision | None = None  # ARM's token buckets' say on this request
         try:
             limit = MAX_CONTROL_BODY if path.startswith("/_armsim/") else MAX_BODY
             if length > limit:
@@ -162,6 +165,7 @@ class ArmSim:
             if route is None:
                 raise not_implemented(h.command, path)
             request.params = params
+            claims: dict[str, Any] | None = None
             if route.service in _AUDIENCES:
                 if route.service == "eventgrid" and "aeg-sas-key" in headers:
                     pass  # key auth is checked by the topic itself
@@ -173,12 +177,29 @@ class ArmSim:
                     except ArmError as err:
                         raise auth_error(err) from None
                 else:
-                    check_bearer(headers.get("authorization"), _AUDIENCES[route.service])
+                    claims = check_bearer(headers.get("authorization"), _AUDIENCES[route.service])
+            if route.service == "arm":
+                # ARM throttles every authenticated request per subscription and principal, before
+                # the resource provider sees it.
+                decision = self.world.throttle.take(
+                    params.get("subscriptionId"),
+                    str((claims or {}).get("tid") or TENANT_ID),
+                    principal_of(claims),
+                    h.command,
+                )
+                if not decision.allowed:
+                    error = throttled_error_body(decision)["error"]
+                    raise ArmError(
+                        429,
+                        error["code"],
+                        error["message"],
+                        headers={"Retry-After": str(decision.retry_after)},
+                    )
             if route.api_versions is not None:
                 self._check_api_version(request, route)
             fault = self.world.faults.pick(route.operation, h.command) if route.service == "arm" else None
             if fault:
-                response = self._fault(fault, h.command, params.get("subscriptionId", ""), path)
+                response = self._fault(fault, h.command, params.get("subscriptionId", ""), path, claims)
             else:
                 if route.service != "none":
                     self.world.tick()
@@ -196,7 +217,7 @@ class ArmSim:
         except Exception:
             log.exception("armsim failed on %s %s", h.command, path)
             response = Response(500, {"error": {"code": "InternalServerError", "message": "armsim failed."}})
-        self._send(h, response)
+        self._send(h, response, decision.headers if decision else {})
         operation = route.operation if route else "Unknown"
         arm = (route is not None and route.service == "arm") or (
             route is None and not path.startswith("/_armsim")
@@ -213,6 +234,9 @@ class ArmSim:
         }
         if response.status == 429:
             entry["retryAfter"] = int(response.headers.get("Retry-After", "0"))
+        if decision is not None and not decision.allowed:
+            entry["throttled"] = decision.kind
+            entry["principal"] = decision.principal
         self.world.stats.record(entry, arm)
 
     def _check_api_version(self, request: Request, route: Route) -> None:
@@ -239,8 +263,11 @@ class ArmSim:
                 f"for type '{route.resource_type}'. The supported api-versions are '{supported}'.",
             )
 
-    def _fault(self, kind: str, method: str, subscription: str, path: str) -> Response:
+    def _fault(
+        self, kind: str, method: str, subscription: str, path: str, claims: dict[str, Any] | None
+    ) -> Response:
         retry_after = str(self.world.faults.retry_after)
+        actor = principal_of(claims) if claims else SANDBOX_PRINCIPAL_ID
         if kind == "403":
             types = re.findall(r"/providers/([^/]+/[^/]+)", path)
             action = f"{types[-1] if types else 'Microsoft.Resources/subscriptions'}/{'read' if method == 'GET' else 'write'}"
@@ -249,7 +276,7 @@ class ArmSim:
                 {
                     "error": {
                         "code": "AuthorizationFailed",
-                        "message": f"The client '{SANDBOX_PRINCIPAL_ID}' with object id '{SANDBOX_PRINCIPAL_ID}' "
+                        "message": f"The client '{actor}' with object id '{actor}' "
                         f"does not have authorization to perform action '{action}' over scope "
                         f"'{path}' or the scope is invalid. If access was recently granted, "
                         "please refresh your credentials.",
@@ -257,18 +284,13 @@ class ArmSim:
                 },
             )
         if kind == "429":
-            verb = "read" if method in ("GET", "HEAD") else "write"
+            kind_name = kind_of(method)
             return Response(
                 429,
-                {
-                    "error": {
-                        "code": "SubscriptionRequestsThrottled",
-                        "message": f"Number of '{verb}' requests for subscription '{subscription}' actor "
-                        f"'{SANDBOX_PRINCIPAL_ID}' exceeded. Please try again after '{retry_after}' seconds after "
-                        "additional tokens are available. Refer to https://aka.ms/arm-throttling",
-                    }
-                },
-                {"Retry-After": retry_after, f"x-ms-ratelimit-remaining-subscription-{verb}s": "0"},
+                throttled_error_body(
+                    Decision(False, kind_name, "subscription", subscription, actor, {}, int(retry_after))
+                ),
+                {"Retry-After": retry_after, f"x-ms-ratelimit-remaining-subscription-{kind_name}": "0"},
             )
         if kind == "409":
             return Response(
@@ -296,9 +318,12 @@ class ArmSim:
             500, {"error": {"code": "InternalServerError", "message": "Encountered internal server error."}}
         )
 
-    def _send(self, h: _Handler, response: Response) -> None:
+    def _send(self, h: _Handler, response: Response, rate_headers: dict[str, str]) -> None:
+        """The answer, with the request ids and, for ARM requests, the tokens left (`rate_headers`;
+        a header of the response itself wins, as an injected 429's remaining 0)."""
         payload, content_type = response.encoded()
         request_id = str(uuid.uuid4())
+        own = {name.lower() for name in response.headers}
         try:
             h.send_response(response.status)
             if content_type:
@@ -306,10 +331,9 @@ class ArmSim:
             h.send_header("Content-Length", str(len(payload)))
             h.send_header("x-ms-request-id", request_id)
             h.send_header("x-ms-correlation-request-id", request_id)
-            if h.command in ("GET", "HEAD"):
-                h.send_header("x-ms-ratelimit-remaining-subscription-reads", "249")
-            else:
-                h.send_header("x-ms-ratelimit-remaining-subscription-writes", "199")
+            for name, value in rate_headers.items():
+                if name.lower() not in own:
+                    h.send_header(name, value)
             for name, value in response.headers.items():
                 if name.lower() != "content-type":
                     h.send_header(name, value)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from armsim.core.clock import SimClock
+from armsim.core.throttling import DEFAULT_THROTTLING, Throttler, merge_settings
 
 if TYPE_CHECKING:
     from armsim.core.http import Router
@@ -53,7 +54,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "eventMaxAttempts": 6,
     "eventBatchSize": 10,
     "seed": 1,
+    # ARM's request throttling (armsim/core/throttling.py).
+    "throttling": DEFAULT_THROTTLING,
 }
+# Settings that are objects of objects: merged by their own rules, not key by key.
+_NESTED = {"throttling": merge_settings}
 
 
 class Stats:
@@ -70,6 +75,7 @@ class Stats:
             self.total = 0
             self.by_operation: collections.Counter[str] = collections.Counter()
             self.by_status: collections.Counter[int] = collections.Counter()
+            self.throttled: collections.Counter[str] = collections.Counter()  # 429s of the buckets, by kind
             self.log: collections.deque[dict[str, Any]] = collections.deque(maxlen=self.LOG_SIZE)
 
     def record(self, entry: dict[str, Any], arm: bool) -> None:
@@ -78,6 +84,8 @@ class Stats:
                 self.total += 1
                 self.by_operation[entry["operation"]] += 1
                 self.by_status[entry["status"]] += 1
+                if entry.get("throttled"):
+                    self.throttled[entry["throttled"]] += 1
             self.log.append(entry)
 
     def snapshot(self, include_log: bool = False) -> dict[str, Any]:
@@ -86,6 +94,8 @@ class Stats:
                 "total": self.total,
                 "byOperation": dict(self.by_operation),
                 "byStatus": {str(k): v for k, v in self.by_status.items()},
+                # 429s answered because a token bucket was empty (injected 429 faults are not in it).
+                "throttled": {"total": sum(self.throttled.values()), **dict(self.throttled)},
             }
             if include_log:
                 data["log"] = list(self.log)
@@ -186,6 +196,7 @@ class World:
         self.config: dict[str, Any] = json.loads(json.dumps(DEFAULT_CONFIG))
         self.stats = Stats()
         self.faults = Faults()
+        self.throttle = Throttler(lambda: self.config["throttling"])
         self.random = random.Random(DEFAULT_CONFIG["seed"])
         self.data_dir = data_dir
         self.providers: dict[str, Provider] = {}
@@ -218,7 +229,11 @@ class World:
             raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(DEFAULT_CONFIG)}")
         with self.lock:
             for key, value in data.items():
-                if isinstance(DEFAULT_CONFIG[key], dict):
+                if key in _NESTED:
+                    self.config[key] = _NESTED[key](self.config[key], value)
+                    if key == "throttling":
+                        self.throttle.reset()  # new figures: every bucket starts full with them
+                elif isinstance(DEFAULT_CONFIG[key], dict):
                     extra = set(value) - set(DEFAULT_CONFIG[key])
                     if extra:
                         raise ValueError(f"unknown {key} entries {sorted(extra)}")
@@ -238,6 +253,7 @@ class World:
             self.clock = SimClock()
             self.faults.reset()
             self.stats.reset()
+            self.throttle.reset()
             for provider in self.providers.values():
                 provider.reset()
             self.changed()
