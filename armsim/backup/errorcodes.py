@@ -42,6 +42,13 @@ JOB_ERRORS: dict[str, tuple[str, str]] = {
         "The VM is in a failed provisioning state.",
         "Restart the VM or fix its provisioning state, then retry the backup.",
     ),
+    # The support article of this code (TheresaLui/SelfHelpContent_v2, 2020): a vault's protection
+    # quota (1,000 Azure VMs) is full. armsim fails ConfigureBackup with it (limits.protectedItemsPerVault).
+    "UserErrorProtectionQuotaExceeded": (
+        "We have identified that your backup operation failed because the VM protection quota has exceeded "
+        "for this vault.",
+        "Please create new vault and enable VM protection in new vault.",
+    ),
     "UserErrorRpCollectionLimitReached": (
         "The restore point collection maximum limit has been reached.",
         "Remove the lock on the restore point resource group and clean up old restore points.",

@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from armsim.backup import policy as policies
+from armsim.backup import quotas
 from armsim.backup.errorcodes import JOB_ERRORS, error_details
 from armsim.compute.models import ComputeBackend
 from armsim.core.clock import iso
@@ -97,6 +98,7 @@ class BackupBackend(Provider):
         self.points: dict[str, list[dict[str, Any]]] = {}  # lower item id -> recovery points
         self.refreshed: dict[str, float] = {}  # lower vault id -> time of the last refreshContainers
         self.forced: dict[str, list[dict[str, Any]]] = {}  # lower VM id -> planned outcomes of next jobs
+        self.policy_writes: dict[str, list[float]] = {}  # lower vault id -> times of policy creates/edits
         self._schedule: list[tuple[float, str, str]] = []  # (due, item id, policy id)
 
     def register(self, router: Router) -> None:
@@ -123,9 +125,17 @@ class BackupBackend(Provider):
         return self.vaults.get(subscription_id, group, name)
 
     # -- policies --------------------------------------------------------------------------
-    def put_policy(self, vault: dict[str, Any], name: str, body: dict[str, Any]) -> dict[str, Any]:
+    def put_policy(
+        self, vault: dict[str, Any], name: str, body: dict[str, Any], counted: bool = True
+    ) -> dict[str, Any]:
+        """Create or edit a policy; `counted`: a write through ARM, which counts against the vault's
+        policy writes in 24 hours (a seeded policy does not)."""
         stored = policies.validate(copy.deepcopy(body.get("properties") or {}))
         policy_id = f"{vault['model']['id']}/backupPolicies/{name}"
+        quotas.check_policy_count(self, vault, policy_id)
+        if counted:
+            quotas.check_policy_writes(self, vault)
+            quotas.record_policy_write(self, vault)
         self.policies[policy_id.lower()] = {
             "id": policy_id,
             "name": name,
@@ -220,9 +230,17 @@ class BackupBackend(Provider):
         return op is not None and not op.finished(self.world.now())
 
     def put_item(
-        self, vault: dict[str, Any], fabric: str, container: str, name: str, body: dict[str, Any]
+        self,
+        vault: dict[str, Any],
+        fabric: str,
+        container: str,
+        name: str,
+        body: dict[str, Any],
+        seeding: bool = False,
     ) -> tuple[dict[str, Any], Operation]:
-        """Enable protection, change the policy, stop protection (keeping data), resume, or undelete."""
+        """Enable protection, change the policy, stop protection (keeping data), resume, or undelete.
+        Enabling protection in a full vault is accepted and its operation fails (`seeding`: refused
+        with a ValueError, since no estate can hold more than Azure allows)."""
         if fabric.lower() != "azure":
             raise ArmError(400, "BMSUserErrorInvalidInput", f"Fabric '{fabric}' is not valid; use 'Azure'.")
         props = body.get("properties")
@@ -334,6 +352,27 @@ class BackupBackend(Provider):
                 )
         # Validated: now change state.
         now = self.world.now()
+        if existing is None and (limit := quotas.items_over_limit(self, vault)) is not None:
+            if seeding:
+                raise ValueError(
+                    f"protections: vault {vault['model']['id']} already holds {limit['max']} items "
+                    "(limits.protectedItemsPerVault)"
+                )
+            error = quotas.quota_error(vault, limit)
+            if limit.get("synchronous"):
+                raise ArmError(int(limit["status"]), error["code"], error["message"])
+            # Accepted, as Azure accepts it: the ConfigureBackup job and its operation fail, no item.
+            refused = {
+                "id": self.item_id(
+                    vault, f"IaasVMContainer;{expected_container}", f"VM;{expected_container}"
+                ),
+                "vm": vm["model"]["id"] if vm else vm_id,
+                "friendlyName": vm_name,
+                "jobs": [],
+            }
+            return refused, self._job_operation(
+                vault, refused, "ConfigureBackup", error, {"Policy Name": policy_id.rsplit("/", 1)[-1]}
+            )
         if existing is None:
             item = {
                 "id": self.item_id(
@@ -444,6 +483,7 @@ class BackupBackend(Provider):
             del self.policies[key]
         self.jobs.pop(vault_id.lower(), None)
         self.refreshed.pop(vault_id.lower(), None)
+        self.policy_writes.pop(vault_id.lower(), None)
 
     def item_view(self, item: dict[str, Any]) -> dict[str, Any]:
         now = self.world.now()
@@ -508,6 +548,8 @@ class BackupBackend(Provider):
         `bag` is what its propertyBag says besides the VM's name (as recorded for each kind)."""
         job = self._new_job(vault, item, operation, kind="Management")
         job["bag"] = dict(bag or {})
+        if error:
+            job["error"] = error["code"]
         op = operations(self.world).begin(operation, resource_id=item["id"], job_id=job["id"], error=error)
         job["end"] = op.done_at
         item["operation"] = op.id
@@ -620,8 +662,9 @@ class BackupBackend(Provider):
         """The job's status and its two sub-tasks at `now`, per the seed's table."""
         plan = job["plan"]
         if plan is None:  # a management job
-            status = "Completed" if now >= job["end"] else "InProgress"
-            return status, []
+            if now < job["end"]:
+                return "InProgress", []
+            return ("Failed" if job.get("error") else "Completed"), []
         # As Azure lists them: taskId, duration (always PT0S in every recorded and documented job) and
         # status. The official example and the recordings of Jul-Oct 2019 write "Transfer data to
         # vault"; one of Dec 2019 writes "Transfer Data to Vault": readers compare without case.
@@ -668,7 +711,7 @@ class BackupBackend(Provider):
         if status != "InProgress":
             props["endTime"] = ts_iso(job["end"])
         plan = job["plan"]
-        code = plan and (plan["snapshotError"] or plan["transferError"])
+        code = (plan and (plan["snapshotError"] or plan["transferError"])) or job.get("error")
         if code and status in ("Failed", "CompletedWithWarnings"):
             props["errorDetails"] = error_details(code)
         if detailed:
@@ -925,6 +968,7 @@ class BackupBackend(Provider):
             "points": self.points,
             "refreshed": self.refreshed,
             "forced": self.forced,
+            "policyWrites": self.policy_writes,
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -934,6 +978,7 @@ class BackupBackend(Provider):
         self.points = data.get("points", {})
         self.refreshed = data.get("refreshed", {})
         self.forced = data.get("forced", {})
+        self.policy_writes = data.get("policyWrites", {})
         self.by_vm = {item["vm"].lower(): key for key, item in self.items.items()}
         self._schedule = []
         now = self.world.now()

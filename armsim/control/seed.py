@@ -88,7 +88,7 @@ def apply_seed(world: World, data: dict[str, Any]) -> dict[str, int]:
         counts["vaults"] += 1
     for spec in data.get("policies", []):
         vault = _vault(vaults, spec["vaultId"])
-        backup.put_policy(vault, spec["name"], {"properties": spec["properties"]})
+        backup.put_policy(vault, spec["name"], {"properties": spec["properties"]}, counted=False)
         counts["policies"] += 1
     for spec in data.get("vms", []):
         group(spec["subscriptionId"], spec["resourceGroup"], spec["location"])
@@ -124,7 +124,12 @@ def apply_seed(world: World, data: dict[str, Any]) -> dict[str, int]:
                 "diskExclusionProperties": {"diskLunList": spec["excludedLuns"], "isInclusionList": False}
             }
         item, _ = backup.put_item(
-            vault, "Azure", f"IaasVMContainer;{container}", f"VM;{container}", {"properties": props}
+            vault,
+            "Azure",
+            f"IaasVMContainer;{container}",
+            f"VM;{container}",
+            {"properties": props},
+            seeding=True,
         )
         item.pop("operation", None)  # seeded items are idle at once
         state = spec.get("state", "Protected")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from armsim.core.clock import SimClock
+from armsim.core.limits import DEFAULT_LIMITS, merge_limits
 from armsim.core.throttling import DEFAULT_THROTTLING, Throttler, merge_settings
 
 if TYPE_CHECKING:
@@ -54,11 +55,13 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "eventMaxAttempts": 6,
     "eventBatchSize": 10,
     "seed": 1,
+    # Azure's documented limits (armsim/core/limits.py).
+    "limits": DEFAULT_LIMITS,
     # ARM's request throttling (armsim/core/throttling.py).
     "throttling": DEFAULT_THROTTLING,
 }
 # Settings that are objects of objects: merged by their own rules, not key by key.
-_NESTED = {"throttling": merge_settings}
+_NESTED = {"limits": merge_limits, "throttling": merge_settings}
 
 
 class Stats:

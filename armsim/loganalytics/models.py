@@ -114,7 +114,7 @@ def final_status(job: dict[str, Any]) -> tuple[str, str]:
     gives it once the job has ended). Completed jobs carry the code "Success"."""
     plan = job["plan"]
     if plan is None:  # a management job (ConfigureBackup, DisableBackup, ...)
-        return "Completed", "Success"
+        return ("Failed", str(job["error"])) if job.get("error") else ("Completed", "Success")
     if plan["snapshotError"]:
         return "Failed", str(plan["snapshotError"])
     if plan["transferSkipped"]:

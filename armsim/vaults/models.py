@@ -10,6 +10,7 @@ from typing import Any
 from armsim.core.clock import iso
 from armsim.core.errors import ArmError, resource_not_found
 from armsim.core.http import Router
+from armsim.core.limits import active
 from armsim.core.world import Provider
 from armsim.resources.models import ResourcesBackend, normalize_location
 
@@ -74,6 +75,7 @@ class VaultsBackend(Provider):
         key = vault_id(subscription_id, group, name).lower()
         existing = self.vaults.get(key)
         if existing is None:
+            self._check_vault_count(subscription_id, location)
             for other in self.vaults.values():
                 if other["model"]["name"].lower() == name.lower() and other["model"]["id"].lower().startswith(
                     f"/subscriptions/{subscription_id.lower()}/"
@@ -148,6 +150,26 @@ class VaultsBackend(Provider):
         )
         self.vaults[key] = {"model": model, "storage": storage}
         return self.vaults[key], existing is None
+
+    def _check_vault_count(self, subscription_id: str, location: str) -> None:
+        """Refuse a new vault once the subscription has the most Azure allows in the region (500)."""
+        limit = active(self.world.config, "vaultsPerSubscriptionRegion")
+        if limit is None:
+            return
+        prefix = f"/subscriptions/{subscription_id.lower()}/"
+        count = sum(
+            1
+            for key, record in self.vaults.items()
+            if key.startswith(prefix) and record["model"]["location"] == location
+        )
+        if count >= limit["max"]:
+            raise ArmError(
+                int(limit["status"]),
+                str(limit["code"]),
+                f"Operation could not be completed as it results in exceeding the limit of {limit['max']} "
+                f"Recovery Services vaults per subscription per region (subscription '{subscription_id}', "
+                f"region '{location}', current: {count}). Create the vault in another subscription.",
+            )
 
     def patch(self, subscription_id: str, group: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         record = self.get(subscription_id, group, name)
