@@ -54,6 +54,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "eventRetrySeconds": [1, 2, 5, 10, 30],
     "eventMaxAttempts": 6,
     "eventBatchSize": 10,
+    # Event Grid: deliveries (batches) in flight at once per event subscription. Event Grid does not
+    # document its figure ("the highly parallelized nature of Event Grid's architecture"); see
+    # docs/ARMSIM.md, "Event Grid".
+    "eventConcurrency": 8,
     "seed": 1,
     # Azure's documented limits (armsim/core/limits.py).
     "limits": DEFAULT_LIMITS,
@@ -236,6 +240,8 @@ class World:
                     self.config[key] = _NESTED[key](self.config[key], value)
                     if key == "throttling":
                         self.throttle.reset()  # new figures: every bucket starts full with them
+                elif key == "eventConcurrency" and (int(value) < 1 or isinstance(value, bool)):
+                    raise ValueError("eventConcurrency must be a whole number of 1 or more")
                 elif isinstance(DEFAULT_CONFIG[key], dict):
                     extra = set(value) - set(DEFAULT_CONFIG[key])
                     if extra:

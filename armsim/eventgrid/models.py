@@ -8,10 +8,15 @@ can deliver every event more than once and shuffle the order.
 
 Custom topics take CloudEvents or Event Grid events from the real EventGridPublisherClient (key or
 token auth), keep them for inspection, and forward them to the topic's webhook subscriptions.
+
+Deliveries run concurrently: up to `eventConcurrency` batches (8 by default) are in flight at once per
+event subscription, each on a thread of its own, so a slow endpoint receives overlapping requests as
+it does from Event Grid; more wait, oldest first.
 """
 
 from __future__ import annotations
 
+import collections
 import heapq
 import json
 import logging
@@ -37,6 +42,18 @@ NO_RETRY = (400, 401, 413)
 DEFAULT_TOPIC = "autopilot-events"
 
 
+class _Deliveries:
+    """The deliveries of one generation (a reset starts a new one; attempts still running for an old
+    one record nothing): due times, those ready per event subscription, and those in flight."""
+
+    def __init__(self) -> None:
+        self.wake = threading.Condition()
+        self.queue: list[tuple[float, int, dict[str, Any]]] = []  # (due, seq, delivery)
+        self.seq = 0
+        self.ready: dict[str, collections.deque[dict[str, Any]]] = {}  # subscription -> due, waiting
+        self.in_flight: dict[str, int] = {}  # subscription -> attempts running
+
+
 class EventGridBackend(Provider):
     name = "eventgrid"
 
@@ -46,9 +63,11 @@ class EventGridBackend(Provider):
         self.resource_events: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []
         self.dead_letters: list[dict[str, Any]] = []
-        self._queue: list[tuple[float, int, dict[str, Any]]] = []
-        self._seq = 0
-        self._wake = threading.Condition()
+        old = getattr(self, "_state", None)
+        self._state = _Deliveries()
+        if old is not None:
+            with old.wake:
+                old.wake.notify_all()
         self.add_topic(DEFAULT_TOPIC)
 
     def register(self, router: Router) -> None:
@@ -64,30 +83,67 @@ class EventGridBackend(Provider):
 
     def stop(self) -> None:
         self._stopping.set()
-        with self._wake:
-            self._wake.notify_all()
+        state = self._state
+        with state.wake:
+            state.wake.notify_all()
         self._worker.join(timeout=5)
 
-    def _enqueue(self, delivery: dict[str, Any], delay: float = 0.0) -> None:
-        with self._wake:
-            self._seq += 1
-            heapq.heappush(self._queue, (time.time() + delay, self._seq, delivery))
-            self._wake.notify()
+    def _enqueue(
+        self, delivery: dict[str, Any], delay: float = 0.0, state: _Deliveries | None = None
+    ) -> None:
+        state = state or self._state
+        with state.wake:
+            state.seq += 1
+            heapq.heappush(state.queue, (time.time() + delay, state.seq, delivery))
+            state.wake.notify_all()
 
     def _deliver_loop(self) -> None:
+        """Moves due deliveries to their subscription's line and starts as many as its share of
+        concurrent deliveries allows, each on a thread of its own."""
         while not self._stopping.is_set():
-            with self._wake:
-                if not self._queue:
-                    self._wake.wait(0.5)
+            state = self._state
+            starts: list[tuple[str, dict[str, Any]]] = []
+            with state.wake:
+                now = time.time()
+                while state.queue and state.queue[0][0] <= now:
+                    _, _, delivery = heapq.heappop(state.queue)
+                    line = state.ready.setdefault(delivery["subscription"].lower(), collections.deque())
+                    line.append(delivery)
+                limit = max(1, int(self.world.config.get("eventConcurrency", 8)))
+                for name, line in state.ready.items():
+                    while line and state.in_flight.get(name, 0) < limit:
+                        state.in_flight[name] = state.in_flight.get(name, 0) + 1
+                        starts.append((name, line.popleft()))
+                if not starts:
+                    wait = min(0.5, state.queue[0][0] - now) if state.queue else 0.5
+                    state.wake.wait(max(wait, 0.001))
                     continue
-                due = self._queue[0][0]
-                if due > time.time():
-                    self._wake.wait(min(0.5, due - time.time()))
-                    continue
-                _, _, delivery = heapq.heappop(self._queue)
-            self._attempt(delivery)
+            for name, delivery in starts:
+                threading.Thread(
+                    target=self._run,
+                    args=(state, name, delivery),
+                    name=f"armsim-eventgrid-{name}",
+                    daemon=True,
+                ).start()
 
-    def _attempt(self, delivery: dict[str, Any]) -> None:
+    def _run(self, state: _Deliveries, name: str, delivery: dict[str, Any]) -> None:
+        try:
+            self._attempt(delivery, state)
+        except Exception:
+            log.exception("Event Grid delivery to %s failed in armsim", name)
+        finally:
+            with state.wake:
+                state.in_flight[name] -= 1
+                state.wake.notify_all()
+
+    def in_flight(self) -> int:
+        """Deliveries being attempted now, over every event subscription."""
+        state = self._state
+        with state.wake:
+            return sum(state.in_flight.values())
+
+    def _attempt(self, delivery: dict[str, Any], state: _Deliveries | None = None) -> None:
+        state = state or self._state
         subscription = self._find_subscription(delivery["subscription"])
         if subscription is None:
             return
@@ -100,13 +156,17 @@ class EventGridBackend(Provider):
             "aeg-data-version": str(delivery["events"][0].get("dataVersion", "")),
             "aeg-metadata-version": "1",
         }
+        started = time.time()
         status, error = _post(subscription["endpoint"], delivery["events"], headers)
+        if state is not self._state:
+            return  # armsim was reset meanwhile: this attempt belongs to a world that is gone
         record = {
             "subscription": subscription["name"],
             "eventIds": [e["id"] for e in delivery["events"]],
             "attempt": attempt,
             "status": status,
             "error": error,
+            "started": started,
             "time": time.time(),
         }
         self.deliveries.append(record)
@@ -125,7 +185,7 @@ class EventGridBackend(Provider):
             )
             return
         delay = retries[min(attempt, len(retries) - 1)]
-        self._enqueue({**delivery, "attempt": attempt + 1}, delay)
+        self._enqueue({**delivery, "attempt": attempt + 1}, delay, state)
 
     # -- webhook subscriptions -------------------------------------------------------------
     def _find_subscription(self, name: str) -> dict[str, Any] | None:
