@@ -10,6 +10,7 @@ cap is kept. Errors are RFC 9457 problems that say what was wrong and how to fix
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -18,7 +19,8 @@ import json
 import logging
 import re
 import socket
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -36,6 +38,7 @@ from autopilot.vms import VmFacts, split_id, vm_id_from_subject
 
 if TYPE_CHECKING:
     from autopilot.context import Autopilot
+    from autopilot.rules import VaultSpec
 
 log = logging.getLogger("autopilot.backup_now")
 
@@ -49,6 +52,7 @@ POINT_SKEW = dt.timedelta(seconds=2)
 # Azure spells a backup job's tasks in more than one way ("Transfer Data to Vault" in recorded 2019
 # jobs, "Transfer data to vault" in the API's examples): the API answers one spelling.
 PHASE_NAMES = {name.lower(): name for name in ("Take Snapshot", "Transfer data to vault")}
+VM_CLAIM_WAIT_SECONDS = 20
 PURPOSE = "backup-now"  # its rows in the on-demand ledger, keyed by request id
 REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@#/-]{0,127}$")
 _KNOWN_FIELDS = {
@@ -434,7 +438,7 @@ def _start(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[i
     key = f"backup-request:{request.request_id}"
     record = autopilot.state.get(KIND, key) or {}
     try:
-        vault, job = _find_or_trigger(autopilot, request, source)
+        vault, job, waiting = _find_or_trigger(autopilot, request, source)
     except Problem:
         autopilot.state.delete(KIND, key)  # nothing started: a corrected retry may use the same id
         raise
@@ -445,7 +449,11 @@ def _start(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[i
         if not (started and is_transient(error)):
             autopilot.state.delete(KIND, key)
         raise azure_problem(error) from error
-    update = {"Status": job.status, "JobId": job.id, "Vault": vault, "Updated": dt.datetime.now(dt.UTC)}
+    update: dict[str, Any] = {"Vault": vault, "Updated": dt.datetime.now(dt.UTC)}
+    if waiting:
+        update.update({"Status": "Waiting", "WaitingFor": job.id, "WaitingUntil": job.retain_until or ""})
+    else:
+        update.update({"Status": job.status, "JobId": job.id})
     autopilot.state.put(KIND, key, update)
     return 202, view({**record, **update}, request.operation_id)
 
@@ -468,9 +476,12 @@ def azure_problem(error: Exception) -> Problem:
     )
 
 
-def _find_or_trigger(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[str, JobFacts]:
-    """The job of this request's backup: one already running for the VM, the one an interrupted
-    attempt of this request started, or a new one. Returns (vault id, job)."""
+def _find_or_trigger(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[str, JobFacts, bool]:
+    """The job of this request's backup: the one an interrupted attempt of this request started, one
+    already running for the VM whose recovery point Azure keeps at least as long as asked, or a new
+    one. Returns (vault id, job, waiting): `waiting` when a backup of the VM is running that keeps
+    its point for less time than asked (or for a time Azure does not say in advance, as for a
+    scheduled backup); the request's own backup starts once it ends (`resume_waiting`)."""
     azure = autopilot.azure
     vm = azure.get_vm(request.vm_id)
     if vm is None:
@@ -538,17 +549,50 @@ def _find_or_trigger(autopilot: Autopilot, request: BackupRequest, source: str) 
         job = on_demand.job_of(autopilot, vault, PURPOSE, request.request_id)
         if job is not None:
             _audit_adopted(autopilot, vm.id, request.request_id, job.id, source)
-            return vault.resource_id, job
+            return vault.resource_id, job, False
         on_demand.forget(autopilot, PURPOSE, request.request_id)  # its trigger never reached Azure
+    # One request at a time looks for a running backup of the VM and starts one: concurrent requests
+    # with other ids then find the backup the first started, instead of Azure refusing theirs.
+    with _one_trigger_at_a_time(autopilot, vm.id):
+        running = _running_backup(autopilot, vault, vm)
+        if running is not None:
+            keeps = running.retain_until
+            joins = keeps is not None and keeps >= request.retain_until - dt.timedelta(seconds=1)
+            return vault.resource_id, running, not joins
+        return vault.resource_id, _trigger(autopilot, vault, vm, request, source), False
+
+
+def _running_backup(autopilot: Autopilot, vault: VaultSpec, vm: VmFacts) -> JobFacts | None:
+    """The VM's backup job in progress, if any, read whole (a job list has no propertyBag, so no
+    expiry)."""
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-    running = (
-        azure.confirm_job(vault, job, vm)
-        for job in _vm_jobs(autopilot, vault, vm, since)
-        if job.status == "InProgress"
-    )
-    joined = next((job for job in running if job is not None), None)
-    if joined is not None:
-        return vault.resource_id, joined
+    for listed in _vm_jobs(autopilot, vault, vm, since):
+        if listed.status != "InProgress":
+            continue
+        job = autopilot.azure.confirm_job(vault, listed, vm)
+        if job is not None:
+            return job if job.phases else autopilot.azure.get_job(vault, job.id)
+    return None
+
+
+@contextlib.contextmanager
+def _one_trigger_at_a_time(autopilot: Autopilot, vm_id: str) -> Iterator[None]:
+    deadline = time.monotonic() + VM_CLAIM_WAIT_SECONDS
+    while True:
+        with autopilot.state.claimed(f"backup-vm:{vm_id}", 30) as mine:
+            if mine:
+                yield
+                return
+        if time.monotonic() > deadline:
+            raise TransientError(f"another backup-now request for {vm_id} is starting a backup; retry")
+        time.sleep(0.2)
+
+
+def _trigger(
+    autopilot: Autopilot, vault: VaultSpec, vm: VmFacts, request: BackupRequest, source: str
+) -> JobFacts:
+    """Start the request's backup, within the daily cap, with its intent written first."""
+    azure = autopilot.azure
     today = on_demand.started_today(autopilot, vm.id)
     cap = autopilot.settings.backup_daily_cap
     if today >= cap:
@@ -586,7 +630,7 @@ def _find_or_trigger(autopilot: Autopilot, request: BackupRequest, source: str) 
         source=source,
         details={"jobId": job_id, "requestId": request.request_id},
     )
-    return vault.resource_id, azure.get_job(vault, job_id)
+    return azure.get_job(vault, job_id)
 
 
 def _audit_adopted(autopilot: Autopilot, vm_id: str, request_id: str, job_id: str, source: str) -> None:
@@ -646,6 +690,20 @@ def view(
                 "class": info.error_class.value,
                 "remedy": info.remedy,
             }
+    if job is None and record.get("Status") == "Waiting":
+        held = record.get("WaitingUntil")
+        kept = (
+            f"keeps its recovery point only until {_iso(held)}"
+            if isinstance(held, dt.datetime)
+            else "keeps its recovery point for a time Azure does not say in advance (a scheduled backup)"
+        )
+        body["waitingFor"] = record.get("WaitingFor")
+        body["detail"] = (
+            f"A backup of the VM is running (job {record.get('WaitingFor')}) that {kept}; this request's"
+            f" own backup, kept until {body['retainUntil']}, starts when that one ends."
+        )
+    if job is None and record.get("Status") == "Refused":
+        body["detail"] = f"The backup could not be started: {record.get('Detail', '')}"
     if record.get("CallbackUrl"):
         body["callback"] = {
             "status": record.get("CallbackStatus"),
@@ -685,6 +743,8 @@ def current_job(
     vault = autopilot.rules.vault_by_id(str(record.get("Vault", "")))
     if vault is None:
         return record, None
+    if record.get("Status") == "Waiting":
+        record = resume_waiting(autopilot, operation_id, record, source)
     if record.get("JobId"):
         return record, autopilot.azure.get_job(vault, str(record["JobId"]))
     if record.get("Status") != "Triggering":
@@ -700,6 +760,55 @@ def current_job(
     if autopilot.state.replace_row(KIND, operation_id, adopted, str(record.get("_etag", "*"))):
         _audit_adopted(autopilot, str(record["VmId"]), request_id, job.id, source)
     return autopilot.state.get_row(KIND, operation_id) or adopted, job
+
+
+def resume_waiting(
+    autopilot: Autopilot, operation_id: str, record: dict[str, Any], source: str
+) -> dict[str, Any]:
+    """A request that waits for a running backup of its VM (whose point Azure keeps for less time
+    than asked) starts its own once that backup has ended; called by a GET of its status and by the
+    follow-up timer, one at a time. Returns the record as it now is. When the backup cannot start
+    (the daily cap, the VM gone, Azure refusing), the record says so: status Refused."""
+    vault = autopilot.rules.vault_by_id(str(record.get("Vault", "")))
+    if vault is None or record.get("Status") != "Waiting":
+        return record
+    blocking = autopilot.azure.get_job(vault, str(record["WaitingFor"]))
+    if blocking.status in ("InProgress", "Cancelling"):
+        return record
+    request_id = str(record.get("RequestId", ""))
+    key = f"backup-request:{request_id}"
+    with autopilot.state.claimed(key, 60) as mine:
+        fresh = autopilot.state.get_row(KIND, operation_id)
+        if not mine or fresh is None or fresh.get("Status") != "Waiting":
+            return fresh or record
+        request = BackupRequest(
+            vm_id=str(fresh["VmId"]),
+            retain_until=fresh["RetainUntil"],
+            request_id=request_id,
+            reason=str(fresh.get("Reason", "")),
+            callback_url=str(fresh.get("CallbackUrl") or "") or None,
+            protect_if_needed=False,
+            body_hash=str(fresh.get("BodyHash", "")),
+        )
+        now = dt.datetime.now(dt.UTC)
+        try:
+            vault_id, job, waiting = _find_or_trigger(autopilot, request, source)
+        except Problem as problem:
+            autopilot.state.put(KIND, key, {"Status": "Refused", "Detail": problem.detail, "Updated": now})
+        except (HttpResponseError, TransientError) as error:
+            if not is_transient(error):
+                autopilot.state.put(
+                    KIND, key, {"Status": "Refused", "Detail": error_code(error), "Updated": now}
+                )
+            log.warning("waiting backup request %s could not start yet: %s", request_id, error_code(error))
+        else:
+            update: dict[str, Any] = {"Vault": vault_id, "Updated": now}
+            if waiting:
+                update.update({"WaitingFor": job.id, "WaitingUntil": job.retain_until or ""})
+            else:
+                update.update({"Status": job.status, "JobId": job.id})
+            autopilot.state.put(KIND, key, update)
+        return autopilot.state.get_row(KIND, operation_id) or fresh
 
 
 def recovery_point(

@@ -33,8 +33,11 @@ TIMEOUT_SECONDS = 10
 
 
 def follow_up(autopilot: Autopilot) -> int:
-    """Look at every backup with a pending callback; call back those whose job ended. Returns how
-    many callbacks were delivered."""
+    """Start the backups of requests that wait for a running backup of their VM, once it has ended;
+    then look at every backup with a pending callback and call back those whose job ended (or that
+    could not start). Returns how many callbacks were delivered."""
+    for record in autopilot.state.rows(KIND, "Status eq 'Waiting'"):
+        current_job(autopilot, str(record["RowKey"]), record, source="timer")
     now = dt.datetime.now(dt.UTC)
     delivered = 0
     for record in autopilot.state.rows(KIND, "CallbackStatus eq 'pending'"):
@@ -50,7 +53,8 @@ def follow_up(autopilot: Autopilot) -> int:
 
 def _call_back(autopilot: Autopilot, record: dict[str, object], operation_id: str, now: dt.datetime) -> bool:
     record, job = current_job(autopilot, operation_id, dict(record), source="timer")
-    if job is None or job.status not in FINAL_STATUSES:
+    refused = job is None and record.get("Status") == "Refused"
+    if not refused and (job is None or job.status not in FINAL_STATUSES):
         return False
     payload = json.dumps(view(record, operation_id, job, recovery_point(autopilot, record, job))).encode()
     url = str(record["CallbackUrl"])
@@ -76,7 +80,14 @@ def _call_back(autopilot: Autopilot, record: dict[str, object], operation_id: st
         outcome = f"failed: {type(error).__name__}"
     done = outcome == "sent"
     record = dict(record)
-    record.update({"Status": job.status, "CallbackAttempts": attempts, "Updated": now})
+    ended = f"job {job.id} ended {job.status}" if job is not None else "the backup could not start"
+    record.update(
+        {
+            "Status": job.status if job is not None else record["Status"],
+            "CallbackAttempts": attempts,
+            "Updated": now,
+        }
+    )
     if done:
         record["CallbackStatus"] = "sent"
     elif attempts >= len(BACKOFF_SECONDS):
@@ -87,7 +98,7 @@ def _call_back(autopilot: Autopilot, record: dict[str, object], operation_id: st
     autopilot.audit.record(
         vm_id=str(record.get("VmId", "")),
         action="backup-callback",
-        reason=f"job {job.id} ended {job.status}",
+        reason=ended,
         outcome=f"{outcome} (attempt {attempts})",
         source="timer",
     )
@@ -97,7 +108,7 @@ def _call_back(autopilot: Autopilot, record: dict[str, object], operation_id: st
             str(record.get("VmId", "")),
             {
                 "id": operation_id,
-                "jobId": job.id,
+                "jobId": job.id if job is not None else None,
                 "reason": outcome,
                 "remedy": "Check the callback endpoint; GET /api/backups/{id} has the result.",
             },

@@ -30,6 +30,7 @@ def document() -> dict[str, Any]:
                 "type": "string",
                 "enum": [
                     "Accepted",
+                    "Waiting",
                     "Triggering",
                     "InProgress",
                     "Completed",
@@ -37,6 +38,7 @@ def document() -> dict[str, Any]:
                     "Failed",
                     "Cancelled",
                     "Cancelling",
+                    "Refused",
                 ],
             },
             "jobId": {"type": ["string", "null"]},
@@ -60,6 +62,13 @@ def document() -> dict[str, Any]:
             "startTime": {"type": ["string", "null"]},
             "endTime": {"type": ["string", "null"]},
             "meaning": {"type": "string", "description": "What CompletedWithWarnings means for this job."},
+            "waitingFor": {
+                "type": "string",
+                "description": "Status Waiting: the running backup of the VM this request waits for "
+                "(its recovery point is kept for less time than asked); this request's own backup "
+                "starts when it ends.",
+            },
+            "detail": {"type": "string", "description": "Why the status is Waiting or Refused."},
             "recoveryPoint": {
                 "type": "string",
                 "description": "The name of the recovery point the backup made (the item's point taken "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import threading
 import time
@@ -154,7 +155,8 @@ def own_vm(e2e: E2E, name: str) -> str:
 def finished(e2e: E2E, location: str) -> dict[str, Any]:
     done = wait_for(
         lambda: (
-            (s := e2e.app("GET", location).json())["status"] not in ("Accepted", "Triggering", "InProgress")
+            (s := e2e.app("GET", location).json())["status"]
+            not in ("Accepted", "Waiting", "Triggering", "InProgress")
             and s
         ),
         timeout=30,
@@ -234,6 +236,83 @@ def test_a_running_backup_of_a_namesake_in_another_resource_group_is_not_joined(
     assert accepted.json()["jobId"] != running.json()["jobId"]
     job = e2e.backup.job_details.get("rsv-autopilot-weu", "rg-autopilot-backup", accepted.json()["jobId"])
     assert job.properties.container_name.lower().endswith(f"iaasvmcontainerv2;{GROUP};bn-twin")
+
+
+def in_days(days: int) -> str:
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).strftime("%Y-%m-%d")
+
+
+def test_a_longer_retention_waits_for_the_running_backup_and_is_never_claimed_before_azure_holds_it(
+    e2e: E2E,
+) -> None:
+    """A request meeting a running backup whose recovery point Azure keeps for less time than asked
+    is not told the longer date: it waits, and its own backup starts once the running one ends."""
+    vm = own_vm(e2e, "bn-ret-1")
+    before = e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0)
+    short = post(e2e, {"vm": vm, "requestId": "RET-SHORT", "retainUntil": in_days(2)})
+    assert short.status_code == 202 and short.json()["status"] == "InProgress", short.text
+    running = short.json()["jobId"]
+    long = post(e2e, {"vm": vm, "requestId": "RET-LONG", "retainUntil": "2035-12-31"})
+    assert long.status_code == 202, long.text
+    waiting = long.json()
+    assert waiting["status"] == "Waiting" and waiting["waitingFor"] == running and waiting["jobId"] is None
+    assert f"keeps its recovery point only until {in_days(2)}T23:59:59Z" in waiting["detail"]
+    assert "recoveryPointExpiry" not in waiting
+    done = finished(e2e, long.headers["Location"])  # its GETs start the backup once the first ended
+    assert done["status"] == "Completed" and done["jobId"] != running, done
+    assert done["recoveryPointExpiry"] == "2035-12-31T23:59:59Z"
+    first = finished(e2e, short.headers["Location"])
+    assert first["recoveryPointExpiry"] == f"{in_days(2)}T23:59:59Z"
+    assert e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0) - before == 2
+
+
+def test_a_waiting_request_is_started_by_the_follow_up_timer(e2e: E2E) -> None:
+    vm = own_vm(e2e, "bn-ret-2")
+    short = post(e2e, {"vm": vm, "requestId": "RET2-SHORT", "retainUntil": in_days(3)})
+    long = post(e2e, {"vm": vm, "requestId": "RET2-LONG", "retainUntil": "2034-06-30"})
+    assert long.json()["status"] == "Waiting", long.text
+    assert wait_for(lambda: no_backup_running(e2e), timeout=30)
+    master = {"x-functions-key": e2e.stack.values["DEVHOST_MASTER_KEY"]}
+    response = e2e.app("POST", "/admin/functions/backup_followup", json={"input": ""}, headers=master)
+    assert response.status_code == 202
+    from autopilot.context import get_autopilot
+
+    def started() -> dict[str, Any] | None:
+        row = get_autopilot().state.get_row("backup", long.json()["id"])
+        return row if row and row.get("JobId") else None
+
+    row = wait_for(started, timeout=30)
+    assert row and row["JobId"] != short.json()["jobId"] and row["Status"] != "Waiting", row
+
+
+def test_a_shorter_retention_joins_the_running_backup_that_keeps_it_longer(e2e: E2E) -> None:
+    vm = own_vm(e2e, "bn-ret-3")
+    before = e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0)
+    long = post(e2e, {"vm": vm, "requestId": "RET3-LONG", "retainUntil": "2033-03-31"})
+    short = post(e2e, {"vm": vm, "requestId": "RET3-SHORT", "retainUntil": in_days(5)})
+    assert short.json()["status"] == "InProgress" and short.json()["jobId"] == long.json()["jobId"], (
+        short.text
+    )
+    done = finished(e2e, short.headers["Location"])
+    assert done["recoveryPointExpiry"] == "2033-03-31T23:59:59Z"  # what Azure holds: longer than asked
+    assert e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0) - before == 1
+
+
+def test_concurrent_requests_with_other_ids_join_one_backup(e2e: E2E) -> None:
+    vm = own_vm(e2e, "bn-conc-1")
+    before = e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0)
+    with ThreadPoolExecutor(10) as pool:
+        responses = list(
+            pool.map(
+                lambda n: post(e2e, {"vm": vm, "requestId": f"CONC-{n}", "retainUntil": "2030-09-30"}),
+                range(10),
+            )
+        )
+    assert [r.status_code for r in responses] == [202] * 10, [
+        r.text for r in responses if r.status_code != 202
+    ]
+    assert len({r.json()["jobId"] for r in responses}) == 1
+    assert e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0) - before == 1
 
 
 def test_the_same_request_id_with_another_body_is_refused(e2e: E2E, protected_vm: str) -> None:
