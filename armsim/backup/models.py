@@ -81,10 +81,13 @@ def time_span(seconds: float) -> str:
 
 
 def names_for(vm_resource_id: str) -> tuple[str, str, str, str]:
-    """(subscription, resource group, VM name, 'iaasvmcontainerv2;rg;vm') of a VM id."""
+    """(subscription, resource group, VM name, 'iaasvmcontainerv2;rg;vm') of a VM id. The container
+    part is lower case, as Azure writes it in container and item names (recorded: VM enableVMBkpTest
+    of resource group riteshcrg is 'iaasvmcontainerv2;riteshcrg;enablevmbkptest'); the friendly name
+    keeps the VM's case."""
     parts = vm_resource_id.strip("/").split("/")
     subscription, group, name = parts[1], parts[3], parts[-1]
-    return subscription, group, name, f"iaasvmcontainerv2;{group};{name}"
+    return subscription, group, name, f"iaasvmcontainerv2;{group};{name}".lower()
 
 
 class BackupBackend(Provider):

@@ -130,6 +130,14 @@ LACKING: dict[tuple[str, int], dict[str, str]] = {
         "value[].properties.healthDetails[].message": _HEALTH,
         "value[].properties.healthDetails[].recommendations": _HEALTH,
     },
+    ("test_backup_protection", 34): {
+        "value[].properties.healthDetails": _HEALTH,
+        "value[].properties.healthDetails[]": _HEALTH,
+        "value[].properties.healthDetails[].code": _HEALTH,
+        "value[].properties.healthDetails[].title": _HEALTH,
+        "value[].properties.healthDetails[].message": _HEALTH,
+        "value[].properties.healthDetails[].recommendations": _HEALTH,
+    },
     ("test_backup_job", 229): {
         "value[].properties.healthDetails": _HEALTH,
         "value[].properties.healthDetails[]": _HEALTH,
@@ -182,6 +190,12 @@ PENDING = {
         "pending /tmp/armsim-pending-3-rp-list-disk-lists.patch: armsim's recovery point lists still carry "
         "includedDiskList/excludedDiskList (recorded: only a GET does); tests/integration/test_seed_flow.py "
         "reads excluded_disk_list from a list"
+    ),
+    "agent-after-creation": (
+        "pending /tmp/armsim-pending-6-agent-after-creation.patch: a VM created through ARM reports its "
+        "agent Ready at once; recorded right after creation it is Not Ready ('VM status blob is found "
+        "but not yet populated.'); with the patch the product announces VmAgentNotReady for new VMs "
+        "(tests/e2e/test_protect_on_create.py and others fail, see the report of issue 10)"
     ),
     "rp-properties": (
         "pending /tmp/armsim-pending-4-rp-properties.patch: armsim's recovery points still carry "
@@ -1233,6 +1247,21 @@ def test_vm_get_with_instance_view_right_after_creation(southeastasia: Scene) ->
     same(rec, body, "properties.instanceView.disks[].name", "properties.provisioningState")
 
 
+@pytest.mark.xfail(strict=True, reason=PENDING["agent-after-creation"])
+def test_a_new_vm_reports_its_agent_not_ready_at_first(southeastasia: Scene) -> None:
+    """Every GET with instanceView the recordings make right after `az vm create` (one in each of the
+    ten cassettes; disk_exclusion #8 is vendored) shows the agent Not Ready, version Unknown."""
+    scene = southeastasia
+    rec = recorded("disk_exclusion", 8)
+    scene.vm(rec)  # created through ARM; its agent left to armsim
+    agent = scene.replay(rec).json()["properties"]["instanceView"]["vmAgent"]
+    assert (agent["vmAgentVersion"], agent["statuses"][0]["displayStatus"]) == ("Unknown", "Not Ready")
+    assert (
+        agent["statuses"][0]["message"]
+        == rec.body["properties"]["instanceView"]["vmAgent"]["statuses"][0]["message"]
+    )
+
+
 def test_vm_get_with_data_disks(southeastasia: Scene) -> None:
     scene = southeastasia
     rec = recorded("disk_exclusion", 25)
@@ -1246,3 +1275,51 @@ def test_vm_get_with_data_disks(southeastasia: Scene) -> None:
         "properties.storageProfile.dataDisks[].toBeDetached",
     )
     same(rec, body, "properties.storageProfile.dataDisks[].managedDisk.id", fold=True)
+
+
+def test_container_and_item_names_are_lower_case_and_the_friendly_name_keeps_its_case(westus: Scene) -> None:
+    """A real vault's item (test_backup_protection #34): VM enableVMBkpTest of resource group riteshcRG
+    is container and item 'iaasvmcontainerv2;riteshcrg;enablevmbkptest' in names and ids, whatever the
+    case of the request's names; friendlyName, sourceResourceId and virtualMachineId keep the VM's case."""
+    scene = westus
+    rec = recorded("protection", 34)
+    theirs = next(v for v in rec.body["value"] if v["properties"]["friendlyName"] == "enableVMBkpTest")
+    vault_id = (
+        f"/subscriptions/{S}/resourceGroups/ayujasvm1/providers/Microsoft.RecoveryServices/vaults/phaniktRsv1"
+    )
+    vm_id = f"/subscriptions/{S}/resourceGroups/riteshcRG/providers/Microsoft.Compute/virtualMachines/enableVMBkpTest"
+    scene.sim.seed(
+        resourceGroups=[{"subscriptionId": S, "name": "ayujasvm1", "location": "westus"}],
+        vms=[
+            {
+                "subscriptionId": S,
+                "resourceGroup": "riteshcRG",
+                "name": "enableVMBkpTest",
+                "location": "westus",
+            }
+        ],
+    )
+    scene.call(
+        "PUT", vault_id, {"location": "westus", "sku": {"name": "Standard"}, "properties": {}}, ok=(201,)
+    )
+    policy = recorded("item", 27).body["properties"]
+    policy = {k: v for k, v in policy.items() if k not in ("protectedItemsCount", "instantRPDetails")}
+    scene.call("PUT", f"{vault_id}/backupPolicies/srbanspolearc", {"properties": policy}, ok=(200,))
+    scene.call("POST", f"{vault_id}/backupFabrics/Azure/refreshContainers", ok=(202,))
+    names = "iaasvmcontainerv2;riteshcRG;enableVMBkpTest"  # as a client spells them from the VM's id
+    item = f"{vault_id}/backupFabrics/Azure/protectionContainers/IaasVMContainer;{names}/protectedItems/VM;{names}"
+    body = {"properties": {"protectedItemType": "Microsoft.Compute/virtualMachines", "sourceResourceId": vm_id,
+                           "policyId": f"{vault_id}/backupPolicies/srbanspolearc"}}  # fmt: skip
+    scene.call("PUT", item, body, ok=(202,))
+    scene.advance(60)
+    scene.call("POST", f"{item}/backup", scene.backup_body(), ok=(202,))
+    scene.advance(3 * 3600)
+    listed = scene.call("GET", f"{vault_id}/backupProtectedItems", ok=(200,))
+    ours = compare(rec, listed, theirs_body={"value": [theirs]})["value"][0]
+    for key in ("name", "type"):
+        assert ours[key] == theirs[key]
+    assert ours["id"].split("/protectionContainers/")[1] == theirs["id"].split("/protectionContainers/")[1]
+    for key in ("friendlyName", "containerName", "sourceResourceId", "virtualMachineId", "protectedItemType"):
+        assert ours["properties"][key] == theirs["properties"][key], key
+    got = scene.call("GET", item, ok=(200,)).json()  # the item answers to any case of its names
+    assert got["name"] == theirs["name"]
