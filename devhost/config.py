@@ -36,10 +36,16 @@ class QueueOptions:
     """host.json ``extensions.queues``, with the Functions host's defaults."""
 
     batch_size: int = 16
+    new_batch_threshold: int | None = None  # None: batch_size // 2 (the host's N*batchSize/2 with N = 1)
     max_dequeue_count: int = 5
     visibility_timeout: float = 0.0  # delay before a failed message is visible again
     max_polling_interval: float = 60.0
     message_encoding: str = "base64"  # or "none"
+
+    @property
+    def threshold(self) -> int:
+        """Another batch is fetched once this few messages (or fewer) are being processed."""
+        return self.batch_size // 2 if self.new_batch_threshold is None else self.new_batch_threshold
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,11 @@ def load_host_json(app_dir: Path) -> HostOptions:
             raise HostError(f"{path}: extensions.queues.{key} must be a whole number of 1 or more")
         return value
 
+    threshold = queues.get("newBatchThreshold")
+    if threshold is not None and (
+        not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 0
+    ):
+        raise HostError(f"{path}: extensions.queues.newBatchThreshold must be a whole number of 0 or more")
     encoding = str(queues.get("messageEncoding", defaults.message_encoding)).lower()
     if encoding not in ("base64", "none"):
         raise HostError(f"{path}: extensions.queues.messageEncoding must be 'base64' or 'none'")
@@ -103,6 +114,7 @@ def load_host_json(app_dir: Path) -> HostOptions:
         route_prefix=str(http.get("routePrefix", "api")).strip("/"),
         queues=QueueOptions(
             batch_size=min(positive("batchSize", defaults.batch_size), 32),
+            new_batch_threshold=threshold,
             max_dequeue_count=positive("maxDequeueCount", defaults.max_dequeue_count),
             visibility_timeout=timespan("visibilityTimeout", defaults.visibility_timeout),
             max_polling_interval=timespan("maxPollingInterval", defaults.max_polling_interval),

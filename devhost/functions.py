@@ -24,6 +24,7 @@ from azure.functions.decorators.core import Binding, BindingDirection
 from azure.functions.decorators.function_app import FunctionRegister
 
 from .config import HostError, parse_timespan
+from .workers import WorkerPool
 
 __all__ = ["FunctionSpec", "Invoker", "discover", "import_app"]
 
@@ -280,9 +281,11 @@ OutputWriter = Callable[[FunctionSpec, Binding, Any], None]
 
 @dataclass
 class Invoker:
-    """Runs invocations: binds parameters, logs like the host, writes output bindings."""
+    """Runs invocations: binds parameters, logs like the host, runs the function on the language
+    workers (``pool``; None: in the calling thread), writes output bindings."""
 
     write_output: OutputWriter  # for queue output bindings
+    pool: WorkerPool | None = None
     _running: int = 0
     _idle: threading.Condition = field(default_factory=threading.Condition)
 
@@ -325,9 +328,12 @@ class Invoker:
         arguments: dict[str, Any] = {spec.trigger.name: trigger_value, **outs}
         if spec.wants_context:
             arguments["context"] = _Context(invocation_id, spec, retry_count)
-        result = spec.user_function(**arguments)
-        if inspect.iscoroutine(result):
-            result = asyncio.run(result)
+        if self.pool is not None:
+            result = self.pool.call(spec.user_function, arguments)
+        else:
+            result = spec.user_function(**arguments)
+            if inspect.iscoroutine(result):
+                result = asyncio.run(result)
         values: dict[str, Any] = {name: out.get() for name, out in outs.items()}
         values[RETURN] = result
         return values

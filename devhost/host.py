@@ -29,6 +29,7 @@ from .ncrontab import CronError, parse
 from .queues import QueueListener, QueueStore
 from .server import HttpServer
 from .timers import TimerRunner
+from .workers import WorkerPool, worker_settings
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_PORT", "Host"]
 
@@ -76,6 +77,7 @@ class Host:
         self._endpoints: Endpoints | None = None
         self._store: QueueStore | None = None
         self._invoker: Invoker | None = None
+        self._pool: WorkerPool | None = None
         self.functions: list[FunctionSpec] = []
         self.options = HostOptions()
         self.keys = Keys("", "", None)
@@ -98,6 +100,9 @@ class Host:
         except BaseException:
             if self._store is not None:
                 self._store.close()
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
             self._undo_process_changes()
             raise
         return self
@@ -128,8 +133,11 @@ class Host:
                 "No job functions found in %s: does function_app.py register its blueprints?", self.app_dir
             )
 
+        threads, processes = worker_settings()
+        self._pool = WorkerPool(threads, processes)
+        log.info("language workers: %s", self._pool.describe())
         self._store = store = QueueStore(self.options.queues)
-        invoker = Invoker(write_output=store.write_output)
+        invoker = Invoker(write_output=store.write_output, pool=self._pool)
         self._runners = self._triggers(store, invoker)
         self._invoker = invoker
         self._endpoints = Endpoints(self.functions, invoker, self.keys, self.options.route_prefix)
@@ -178,6 +186,13 @@ class Host:
             raise HostError("devhost cannot start the triggers:\n  - " + "\n  - ".join(problems))
         return runners
 
+    @property
+    def workers(self) -> WorkerPool:
+        """The language workers' capacity (threads x processes), once started."""
+        if self._pool is None:
+            raise RuntimeError("the host is not started")
+        return self._pool
+
     def describe(self) -> str:
         """The functions and where they are served, as Core Tools prints them at start-up."""
         http_urls = self._endpoints.http_urls(self.url) if self._endpoints else {}
@@ -222,6 +237,9 @@ class Host:
         self._server = None
         if self._store is not None:
             self._store.close()
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         self._undo_process_changes()
         log.info("stopped")
 

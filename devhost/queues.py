@@ -144,10 +144,12 @@ Invoke = Callable[[FunctionSpec, Any, str], Any]
 class QueueListener:
     """Polls one queue for one function, as the Functions host's queue listener does.
 
-    Receives up to batchSize messages (each invisible for LEASE_SECONDS), runs them in parallel,
-    deletes each one whose function succeeded; a failed one becomes visible again after host.json
-    visibilityTimeout, and after maxDequeueCount failed attempts it moves to ``<queue>-poison``.
-    An empty queue is polled less and less often, up to maxPollingInterval.
+    Receives up to batchSize messages (each invisible for LEASE_SECONDS) and runs them in parallel;
+    once no more than newBatchThreshold (default batchSize/2) are still being processed it fetches
+    another batch, so up to batchSize + newBatchThreshold run at once, each waiting for a thread of
+    the language workers. Deletes each one whose function succeeded; a failed one becomes visible
+    again after host.json visibilityTimeout, and after maxDequeueCount failed attempts it moves to
+    ``<queue>-poison``. An empty queue is polled less and less often, up to maxPollingInterval.
     """
 
     def __init__(
@@ -165,6 +167,8 @@ class QueueListener:
         self._stop = stop
         self._options = store.options
         self._thread = threading.Thread(target=self._run, name=f"queue-{spec.name}", daemon=True)
+        self._settled = threading.Condition()
+        self._in_flight = 0  # messages received and not settled yet
 
     @property
     def queue_name(self) -> str:
@@ -178,10 +182,16 @@ class QueueListener:
 
     def _run(self) -> None:
         interval = FIRST_POLL_INTERVAL
+        threshold = self._options.threshold
         with ThreadPoolExecutor(
-            self._options.batch_size, thread_name_prefix=f"queue-{self.spec.name}"
+            self._options.batch_size + threshold, thread_name_prefix=f"queue-{self.spec.name}"
         ) as pool:
             while not self._stop.is_set():
+                with self._settled:
+                    while self._in_flight > threshold and not self._stop.is_set():
+                        self._settled.wait(0.5)
+                if self._stop.is_set():
+                    break
                 try:
                     messages = list(
                         self._client.receive_messages(
@@ -195,10 +205,21 @@ class QueueListener:
                     messages = []
                 if messages:
                     interval = FIRST_POLL_INTERVAL
-                    list(pool.map(self._process, messages))
+                    with self._settled:
+                        self._in_flight += len(messages)
+                    for message in messages:
+                        pool.submit(self._settle, message)
                     continue
                 self._stop.wait(interval)
                 interval = min(interval * 2, max(self._options.max_polling_interval, FIRST_POLL_INTERVAL))
+
+    def _settle(self, message: QueueMessage) -> None:
+        try:
+            self._process(message)
+        finally:
+            with self._settled:
+                self._in_flight -= 1
+                self._settled.notify_all()
 
     def _process(self, message: QueueMessage) -> None:
         try:

@@ -58,7 +58,7 @@ def test_notification_batch_invokes_once_per_event(
 ) -> None:
     response = deliver(http, host, [event(1), event(2), event(3)])
     assert response.status_code == 200
-    entries = journal.entries("on_event")
+    entries = sorted(journal.entries("on_event"), key=lambda e: e["id"])  # run at once: in any order
     assert [e["id"] for e in entries] == ["event-1", "event-2", "event-3"]
     first = entries[0]
     assert first["schema"] == "eventgrid"
@@ -77,7 +77,7 @@ def test_a_failing_event_answers_500_so_event_grid_retries(
     assert response.status_code == 500
     assert "1 of 3 events failed" in response.text
     assert "cannot handle" not in response.text
-    assert [e["id"] for e in journal.entries("on_event")] == ["event-1", "event-2", "event-3"]
+    assert sorted(e["id"] for e in journal.entries("on_event")) == ["event-1", "event-2", "event-3"]
 
 
 def test_webhook_keys(host: Host, http: requests.Session, journal: Journal) -> None:
@@ -129,7 +129,7 @@ def test_cloudevents_schema(host: Host, http: requests.Session, journal: Journal
         headers={"Content-Type": "application/cloudevents-batch+json"},
     )
     assert batch.status_code == 200
-    entries = journal.entries("on_event")
+    entries = sorted(journal.entries("on_event"), key=lambda e: e["id"])  # a batch's run at once
     assert [e["id"] for e in entries] == ["ce-1", "ce-2", "ce-3"]
     assert entries[0] == {
         "schema": "cloudevents",
