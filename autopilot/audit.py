@@ -1,26 +1,69 @@
 """The audit table: every change the product makes on Azure, with the VM, the reason and the outcome.
 
 Rows live in Azure Table storage (Azurite locally): PartitionKey is the UTC day, RowKey sorts newest
-first. The same record goes to the log with structured fields.
+first. The same record goes to the log with structured fields. A day's partition is deleted whole
+once it is older than AUTOPILOT_AUDIT_RETENTION_DAYS (autopilot/retention.py, docs/STATE.md).
+
+Refused requests are not changes: `refusal` counts them per UTC hour and kind in one counter row
+each, and keeps the first few of each hour and kind as ordinary audit rows (samples), so that a
+client that keeps sending bad requests cannot grow the table without bound.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
+import re
+import threading
+import time
 import uuid
-from typing import Any
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from azure.core.exceptions import AzureError
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    AzureError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import UpdateMode
 
 from autopilot.state import TableOwner
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
 
 log = logging.getLogger("autopilot.audit")
 
 _MAX_TICKS = 10**19
+REFUSAL_SAMPLES_PER_HOUR = 10  # audit rows kept per UTC hour, action and kind of refusal
+COUNTERS = "~refusals|"  # RowKey prefix of the counters: after every audit row of the day ("0"-"9")
+_COUNTERS_END = "~refusals}"  # the first RowKey after the counters ("}" follows "|")
+_COUNT_ATTEMPTS = 8
+_UNSAFE_KEY = re.compile(r"[^A-Za-z0-9._:@ -]")
+
+
+def _key_part(text: str) -> str:
+    """Text for a RowKey: no '/', '\\', '#', '?', '|' or control characters, at most 100 characters."""
+    return _UNSAFE_KEY.sub("_", text)[:100] or "-"
 
 
 class AuditLog(TableOwner):
+    def __init__(
+        self,
+        table: TableClient,
+        clock: Callable[[], dt.datetime] | None = None,
+        refusal_samples: int = REFUSAL_SAMPLES_PER_HOUR,
+    ) -> None:
+        super().__init__(table, clock)
+        self.refusal_samples = refusal_samples
+        # Refusals counted while their counter was too contended to update: added to the next update.
+        self._uncounted: Counter[tuple[str, str]] = Counter()
+        self._uncounted_lock = threading.Lock()
+
     def record(
         self,
         *,
@@ -32,7 +75,7 @@ class AuditLog(TableOwner):
         details: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Write one audit row; raises if the row cannot be written (an action must never go unaudited)."""
-        now = dt.datetime.now(dt.UTC)
+        now = self._now()
         entity: dict[str, Any] = {
             "PartitionKey": now.strftime("%Y-%m-%d"),
             "RowKey": f"{_MAX_TICKS - int(now.timestamp() * 1_000_000):019d}-{uuid.uuid4().hex[:8]}",
@@ -62,9 +105,127 @@ class AuditLog(TableOwner):
             raise
         return entity
 
-    def entries(self, day: dt.date | None = None) -> list[dict[str, Any]]:
-        """One day's rows, newest first (for reports and tests)."""
+    # -- refusals ---------------------------------------------------------------------------------
+    def refusal(
+        self,
+        *,
+        kind: str,
+        vm_id: str,
+        action: str,
+        reason: str,
+        outcome: str,
+        source: str,
+        details: dict[str, Any] | None = None,
+    ) -> bool:
+        """Account for a refused request: count it in the counter of its UTC hour, `action` and
+        `kind` (a short code, e.g. the problem type 'signature-expired'), and keep it as an ordinary
+        audit row (the arguments as for `record`) only if it is among the first `refusal_samples` of
+        that counter. Returns True when the row was kept. A refusal changes nothing on Azure, so a
+        storage failure is logged, never raised: it must not turn a 4xx answer into a 500."""
+        now = self._now()
+        try:
+            count = self._count(now, action, kind, source)
+        except AzureError:
+            log.exception("could not count the refusal %s %s", action, kind)
+            return False
+        if count is None or count > self.refusal_samples:
+            log.info(
+                "refusal %s %s: %s (%s); counted%s, not stored",
+                action,
+                vm_id,
+                outcome,
+                kind,
+                "" if count is None else f" ({count} this hour)",
+                extra={"vm_id": vm_id, "action": action, "outcome": outcome, "source": source},
+            )
+            return False
+        try:
+            self.record(
+                vm_id=vm_id,
+                action=action,
+                reason=reason,
+                outcome=outcome,
+                source=source,
+                details={**(details or {}), "refusalKind": kind},
+            )
+        except AzureError:
+            return False  # logged by record
+        return True
+
+    def _count(self, now: dt.datetime, action: str, kind: str, source: str) -> int | None:
+        """Add one to the counter (optimistic concurrency: read, then write if unchanged); its count
+        after the addition, or None when other writers kept changing it (the one is then added with
+        the next update of this process)."""
         self._ensure_table()
-        day = day or dt.datetime.now(dt.UTC).date()
-        rows = self._table.query_entities("PartitionKey eq @day", parameters={"day": day.isoformat()})
+        day = now.strftime("%Y-%m-%d")
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        row = f"{COUNTERS}{hour:%H}|{_key_part(action)}|{_key_part(kind)}"
+        with self._uncounted_lock:
+            adding = 1 + self._uncounted.pop((day, row), 0)
+        for attempt in range(_COUNT_ATTEMPTS):
+            try:
+                current = self._table.get_entity(day, row)
+            except ResourceNotFoundError:
+                try:
+                    self._table.create_entity(
+                        {
+                            "PartitionKey": day,
+                            "RowKey": row,
+                            "VmId": "-",
+                            "Action": action,
+                            "Reason": f"refused requests of kind {kind} in the hour from {hour:%H:%M} UTC",
+                            "Outcome": "refused (counted)",
+                            "Source": source,
+                            "RefusalKind": kind,
+                            "Hour": hour,
+                            "Count": adding,
+                            "Time": now,
+                        }
+                    )
+                    return adding
+                except ResourceExistsError:
+                    continue
+            count = int(current.get("Count", 0)) + adding
+            try:
+                self._table.update_entity(
+                    {"PartitionKey": day, "RowKey": row, "Count": count, "Time": now},
+                    mode=UpdateMode.MERGE,
+                    etag=current.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+                return count
+            except (ResourceModifiedError, ResourceNotFoundError):
+                time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
+        with self._uncounted_lock:
+            self._uncounted[(day, row)] += adding
+        log.warning("the refusal counter %s %s is busy: counted with its next update", day, row)
+        return None
+
+    def refusal_counts(self, day: dt.date | None = None) -> list[dict[str, Any]]:
+        """One day's refusal counters: {hour, action, kind, count} per UTC hour, action and kind."""
+        self._ensure_table()
+        day = day or self._now().date()
+        rows = self._table.query_entities(
+            "PartitionKey eq @day and RowKey ge @first and RowKey lt @end",
+            parameters={"day": day.isoformat(), "first": COUNTERS, "end": _COUNTERS_END},
+        )
+        return [
+            {
+                "hour": row["Hour"],
+                "action": row.get("Action", ""),
+                "kind": row.get("RefusalKind", ""),
+                "count": int(row.get("Count", 0)),
+            }
+            for row in rows
+        ]
+
+    def entries(self, day: dt.date | None = None) -> list[dict[str, Any]]:
+        """One day's rows, newest first (for reports and tests); the refusal counters are left out
+        (`refusal_counts`)."""
+        self._ensure_table()
+        day = day or self._now().date()
+        rows = self._table.query_entities(
+            "PartitionKey eq @day and RowKey lt @counters",
+            parameters={"day": day.isoformat(), "counters": COUNTERS},
+        )
         return [dict(row) for row in rows]

@@ -8,6 +8,7 @@ Every setting is documented in README.md ("Settings").
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -64,6 +65,7 @@ class Settings:
     backup_scope_tag: tuple[str, str] | None = None
     hmac_secret: str | None = field(default=None, repr=False)
     callback_allowed_hosts: tuple[str, ...] = ()
+    callback_http_allowed: tuple[str, ...] = ()  # address ranges callbacks may reach over plain http
     allowed_hosts: tuple[str, ...] = ()
     otel_console: bool = False
     dst_warn_days: int = 14
@@ -73,6 +75,10 @@ class Settings:
     polling_interval: int = 5  # seconds between polls when Azure sends no Retry-After
     retry_total: int = 6
     retry_backoff_max: int = 60
+    # Lifetimes of the rows of the audit and state tables (autopilot/retention.py, docs/STATE.md).
+    audit_retention_days: int = 400
+    backup_record_retention_days: int = 90
+    sweep_retention_days: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -141,6 +147,7 @@ class Settings:
             callback_allowed_hosts=tuple(
                 h.lower() for h in _csv(env.get("AUTOPILOT_CALLBACK_ALLOWED_HOSTS", ""))
             ),
+            callback_http_allowed=_networks(env, "AUTOPILOT_CALLBACK_HTTP_ALLOWED"),
             allowed_hosts=tuple(sorted(h for h in allowed_hosts if h)),
             otel_console=_bool(env, "AUTOPILOT_OTEL_CONSOLE", False),
             dst_warn_days=_int(env, "AUTOPILOT_DST_WARN_DAYS", 14, 0, 366),
@@ -149,7 +156,24 @@ class Settings:
             arm_pacing=_bool(env, "AUTOPILOT_ARM_PACING", True),
             retry_total=_int(env, "AUTOPILOT_RETRY_TOTAL", 6, 0, 20),
             retry_backoff_max=_int(env, "AUTOPILOT_RETRY_BACKOFF_MAX", 60, 1, 3600),
+            audit_retention_days=_int(env, "AUTOPILOT_AUDIT_RETENTION_DAYS", 400, 1, 3650),
+            backup_record_retention_days=_int(env, "AUTOPILOT_BACKUP_RECORD_RETENTION_DAYS", 90, 1, 3650),
+            sweep_retention_days=_int(env, "AUTOPILOT_SWEEP_RETENTION_DAYS", 30, 1, 3650),
         )
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of address ranges (CIDR), each checked."""
+    entries = _csv(env.get(name, ""))
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"{name} has {entry!r}, which is not an address range; write ranges such as 10.1.2.0/24 or "
+                "127.0.0.1/32, separated by commas."
+            ) from None
+    return tuple(entries)
 
 
 @functools.cache

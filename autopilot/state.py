@@ -1,5 +1,10 @@
 """Small shared state in Azure Table storage: claims that keep two instances (or two deliveries of
-one event) from acting on the same VM at once, and markers of what was already done."""
+one event) from acting on the same VM at once, and markers of what was already done.
+
+Every row of the state table is of a kind (its PartitionKey) with a documented lifetime
+(docs/STATE.md); autopilot/retention.py deletes what has expired. Rows written through put, put_once
+and replace_row carry `Written`, the time they were last written, for the kinds whose age is that.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,9 @@ import hashlib
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from azure.core import MatchConditions
@@ -19,7 +26,7 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableTransactionError, UpdateMode
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -32,13 +39,40 @@ def row_key(key: str) -> str:
     return hashlib.sha256(key.lower().encode()).hexdigest()
 
 
-class TableOwner:
-    """Owns one table, created on first use (no I/O when the app is loaded)."""
+WRITTEN = "Written"  # the property that holds when a row was last written through StateStore
+BATCH = 100  # entities of one partition per transaction (Table storage's limit)
 
-    def __init__(self, table: TableClient) -> None:
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Deleted:
+    """What a deletion of rows read earlier came to: `deleted` by this call, already `gone`
+    (deleted by someone else in between), or `changed` since they were read (kept)."""
+
+    deleted: int = 0
+    gone: int = 0
+    changed: int = 0
+    by_partition: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: Deleted) -> None:
+        self.deleted += other.deleted
+        self.gone += other.gone
+        self.changed += other.changed
+        self.by_partition.update(other.by_partition)
+
+
+class TableOwner:
+    """Owns one table, created on first use (no I/O when the app is loaded). `clock` gives the
+    time rows are stamped with (tests and the month soak write rows of other days with it)."""
+
+    def __init__(self, table: TableClient, clock: Callable[[], dt.datetime] | None = None) -> None:
         self._table = table
         self._ready = False
         self._lock = threading.Lock()
+        self._now = clock or utc_now
 
     def _ensure_table(self) -> None:
         if self._ready:
@@ -48,6 +82,91 @@ class TableOwner:
                 with contextlib.suppress(ResourceExistsError):
                     self._table.create_table()
                 self._ready = True
+
+    # -- going through a table in bounded steps (pruning) ------------------------------------------
+    def pages(
+        self,
+        odata_filter: str,
+        parameters: dict[str, Any] | None = None,
+        page_size: int = 1000,
+        select: list[str] | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The rows a filter selects (only the properties in `select`, if given), a page (at most
+        `page_size`, Table storage's maximum being 1,000) at a time, each with its etag as `_etag`.
+        The next page is read only when asked for, so a caller may delete a page's rows before
+        reading on."""
+        self._ensure_table()
+        query = self._table.query_entities(
+            odata_filter, parameters=parameters or {}, results_per_page=min(page_size, 1000), select=select
+        )
+        for page in query.by_page():
+            yield [{**e, "_etag": e.metadata["etag"]} for e in page]
+
+    def delete_rows(self, rows: Iterable[Mapping[str, Any]]) -> Deleted:
+        """Delete rows read earlier, each only if unchanged since (its `_etag`): in transactions of
+        up to 100 rows of one partition. A row someone changed in between is kept (`changed`); one
+        someone deleted in between is counted `gone`, not deleted, so that two concurrent callers
+        never both count a row."""
+        self._ensure_table()
+        result = Deleted()
+        by_partition: dict[str, list[Mapping[str, Any]]] = {}
+        for row in rows:
+            by_partition.setdefault(str(row["PartitionKey"]), []).append(row)
+        for partition, members in by_partition.items():
+            for start in range(0, len(members), BATCH):
+                done = self._delete_batch(members[start : start + BATCH])
+                done.by_partition[partition] += done.deleted
+                result.add(done)
+        return result
+
+    def _delete_batch(self, rows: list[Mapping[str, Any]]) -> Deleted:
+        result = Deleted()
+        pending = list(rows)
+        for _ in range(3):  # a row that fails the transaction is taken out and the rest sent again
+            if not pending:
+                return result
+            operations = [
+                (
+                    "delete",
+                    {"PartitionKey": r["PartitionKey"], "RowKey": r["RowKey"]},
+                    {"etag": r["_etag"], "match_condition": MatchConditions.IfNotModified},
+                )
+                for r in pending
+            ]
+            try:
+                self._table.submit_transaction(operations)
+            except TableTransactionError as error:
+                index = error.index if 0 <= error.index < len(pending) else None
+                if index is None or error.status_code not in (404, 412):
+                    break  # not about one row: one at a time below
+                if error.status_code == 404:
+                    result.gone += 1
+                else:
+                    result.changed += 1
+                del pending[index]
+                continue
+            result.deleted += len(pending)
+            return result
+        for row in pending:
+            result.add(self._delete_one(row))
+        return result
+
+    def _delete_one(self, row: Mapping[str, Any]) -> Deleted:
+        statuses: list[int] = []
+        try:
+            self._table.delete_entity(
+                row["PartitionKey"],
+                row["RowKey"],
+                etag=row["_etag"],
+                match_condition=MatchConditions.IfNotModified,
+                raw_response_hook=lambda response: statuses.append(response.http_response.status_code),
+            )
+        except ResourceModifiedError:
+            return Deleted(changed=1)
+        except ResourceNotFoundError:
+            return Deleted(gone=1)
+        # The client treats 404 as success: the answer's status tells who deleted the row.
+        return Deleted(gone=1) if statuses and statuses[-1] == 404 else Deleted(deleted=1)
 
 
 class StateStore(TableOwner):
@@ -82,7 +201,7 @@ class StateStore(TableOwner):
             current = self._table.get_entity("claim", row_key(key))
             if current.get("Owner") != owner:
                 return
-            current["Expires"] = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+            current["Expires"] = self._now() + dt.timedelta(seconds=seconds)
             self._table.update_entity(
                 current, etag=current.metadata["etag"], match_condition=MatchConditions.IfNotModified
             )
@@ -92,7 +211,7 @@ class StateStore(TableOwner):
     def _claim(self, key: str, seconds: float) -> str | None:
         self._ensure_table()
         owner = uuid.uuid4().hex
-        now = dt.datetime.now(dt.UTC)
+        now = self._now()
         entity = {
             "PartitionKey": "claim",
             "RowKey": row_key(key),
@@ -132,19 +251,29 @@ class StateStore(TableOwner):
         except (ResourceNotFoundError, ResourceModifiedError):
             pass
 
+    def claim_held(self, key: str) -> bool:
+        """Whether someone holds the claim on `key` now (its lease has not run out)."""
+        row = self.get_row("claim", row_key(key))
+        expires = row.get("Expires") if row else None
+        return isinstance(expires, dt.datetime) and expires > self._now()
+
     # -- markers ---------------------------------------------------------------------------
     def put_once(self, kind: str, key: str, data: dict[str, Any]) -> bool:
         """Record that `kind` happened for `key`; False if it was already recorded (nothing written)."""
         self._ensure_table()
+        entity = {"PartitionKey": kind, "RowKey": row_key(key), "Key": key, WRITTEN: self._now(), **data}
         try:
-            self._table.create_entity({"PartitionKey": kind, "RowKey": row_key(key), "Key": key, **data})
+            self._table.create_entity(entity)
             return True
         except ResourceExistsError:
             return False
 
     def put(self, kind: str, key: str, data: dict[str, Any]) -> None:
+        """Write (merge) the row of `key`: its properties not in `data` stay."""
         self._ensure_table()
-        self._table.upsert_entity({"PartitionKey": kind, "RowKey": row_key(key), "Key": key, **data})
+        self._table.upsert_entity(
+            {"PartitionKey": kind, "RowKey": row_key(key), "Key": key, WRITTEN: self._now(), **data}
+        )
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
         self._ensure_table()
@@ -166,7 +295,7 @@ class StateStore(TableOwner):
         """Replace an entity only if it is unchanged since it was read; False if someone changed it."""
         self._ensure_table()
         entity = {k: v for k, v in data.items() if not k.startswith("_")}
-        entity.update({"PartitionKey": kind, "RowKey": row})
+        entity.update({"PartitionKey": kind, "RowKey": row, WRITTEN: self._now()})
         try:
             self._table.update_entity(
                 entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified

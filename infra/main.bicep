@@ -58,6 +58,9 @@ param sweepSchedule string = '0 0 */6 * * *'
 @description('NCRONTAB schedule of the backup-now follow-up timer (BACKUP_FOLLOWUP_SCHEDULE). Every 5 minutes: each run is a billed execution.')
 param backupFollowupSchedule string = '0 */5 * * * *'
 
+@description('NCRONTAB schedule of the pruning of expired state and audit rows (PRUNE_SCHEDULE): once a day at a quiet hour.')
+param pruneSchedule string = '0 30 3 * * *'
+
 @description('Storage queue of the sweep fan-out (SWEEP_QUEUE).')
 param sweepQueueName string = 'autopilot-sweep'
 
@@ -97,6 +100,15 @@ param rpoGraceHours string = '6'
 
 @description('AUTOPILOT_DST_WARN_DAYS: days ahead the sweep warns of a daylight saving time change.')
 param dstWarnDays string = '14'
+
+@description('AUTOPILOT_AUDIT_RETENTION_DAYS: days the audit table keeps a row (docs/STATE.md).')
+param auditRetentionDays string = '400'
+
+@description('AUTOPILOT_BACKUP_RECORD_RETENTION_DAYS: days a backup-now request\'s record (its status for ticketing tools, and its requestId\'s idempotency) is kept.')
+param backupRecordRetentionDays string = '90'
+
+@description('AUTOPILOT_SWEEP_RETENTION_DAYS: days the state table keeps sweep runs, history, cursors and open job alerts.')
+param sweepRetentionDays string = '30'
 
 @description('Log Analytics query endpoint (AUTOPILOT_LOGS_ENDPOINT).')
 param logsEndpoint string = 'https://api.loganalytics.io/v1'
@@ -245,9 +257,13 @@ var appSettings = {
   AUTOPILOT_CALLBACK_ALLOWED_HOSTS: callbackAllowedHosts
   AUTOPILOT_RPO_GRACE_HOURS: rpoGraceHours
   AUTOPILOT_DST_WARN_DAYS: dstWarnDays
+  AUTOPILOT_AUDIT_RETENTION_DAYS: auditRetentionDays
+  AUTOPILOT_BACKUP_RECORD_RETENTION_DAYS: backupRecordRetentionDays
+  AUTOPILOT_SWEEP_RETENTION_DAYS: sweepRetentionDays
   SWEEP_SCHEDULE: sweepSchedule
   SWEEP_QUEUE: sweepQueueName
   BACKUP_FOLLOWUP_SCHEDULE: backupFollowupSchedule
+  PRUNE_SCHEDULE: pruneSchedule
 }
 
 module functionApp 'modules/function-app.bicep' = {

@@ -101,6 +101,7 @@ def test_schedules_and_names_come_from_settings_with_the_template_defaults() -> 
     template = json.loads(TEMPLATE.read_text(encoding="utf-8"))["Values"]
     for key, param in {
         "SWEEP_SCHEDULE": "sweepSchedule",
+        "PRUNE_SCHEDULE": "pruneSchedule",
         "SWEEP_QUEUE": "sweepQueueName",
         "AUTOPILOT_AUDIT_TABLE": "auditTableName",
         "AUTOPILOT_STATE_TABLE": "stateTableName",
