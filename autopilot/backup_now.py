@@ -9,29 +9,28 @@ cap is kept. Errors are RFC 9457 problems that say what was wrong and how to fix
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import re
-import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
+import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from azure.core.exceptions import HttpResponseError
 
 from autopilot import on_demand
 from autopilot.azure_backup import JobFacts, PointFacts, error_code, is_transient
+from autopilot.callback_target import check_callback_url
 from autopilot.errorcodes import COMPLETED_WITH_WARNINGS, classify
 from autopilot.outcomes import Kind, TransientError
-from autopilot.problems import Problem
+from autopilot.problems import Problem, printable
+from autopilot.signing import check_signature
 from autopilot.state import row_key
 from autopilot.telemetry import tracer
 from autopilot.vms import VmFacts, split_id, vm_id_from_subject
@@ -54,7 +53,7 @@ POINT_SKEW = dt.timedelta(seconds=2)
 PHASE_NAMES = {name.lower(): name for name in ("Take Snapshot", "Transfer data to vault")}
 VM_CLAIM_WAIT_SECONDS = 20
 PURPOSE = "backup-now"  # its rows in the on-demand ledger, keyed by request id
-REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@#/-]{0,127}$")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@#/-]{0,127}$")  # fullmatch: "$" alone allows a final "\n"
 _KNOWN_FIELDS = {
     "vm",
     "subscriptionId",
@@ -67,6 +66,15 @@ _KNOWN_FIELDS = {
     "protectIfNeeded",
 }
 FINAL_STATUSES = ("Completed", "CompletedWithWarnings", "Failed", "Cancelled")
+
+
+def record_key(autopilot: Autopilot, request_id: str) -> str:
+    """The state key of a request's record. It holds an HMAC of the request id under a secret kept
+    in the state table (Autopilot.operation_key), so that the operation id the API answers with
+    (the record's RowKey) cannot be derived from a ticket number: only the caller that sent the
+    request learns it, and a status is read with it (docs/BACKUP_NOW.md)."""
+    digest = hmac.new(autopilot.operation_key, request_id.lower().encode(), hashlib.sha256).hexdigest()
+    return f"backup-request:{digest}"
 
 
 def _bad(field: str, detail: str) -> Problem:
@@ -82,11 +90,6 @@ class BackupRequest:
     callback_url: str | None
     protect_if_needed: bool
     body_hash: str
-
-    @property
-    def operation_id(self) -> str:
-        """The id the API answers with: the RowKey of the request's record."""
-        return row_key(f"backup-request:{self.request_id}")
 
 
 def parse_request(body: bytes, default_retain_days: int, now: dt.datetime) -> BackupRequest:
@@ -122,7 +125,7 @@ def parse_request(body: bytes, default_retain_days: int, now: dt.datetime) -> Ba
         )
     vm_id = _vm_id(data)
     request_id = data.get("requestId")
-    if not isinstance(request_id, str) or not REQUEST_ID.match(request_id):
+    if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):  # no "\n" at the end
         raise _bad(
             "requestId",
             "requestId is required: 1 to 128 characters (letters, digits and . _ : @ # / -), e.g. the ticket number; it makes retries safe.",
@@ -221,140 +224,6 @@ def _retain_until(value: object, default_days: int, now: dt.datetime) -> dt.date
     return when
 
 
-# -- signatures ----------------------------------------------------------------------------------
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """`sha256=<hex>` of HMAC-SHA256 over "<timestamp>.<body>" (used both ways: requests and callbacks)."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
-
-
-def check_signature(
-    headers: Mapping[str, str], body: bytes, secret: str, now: dt.datetime, first_use: Callable[[str], bool]
-) -> None:
-    """The request's X-Autopilot-Signature over X-Autopilot-Timestamp + body; 5-minute window;
-    each signature is accepted once (`first_use` records it)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    timestamp = lowered.get("x-autopilot-timestamp", "")
-    signature = lowered.get("x-autopilot-signature", "")
-    unauthorized = "The request is not signed as required"
-    if not timestamp or not signature:
-        raise Problem(
-            401,
-            "signature-missing",
-            unauthorized,
-            "Send X-Autopilot-Timestamp (Unix seconds) and X-Autopilot-Signature (sha256=HMAC-SHA256 of '<timestamp>.<body>').",
-        )
-    try:
-        sent = dt.datetime.fromtimestamp(int(timestamp), dt.UTC)
-    except (ValueError, OverflowError, OSError):
-        raise Problem(
-            401, "signature-invalid", unauthorized, "X-Autopilot-Timestamp must be Unix seconds."
-        ) from None
-    if abs(now - sent) > SIGNATURE_WINDOW:
-        raise Problem(
-            401,
-            "signature-expired",
-            unauthorized,
-            "The timestamp is more than 5 minutes away from now; sign the request again.",
-        )
-    expected_hex = sign(secret, timestamp, body)
-    expected_b64 = "sha256=" + base64.b64encode(bytes.fromhex(expected_hex.removeprefix("sha256="))).decode()
-    # Hex is the documented form; base64 is accepted too, as some tools (ServiceNow) only make that.
-    matches = [hmac.compare_digest(signature.encode(), e.encode()) for e in (expected_hex, expected_b64)]
-    if not any(matches):
-        raise Problem(
-            401, "signature-invalid", unauthorized, "The signature does not match the body and timestamp."
-        )
-    if not first_use(signature):
-        raise Problem(
-            401,
-            "signature-replayed",
-            unauthorized,
-            "This signed request was already received; sign each request anew.",
-        )
-
-
-# -- callbacks ------------------------------------------------------------------------------------
-def check_callback_url(
-    url: str, allowed: tuple[str, ...], resolve: Callable[[str], list[str]] | None = None
-) -> None:
-    """Callbacks go only to allow-listed hosts, and never to loopback, link-local (169.254.0.0/16,
-    the instance metadata address) or private addresses unless an allow-list entry names them."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme not in ("https", "http") or not host or parts.username or parts.password:
-        raise _bad("callbackUrl", "callbackUrl must be an https URL without credentials.")
-    names = [a for a in allowed if not _is_network(a)]
-    networks = [ipaddress.ip_network(a, strict=False) for a in allowed if _is_network(a)]
-    literal = _ip(host)
-    if literal is not None:
-        addresses = [literal]
-        if not any(literal in n for n in networks):
-            raise Problem(
-                403,
-                "callback-not-allowed",
-                "The callback address is not allowed",
-                f"{host} is not on AUTOPILOT_CALLBACK_ALLOWED_HOSTS.",
-                "callbackUrl",
-            )
-    else:
-        if not any(host == n or (n.startswith("*.") and host.endswith(n[1:])) for n in names):
-            raise Problem(
-                403,
-                "callback-not-allowed",
-                "The callback host is not allowed",
-                f"{host} is not on AUTOPILOT_CALLBACK_ALLOWED_HOSTS; ask the operator to add it.",
-                "callbackUrl",
-            )
-        try:
-            addresses = [ipaddress.ip_address(a) for a in (resolve or _resolve)(host)]
-        except (OSError, ValueError):
-            raise Problem(
-                400,
-                "callback-unresolvable",
-                "The callback host does not resolve",
-                f"{host} has no address.",
-                "callbackUrl",
-            ) from None
-    if parts.scheme == "http" and literal is None:
-        raise _bad("callbackUrl", "callbackUrl must use https.")
-    for address in addresses:
-        if (
-            address.is_loopback
-            or address.is_link_local
-            or address.is_private
-            or address.is_reserved
-            or address.is_multicast
-            or address.is_unspecified
-        ) and not any(address in n for n in networks):
-            raise Problem(
-                403,
-                "callback-not-allowed",
-                "The callback address is not allowed",
-                f"{host} resolves to {address}, a loopback, link-local or private address.",
-                "callbackUrl",
-            )
-
-
-def _is_network(entry: str) -> bool:
-    try:
-        ipaddress.ip_network(entry, strict=False)
-        return True
-    except ValueError:
-        return False
-
-
-def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-
-
-def _resolve(host: str) -> list[str]:
-    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
-
-
 # -- the operation ----------------------------------------------------------------------------------
 def in_scope(autopilot: Autopilot, vm_id: str) -> bool:
     subscription, group, _ = split_id(vm_id)
@@ -370,6 +239,44 @@ def tag_in_scope(autopilot: Autopilot, vm: VmFacts) -> bool:
         return True
     key, value = scope
     return any(k.lower() == key.lower() and v.lower() == value.lower() for k, v in vm.tags.items())
+
+
+def accept(
+    autopilot: Autopilot, headers: Mapping[str, str], body: bytes, now: dt.datetime
+) -> tuple[int, dict[str, Any]]:
+    """POST /api/backups: the signature (when the operator requires one), the request, its callback
+    address, then the backup. Refused signatures are audited. Raises Problem."""
+    if len(body) > MAX_BODY_BYTES:
+        raise Problem(
+            413, "body-too-large", "The request body is too large", f"The limit is {MAX_BODY_BYTES} bytes."
+        )
+    secret = autopilot.settings.hmac_secret
+    if secret:
+        try:
+            check_signature(
+                headers,
+                body,
+                secret,
+                now,
+                lambda seen: autopilot.state.put_once("signature", seen, {"Seen": now}),
+            )
+        except Problem as refused:
+            autopilot.audit.record(
+                vm_id="-",
+                action="backup-now",
+                reason=refused.detail,
+                outcome=f"refused {refused.status}",
+                source="http",
+            )
+            raise
+    request = parse_request(body, autopilot.settings.backup_retain_days, now)
+    if request.callback_url:
+        check_callback_url(
+            request.callback_url,
+            autopilot.settings.callback_allowed_hosts,
+            autopilot.settings.callback_http_allowed,
+        )
+    return request_backup(autopilot, request, source=f"http:{request.request_id}")
 
 
 def request_backup(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[int, dict[str, Any]]:
@@ -412,8 +319,9 @@ def _request_backup(autopilot: Autopilot, request: BackupRequest, source: str) -
         "Created": now,
         "Updated": now,
     }
-    if not state.put_once(KIND, f"backup-request:{request.request_id}", record):
-        existing = state.get(KIND, f"backup-request:{request.request_id}")
+    key = record_key(autopilot, request.request_id)
+    if not state.put_once(KIND, key, record):
+        existing = state.get(KIND, key)
         if existing is None:  # deleted in between (a rejected attempt): try once more
             return _request_backup(autopilot, request, source)
         if existing.get("BodyHash") != request.body_hash:
@@ -429,13 +337,13 @@ def _request_backup(autopilot: Autopilot, request: BackupRequest, source: str) -
             and now - existing["Updated"] > ABANDONED_AFTER
         )
         if not abandoned:
-            return 202, view(existing, request.operation_id)
+            return 202, view(existing, row_key(key))
         log.warning("taking over abandoned backup request %s", request.request_id)
     return _start(autopilot, request, source)
 
 
 def _start(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[int, dict[str, Any]]:
-    key = f"backup-request:{request.request_id}"
+    key = record_key(autopilot, request.request_id)
     record = autopilot.state.get(KIND, key) or {}
     try:
         vault, job, waiting = _find_or_trigger(autopilot, request, source)
@@ -455,25 +363,39 @@ def _start(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[i
     else:
         update.update({"Status": job.status, "JobId": job.id})
     autopilot.state.put(KIND, key, update)
-    return 202, view({**record, **update}, request.operation_id)
+    return 202, view({**record, **update}, row_key(key))
 
 
 def azure_problem(error: Exception) -> Problem:
-    """What an Azure failure that azure-core's retries did not overcome means to the API's caller."""
+    """What an Azure failure that azure-core's retries did not overcome means to the API's caller.
+    Azure's own text is not relayed (it can name the identity's object id and internal scopes): the
+    caller gets the error's code, class and remedy and a correlation id; the whole error goes to the
+    log under that id."""
+    code = error_code(error)
+    correlation = _correlation(error)
+    log.warning("Azure failure %s (correlation %s): %s", code, correlation, printable(str(error))[:2000])
     if is_transient(error):
         return Problem(
             503,
             "azure-busy",
             "Azure is busy",
-            f"Azure answered {error_code(error)}; retry in a minute with the same requestId.",
+            f"Azure answered {code}; retry in a minute with the same requestId (correlation id {correlation}).",
             headers={"Retry-After": "60"},
         )
+    info = classify(code)
     return Problem(
         502,
         "azure-refused",
         "Azure refused the backup",
-        f"{error_code(error)}: {getattr(error, 'message', error)}",
+        f"Azure refused it with {code} ({info.error_class.value}): {info.remedy} (correlation id {correlation})",
     )
+
+
+def _correlation(error: Exception) -> str:
+    """ARM's request id of the failed call, which Azure support can look up; else a new id."""
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    return str(headers.get("x-ms-request-id") or headers.get("x-ms-correlation-request-id") or uuid.uuid4())
 
 
 def _find_or_trigger(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[str, JobFacts, bool]:
@@ -607,13 +529,13 @@ def _trigger(
         )
     autopilot.state.put(
         KIND,
-        f"backup-request:{request.request_id}",
+        record_key(autopilot, request.request_id),
         {"Status": "Triggering", "Vault": vault.resource_id, "Updated": dt.datetime.now(dt.UTC)},
     )
     autopilot.audit.record(
         vm_id=vm.id,
         action="backup-now",
-        reason=f"request {request.request_id}: {request.reason}"[:400],
+        reason=printable(f"request {request.request_id}: {request.reason}")[:400],
         outcome="starting",
         source=source,
         details={"requestId": request.request_id},
@@ -625,7 +547,7 @@ def _trigger(
     autopilot.audit.record(
         vm_id=vm.id,
         action="backup-now",
-        reason=f"request {request.request_id}: {request.reason}"[:400],
+        reason=printable(f"request {request.request_id}: {request.reason}")[:400],
         outcome=f"started job {job_id}, retain until {request.retain_until:%Y-%m-%d %H:%M} UTC",
         source=source,
         details={"jobId": job_id, "requestId": request.request_id},
@@ -776,8 +698,8 @@ def resume_waiting(
     if blocking.status in ("InProgress", "Cancelling"):
         return record
     request_id = str(record.get("RequestId", ""))
-    key = f"backup-request:{request_id}"
-    with autopilot.state.claimed(key, 60) as mine:
+    key = record_key(autopilot, request_id)
+    with autopilot.state.claimed(f"backup-request:{request_id}", 60) as mine:
         fresh = autopilot.state.get_row(KIND, operation_id)
         if not mine or fresh is None or fresh.get("Status") != "Waiting":
             return fresh or record

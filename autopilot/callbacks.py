@@ -10,18 +10,12 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-import requests
+import urllib3
 
-from autopilot.backup_now import (
-    FINAL_STATUSES,
-    KIND,
-    check_callback_url,
-    current_job,
-    recovery_point,
-    sign,
-    view,
-)
+from autopilot.backup_now import FINAL_STATUSES, KIND, current_job, recovery_point, view
+from autopilot.callback_target import check_callback_url, post
 from autopilot.problems import Problem
+from autopilot.signing import sign
 
 if TYPE_CHECKING:
     from autopilot.context import Autopilot
@@ -61,22 +55,21 @@ def _call_back(autopilot: Autopilot, record: dict[str, object], operation_id: st
     attempts = int(str(record.get("CallbackAttempts", 0))) + 1
     outcome = "sent"
     try:
-        check_callback_url(url, autopilot.settings.callback_allowed_hosts)
+        settings = autopilot.settings
+        # Checked again at send time (DNS may have changed), and sent to the very addresses checked.
+        target = check_callback_url(url, settings.callback_allowed_hosts, settings.callback_http_allowed)
         headers = {"Content-Type": "application/json", "User-Agent": "backup-autopilot/0.1"}
-        secret = autopilot.settings.hmac_secret
-        if secret:
+        if settings.hmac_secret:
             timestamp = str(int(time.time()))
             headers["X-Autopilot-Timestamp"] = timestamp
-            headers["X-Autopilot-Signature"] = sign(secret, timestamp, payload)
-        response = requests.post(
-            url, data=payload, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False
-        )
-        if not 200 <= response.status_code < 300:
-            outcome = f"answered {response.status_code}"
+            headers["X-Autopilot-Signature"] = sign(settings.hmac_secret, timestamp, payload)
+        status = post(target, payload, headers, TIMEOUT_SECONDS)
+        if not 200 <= status < 300:
+            outcome = f"answered {status}"
     except Problem as refused:
         outcome = f"refused: {refused.detail}"
         attempts = len(BACKOFF_SECONDS)  # never retried
-    except requests.RequestException as error:
+    except (OSError, urllib3.exceptions.HTTPError) as error:
         outcome = f"failed: {type(error).__name__}"
     done = outcome == "sent"
     record = dict(record)

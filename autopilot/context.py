@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -42,6 +43,15 @@ class Autopilot:
     def vault_room(self) -> VaultRoom:
         """Items per vault, for placing new VMs in a region's vault set (autopilot/placement.py)."""
         return VaultRoom(self.azure.item_vms, self.rules.vault_capacity)
+
+    @cached_property
+    def operation_key(self) -> bytes:
+        """A secret of this deployment, made once and kept in the state table: backup-now operation
+        ids are keyed with it, so that they cannot be derived from request ids."""
+        self.state.put_once("secret", "operation-ids", {"Value": secrets.token_hex(32)})
+        row = self.state.get("secret", "operation-ids")
+        assert row is not None, "the secret was just written"
+        return bytes.fromhex(str(row["Value"]))
 
     @cached_property
     def state(self) -> StateStore:

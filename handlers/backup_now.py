@@ -26,49 +26,11 @@ def _problem(problem: Problem) -> func.HttpResponse:
 @bp.function_name("backup_now")
 @bp.route(route="backups", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def backup_now(req: func.HttpRequest) -> func.HttpResponse:
-    from autopilot.backup_now import (
-        MAX_BODY_BYTES,
-        check_callback_url,
-        check_signature,
-        parse_request,
-        request_backup,
-    )
+    from autopilot.backup_now import accept
     from autopilot.context import get_autopilot
 
-    body = req.get_body()
     try:
-        if len(body) > MAX_BODY_BYTES:
-            raise Problem(
-                413,
-                "body-too-large",
-                "The request body is too large",
-                f"The limit is {MAX_BODY_BYTES} bytes.",
-            )
-        autopilot = get_autopilot()
-        now = dt.datetime.now(dt.UTC)
-        secret = autopilot.settings.hmac_secret
-        if secret:
-            try:
-                check_signature(
-                    req.headers,
-                    body,
-                    secret,
-                    now,
-                    lambda sig: autopilot.state.put_once("signature", sig, {"Seen": now}),
-                )
-            except Problem as refused:
-                autopilot.audit.record(
-                    vm_id="-",
-                    action="backup-now",
-                    reason=refused.detail,
-                    outcome=f"refused {refused.status}",
-                    source="http",
-                )
-                raise
-        request = parse_request(body, autopilot.settings.backup_retain_days, now)
-        if request.callback_url:
-            check_callback_url(request.callback_url, autopilot.settings.callback_allowed_hosts)
-        status, view = request_backup(autopilot, request, source=f"http:{request.request_id}")
+        status, view = accept(get_autopilot(), req.headers, req.get_body(), dt.datetime.now(dt.UTC))
         return _json(status, view, {"Location": f"/api/backups/{view['id']}"})
     except Problem as problem:
         return _problem(problem)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from autopilot.backup_now import sign
+from autopilot.signing import sign
 from tests.e2e.conftest import E2E, app_settings, wait_for
 
 GROUP = "rg-e2e-bn"
@@ -315,6 +315,28 @@ def test_concurrent_requests_with_other_ids_join_one_backup(e2e: E2E) -> None:
     assert e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0) - before == 1
 
 
+def test_operation_ids_cannot_be_derived_from_the_ticket_number(e2e: E2E, protected_vm: str) -> None:
+    from autopilot.state import row_key
+
+    accepted = post(e2e, {"vm": protected_vm, "requestId": "GUESS-1001"})
+    assert accepted.status_code == 202, accepted.text
+    guessed = row_key("backup-request:GUESS-1001")  # what the id was before: a hash of the ticket
+    assert accepted.json()["id"] != guessed
+    assert e2e.app("GET", f"/api/backups/{guessed}").status_code == 404
+    assert e2e.app("GET", accepted.headers["Location"]).status_code == 200
+
+
+def test_control_characters_of_a_reason_are_escaped_in_the_audit(e2e: E2E) -> None:
+    from autopilot.context import get_autopilot
+
+    vm = own_vm(e2e, "bn-ctrl-1")
+    reason = "patching\n2026-12-06 INFO audit backup-now: approved by CAB"
+    accepted = post(e2e, {"vm": vm, "requestId": "CTRL-1", "reason": reason})
+    assert accepted.status_code == 202, accepted.text
+    rows = [r for r in get_autopilot().audit.entries() if "request CTRL-1" in str(r.get("Reason", ""))]
+    assert rows and all("\n" not in str(r["Reason"]) and "\\x0a" in str(r["Reason"]) for r in rows), rows
+
+
 def test_the_same_request_id_with_another_body_is_refused(e2e: E2E, protected_vm: str) -> None:
     first = post(e2e, {"vm": protected_vm, "requestId": "CHG-3000", "retainUntil": "2031-01-01"})
     assert first.status_code == 202, first.text
@@ -440,7 +462,11 @@ def test_a_callback_reports_the_result_signed(e2e: E2E, protected_vm: str) -> No
     threading.Thread(target=server.serve_forever, daemon=True).start()
     secret = "callback-secret-for-e2e"
     try:
-        with app_settings(AUTOPILOT_CALLBACK_ALLOWED_HOSTS="127.0.0.1/32", AUTOPILOT_HMAC_SECRET=secret):
+        with app_settings(
+            AUTOPILOT_CALLBACK_ALLOWED_HOSTS="127.0.0.1/32",
+            AUTOPILOT_CALLBACK_HTTP_ALLOWED="127.0.0.1/32",
+            AUTOPILOT_HMAC_SECRET=secret,
+        ):
             body = json.dumps(
                 {
                     "vm": protected_vm,

@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 import requests
 
-from autopilot.state import row_key
 from tests.reliability.conftest import (
     Estate,
     RelStack,
@@ -146,7 +145,7 @@ def crash_mid_backup(stack: RelStack, vm: str, request_id: str, job_ends_first: 
     if job_ends_first:
         stack.control("POST", "/clock", {"advanceSeconds": 4 * 3600})
     # Five minutes pass (the request's record ages past ABANDONED_AFTER); the tool retries again.
-    key = row_key(f"backup-request:{request_id}")
+    key = at_once.json()["id"]  # the operation id is the record's RowKey
     for row in stack.state_rows("backup"):
         if row["RowKey"] == key:
             row["Updated"] = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6)

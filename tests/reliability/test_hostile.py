@@ -32,8 +32,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from autopilot.backup_now import sign
 from autopilot.rules import RulesError, parse_rules
+from autopilot.signing import sign
 from tests.reliability.conftest import (
     REPO,
     SUB,
@@ -388,6 +388,10 @@ CALLBACKS: list[tuple[str, str]] = [
     ("no host", "https:///hook"),
     ("allowed name that does not resolve", "https://hooks.example.invalid/hook"),
     ("wildcard look-alike", "https://evil-example.invalid/hook"),
+    ("unclosed IPv6 bracket", "http://[::1"),
+    ("port out of range", "https://hooks.example.invalid:99999/hook"),
+    ("bad IPv6 literal", "https://[zz::1]/hook"),
+    ("plain http to an allowed name", "http://hooks.example.invalid/hook"),
 ]
 
 

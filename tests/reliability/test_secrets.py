@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from autopilot.backup_now import sign
+from autopilot.signing import sign
 from tests.reliability.conftest import (
     KnownTokenIdentity,
     RelStack,
@@ -84,7 +84,11 @@ def captured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         keys=dict(keys),
         armsim_log_level="DEBUG",
         armsim_config={"snapshotSeconds": 1, "transferSeconds": 1},
-        settings={"AUTOPILOT_HMAC_SECRET": secret, "AUTOPILOT_CALLBACK_ALLOWED_HOSTS": "127.0.0.1/32"},
+        settings={
+            "AUTOPILOT_HMAC_SECRET": secret,
+            "AUTOPILOT_CALLBACK_ALLOWED_HOSTS": "127.0.0.1/32",
+            "AUTOPILOT_CALLBACK_HTTP_ALLOWED": "127.0.0.1/32",
+        },
     )
     started = time.monotonic()
     with stack:
