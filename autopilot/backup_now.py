@@ -261,7 +261,8 @@ def accept(
                 lambda seen: autopilot.state.put_once("signature", seen, {"Seen": now}),
             )
         except Problem as refused:
-            autopilot.audit.record(
+            autopilot.audit.refusal(
+                kind=refused.slug,
                 vm_id="-",
                 action="backup-now",
                 reason=refused.detail,
@@ -290,7 +291,8 @@ def request_backup(autopilot: Autopilot, request: BackupRequest, source: str) ->
 
 def _request_backup(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[int, dict[str, Any]]:
     if not in_scope(autopilot, request.vm_id):
-        autopilot.audit.record(
+        autopilot.audit.refusal(
+            kind="vm-out-of-scope",
             vm_id=request.vm_id,
             action="backup-now",
             reason=f"request {request.request_id}",
@@ -412,7 +414,8 @@ def _find_or_trigger(autopilot: Autopilot, request: BackupRequest, source: str) 
         )
     if not tag_in_scope(autopilot, vm):
         key, value = autopilot.settings.backup_scope_tag or ("", "")
-        autopilot.audit.record(
+        autopilot.audit.refusal(
+            kind="vm-out-of-tag-scope",
             vm_id=vm.id,
             action="backup-now",
             reason=f"request {request.request_id}",
