@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import math
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -32,6 +33,8 @@ log = logging.getLogger("devhost")
 
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
 LEASE_SECONDS = 600  # how long a received message stays invisible while its function runs (as the host)
+# The host renews that lease while the function runs, at half of it (WebJobs' queue listener: a timer
+# updating the message's visibility): a message is seen again only if its holder is gone.
 FIRST_POLL_INTERVAL = 0.1
 
 
@@ -242,15 +245,43 @@ class QueueListener:
                 pop_receipt=message.pop_receipt,
             )
             try:
-                self._invoke(
-                    self.spec, trigger_message, f"New queue message detected on '{self._client.queue_name}'."
-                )
+                with self._leased(message):
+                    self._invoke(
+                        self.spec,
+                        trigger_message,
+                        f"New queue message detected on '{self._client.queue_name}'.",
+                    )
             except Exception:  # logged by the invoker
                 self._failed(message)
                 return
             self._client.delete_message(message)
         except Exception:  # a storage error must not stop the listener; the message comes back later
             log.exception("queue %r: message %s could not be settled", self._client.queue_name, message.id)
+
+    @contextlib.contextmanager
+    def _leased(self, message: QueueMessage) -> Iterator[None]:
+        """Keep the message invisible while the block runs: its visibility is renewed every half
+        lease (the message then carries the newest pop receipt)."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(LEASE_SECONDS / 2):
+                try:
+                    updated = self._client.update_message(message, visibility_timeout=LEASE_SECONDS)
+                    message.pop_receipt = updated.pop_receipt
+                    message.next_visible_on = updated.next_visible_on
+                except Exception as error:  # the next renewal or the settling will tell
+                    log.warning(
+                        "queue %r: renewing the lease of %s failed: %s", self.queue_name, message.id, error
+                    )
+
+        renewer = threading.Thread(target=renew, name=f"lease-{message.id}", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join()
 
     def _failed(self, message: QueueMessage) -> None:
         if (message.dequeue_count or 0) >= self._options.max_dequeue_count:

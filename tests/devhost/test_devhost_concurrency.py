@@ -87,7 +87,11 @@ QUEUE_FUNCTION = """
 @app.queue_trigger(arg_name="msg", queue_name="burst", connection="AzureWebJobsStorage")
 def on_burst(msg: func.QueueMessage) -> None:
     enter()
-    time.sleep(0.2 + 0.15 * (int(msg.get_body().decode().split("-")[1]) % 4))  # a batch ends in steps
+    text = msg.get_body().decode()
+    if text.startswith("sleep:"):
+        time.sleep(float(text.split(":")[1]))
+    else:
+        time.sleep(0.2 + 0.15 * (int(text.split("-")[1]) % 4))  # a batch ends in steps
     leave()
 """
 
@@ -273,3 +277,32 @@ def test_queue_messages_run_up_to_batch_size_plus_the_new_batch_threshold(
     # A new batch of 4 comes once 2 (newBatchThreshold, batchSize/2) are left: more than one batch
     # at once, never more than batchSize + newBatchThreshold = 6, whatever the 32 threads allow.
     assert 4 < seen["peak"] <= 6
+
+
+@pytest.mark.azurite
+def test_a_message_is_not_run_twice_while_its_function_outlasts_the_lease(
+    tmp_path: Path, start_host: StartHost, azurite: Azurite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import devhost.queues
+
+    monkeypatch.setattr(devhost.queues, "LEASE_SECONDS", 1)  # renewed every half second
+    client = QueueClient.from_connection_string(
+        azurite.connection_string, "burst", message_encode_policy=TextBase64EncodePolicy()
+    )
+    with contextlib.suppress(ResourceNotFoundError):
+        client.delete_queue()
+    client.create_queue()
+    client.send_message("sleep:2.5")
+    host_json = {"version": "2.0", "extensions": {"queues": {"maxPollingInterval": "00:00:01"}}}
+    host = start_host(
+        app_dir(tmp_path, queues=True, host_json=host_json),
+        settings={"AzureWebJobsStorage": azurite.connection_string},
+    )
+    deadline = time.monotonic() + 20
+    time.sleep(0.5)
+    while host.workers.running or client.get_queue_properties().approximate_message_count:
+        assert time.monotonic() < deadline, "the message was not processed"
+        time.sleep(0.1)
+    time.sleep(1.5)  # a lease that had lapsed would have brought it back by now
+    seen = stats(host)
+    assert (seen["done"], seen["peak"]) == (1, 1)
