@@ -506,7 +506,6 @@ class BackupBackend(Provider):
             "protectionStatus": "Healthy" if not last or last["status"] == "Completed" else "Unhealthy",
             "healthStatus": _health(last),
             "protectedItemDataId": item["dataId"],
-            "isScheduledForDeferredDelete": item["softDeleted"],
         }
         if item["policy"]:
             props["policyType"] = self.policies[item["policy"].lower()]["properties"]["policyType"]
@@ -518,6 +517,7 @@ class BackupBackend(Provider):
         if item["softDeleted"]:
             # Recorded: the time the item was deleted, and the 14 days' remainder counting down.
             props["deferredDeleteTimeInUTC"] = ts_iso(item.get("deletedAt") or item["deleteAt"] - 14 * 86400)
+            props["isScheduledForDeferredDelete"] = True
             props["deferredDeleteTimeRemaining"] = time_span(item["deleteAt"] - now)
         if item["exclusion"] is not None:
             props["extendedProperties"] = {"diskExclusionProperties": dict(item["exclusion"])}
@@ -709,7 +709,6 @@ class BackupBackend(Provider):
             "duration": duration((job["end"] if status != "InProgress" else now) - started),
             "activityId": job["id"],
             "virtualMachineVersion": "Compute",
-            "isUserTriggered": job["kind"] != "Scheduled",
         }
         if status != "InProgress":
             props["endTime"] = ts_iso(job["end"])
@@ -721,8 +720,6 @@ class BackupBackend(Provider):
             # A job's GET names its container; a list of jobs does not (recorded, and ListJobs.json).
             props["containerName"] = container_name(job)
             bag = self.property_bag(job, status)
-            if job.get("recoveryPoint"):
-                bag["Recovery Point Id"] = job["recoveryPoint"]
             extended: dict[str, Any] = {"tasksList": tasks, "propertyBag": bag}
             if job["operation"] == "Backup":
                 extended["internalPropertyBag"] = {"IsInstantRpJob": "True"}  # as recorded
@@ -858,7 +855,6 @@ class BackupBackend(Provider):
             "excluded": [{"lun": d["lun"], "name": d.get("name")} for d in excluded],
             "disks": len(data_disks) + 1,
             "exclusion": bool(item["exclusion"]),
-            "rule": "OnDemand" if job["kind"] == "OnDemand" else "DailyRule",
         }
         job["recoveryPoint"] = point_id
         job["retainUntil"] = retain_until
@@ -914,10 +910,6 @@ class BackupBackend(Provider):
                     {"lun": d["lun"], "name": d["name"]} for d in point["excluded"]
                 ]
             props["recoveryPointDiskConfiguration"] = configuration
-        props["recoveryPointProperties"] = {
-            "expiryTime": ts_iso(point["vaultExpiry"]),
-            "ruleName": point["rule"],
-        }
         return {
             "id": f"{item['id']}/recoveryPoints/{point['id']}",
             "name": point["id"],

@@ -188,13 +188,14 @@ def register(router: Router, backend: BackupBackend) -> None:
             vms = [vm for vm in vms if vm["model"]["name"].lower() == filters["friendlyName"].lower()]
 
         def view(vm: dict[str, Any]) -> dict[str, Any]:
-            # Recorded for a Compute VM: the id ends in 'protectableItems/vm;...'; with the VM's resource
-            # group and virtualMachineVersion. workloadType is the official example's (newer api-version).
+            # Recorded for a Compute VM: the name is the container's ('iaasvmcontainerv2;rg;vm'), the id
+            # ends in 'protectableItems/vm;...'; with the VM's resource group and virtualMachineVersion.
+            # workloadType is the official example's (newer api-version).
             _, group, name, container = names_for(vm["model"]["id"])
             return {
                 "id": f"{vault['model']['id']}/backupFabrics/Azure/protectionContainers/IaasVMContainer;{container}"
                 f"/protectableItems/vm;{container}",
-                "name": f"VM;{container}",
+                "name": container,
                 "type": "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectableItems",
                 "properties": {
                     "virtualMachineId": vm["model"]["id"],
@@ -388,7 +389,7 @@ def register(router: Router, backend: BackupBackend) -> None:
             request,
             points,
             world.config["pageSize"]["recoveryPoints"],
-            lambda p: backend.point_view(item, p),
+            lambda p: backend.point_view(item, p, detailed=False),
         )
 
     @route("GET", ITEM + "/recoveryPoints/{recoveryPointId}", "RecoveryPoints_Get")

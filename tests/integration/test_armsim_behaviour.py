@@ -342,9 +342,8 @@ def test_scheduled_backup_fires_when_the_clock_passes_the_policy_time(
     )
     backup = sdk["backup"]
 
-    def scheduled() -> list[Any]:
-        jobs = backup.backup_jobs.list(VAULT, RG, filter="operation eq 'Backup'")
-        return [j for j in jobs if not j.properties.is_user_triggered]
+    def scheduled() -> list[Any]:  # no on-demand backup is started here: every Backup job is scheduled
+        return list(backup.backup_jobs.list(VAULT, RG, filter="operation eq 'Backup'"))
 
     arm.clock(advanceSeconds=25 * 60)  # 20:55 UTC
     assert scheduled() == []
@@ -407,8 +406,9 @@ def test_undelete_with_is_rehydrate_restores_the_item(arm: Sandbox, sdk: dict[st
     }
     backup.protected_items.begin_create_or_update(VAULT, RG, "Azure", container, item, body).result()
     restored = protected_item(backup, "vm-1")
+    # Azure sends isScheduledForDeferredDelete only while an item is soft-deleted (recorded).
     assert (restored.is_scheduled_for_deferred_delete, restored.protection_state) == (
-        False,
+        None,
         "ProtectionStopped",
     )
     resume = {

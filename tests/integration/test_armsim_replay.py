@@ -164,9 +164,9 @@ LACKING: dict[tuple[str, int], dict[str, str]] = {
     },
 }  # fmt: skip
 
-# Keys armsim sends that no evidence of the operation shows, owned by another change: the product
-# engineer removes them with the product's change (issue 10 item 3); test_owned_job_keys_are_absent
-# asserts their absence, expected to fail until then.
+# Keys armsim once sent that no evidence shows, removed together with the product's reliance on them
+# (issue 10 item 3); test_jobs_carry_no_is_user_triggered and
+# test_job_property_bag_carries_no_recovery_point_id assert they stay absent.
 OWNED: dict[str, str] = {
     "properties.isUserTriggered": "issue 10 item 3 (product): no recording or example carries isUserTriggered",
     "properties.extendedInfo.propertyBag.Recovery Point Id": "issue 10 item 3 (product): no recording carries it",
@@ -177,30 +177,11 @@ OPAQUE = ("tags",)  # maps whose keys are user data
 # Differences the evidence requires armsim to drop, held back because the change breaks a test this
 # work may not edit; each has its patch (see the report of issue 10) and a strict xfail test below.
 PENDING = {
-    "deferred-delete-flag": (
-        "pending /tmp/armsim-pending-1-deferred-delete-flag.patch: armsim still answers "
-        "isScheduledForDeferredDelete false on items that are not deleted; dropping it breaks "
-        "tests/integration/test_armsim_behaviour.py::test_undelete_with_is_rehydrate_restores_the_item"
-    ),
-    "protectable-name": (
-        "pending /tmp/armsim-pending-2-protectable-name.patch: armsim still names a protectable VM "
-        "'VM;iaasvmcontainerv2;rg;vm'; the recorded name breaks tests/integration/test_seed_flow.py"
-    ),
-    "rp-list-disk-lists": (
-        "pending /tmp/armsim-pending-3-rp-list-disk-lists.patch: armsim's recovery point lists still carry "
-        "includedDiskList/excludedDiskList (recorded: only a GET does); tests/integration/test_seed_flow.py "
-        "reads excluded_disk_list from a list"
-    ),
     "agent-after-creation": (
         "pending /tmp/armsim-pending-6-agent-after-creation.patch: a VM created through ARM reports its "
         "agent Ready at once; recorded right after creation it is Not Ready ('VM status blob is found "
         "but not yet populated.'); with the patch the product announces VmAgentNotReady for new VMs "
         "(tests/e2e/test_protect_on_create.py and others fail, see the report of issue 10)"
-    ),
-    "rp-properties": (
-        "pending /tmp/armsim-pending-4-rp-properties.patch: armsim's recovery points still carry "
-        "recoveryPointProperties {expiryTime, ruleName}, which no recording or example shows (the REST "
-        "specs define it); tests/integration/test_seed_flow.py reads its expiry_time"
     ),
 }
 _RP_LISTS = (
@@ -215,10 +196,7 @@ _RP_LISTS = (
 )
 # Keys armsim still sends that the evidence lacks, held back (PENDING): not flagged by compare(); a
 # strict xfail test asserts each is absent.
-PENDING_KEYS: dict[str, str] = dict.fromkeys(_RP_LISTS, PENDING["rp-list-disk-lists"])
-for _prefix in ("", "value[]."):
-    for _key in ("", ".expiryTime", ".ruleName"):
-        PENDING_KEYS[f"{_prefix}properties.recoveryPointProperties{_key}"] = PENDING["rp-properties"]
+PENDING_KEYS: dict[str, str] = {}
 
 
 # -- comparing -------------------------------------------------------------------------------------
@@ -666,7 +644,6 @@ def test_no_evidence_shows_the_owned_job_keys() -> None:
     assert not set(OWNED) & evidence
 
 
-@pytest.mark.xfail(strict=True, reason="removed together with the product change, issue 10 item 3")
 def test_jobs_carry_no_is_user_triggered(triggered: tuple[Scene, str]) -> None:
     scene, job = triggered
     scene.advance(3 * 3600)
@@ -676,7 +653,6 @@ def test_jobs_carry_no_is_user_triggered(triggered: tuple[Scene, str]) -> None:
     assert all("isUserTriggered" not in j["properties"] for j in listed)
 
 
-@pytest.mark.xfail(strict=True, reason="removed together with the product change, issue 10 item 3")
 def test_job_property_bag_carries_no_recovery_point_id(triggered: tuple[Scene, str]) -> None:
     scene, job = triggered
     scene.advance(3 * 3600)
@@ -965,7 +941,6 @@ def test_stopped_soft_deleted_and_undeleted_items(southeastasia: Scene) -> None:
     check_items(rec, compare(rec, scene.replay(rec)))
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING["deferred-delete-flag"])
 def test_items_not_deleted_carry_no_deferred_delete_flag(southeastasia: Scene) -> None:
     """Recorded: isScheduledForDeferredDelete appears only on a soft-deleted item (true); no other item
     of any recording carries it, not even after an undelete (test_backup_softdelete #110)."""
@@ -1091,7 +1066,6 @@ def test_refresh_containers_and_its_results(sim: Sandbox) -> None:
     assert body["value"][0]["id"].endswith(f"/protectableItems/vm;iaasvmcontainerv2;{RG};{VM}")
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING["protectable-name"])
 def test_protectable_item_name_is_the_container_name(southeastasia: Scene) -> None:
     """Recorded: a protectable Compute VM is named 'iaasvmcontainerv2;rg;vm' (no 'VM;' prefix)."""
     scene = southeastasia
@@ -1186,7 +1160,6 @@ def test_recovery_points_with_disk_exclusion(southeastasia: Scene) -> None:
     check_point(got, compare(got, scene.replay(got, path=f"{ITEM_PATH}/recoveryPoints/{point}")))
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING["rp-list-disk-lists"])
 def test_recovery_point_lists_carry_no_disk_lists(southeastasia: Scene) -> None:
     scene = southeastasia
     scene.backed_up(luns=[1])
@@ -1194,7 +1167,6 @@ def test_recovery_point_lists_carry_no_disk_lists(southeastasia: Scene) -> None:
     assert body["value"] and not key_paths(body) & set(_RP_LISTS)
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING["rp-properties"])
 def test_recovery_points_carry_no_recovery_point_properties(southeastasia: Scene) -> None:
     scene = southeastasia
     scene.backed_up()
