@@ -9,16 +9,14 @@ cap is kept. Errors are RFC 9457 problems that say what was wrong and how to fix
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import json
 import logging
 import re
-import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -478,7 +476,9 @@ def _find_or_trigger(autopilot: Autopilot, request: BackupRequest, source: str) 
         on_demand.forget(autopilot, PURPOSE, request.request_id)  # its trigger never reached Azure
     # One request at a time looks for a running backup of the VM and starts one: concurrent requests
     # with other ids then find the backup the first started, instead of Azure refusing theirs.
-    with _one_trigger_at_a_time(autopilot, vm.id):
+    with autopilot.state.claimed_within(f"backup-vm:{vm.id}", VM_CLAIM_WAIT_SECONDS) as mine:
+        if not mine:
+            raise TransientError(f"another backup-now request for {vm.id} is starting a backup; retry")
         running = _running_backup(autopilot, vault, vm)
         if running is not None:
             keeps = running.retain_until
@@ -498,19 +498,6 @@ def _running_backup(autopilot: Autopilot, vault: VaultSpec, vm: VmFacts) -> JobF
         if job is not None:
             return job if job.phases else autopilot.azure.get_job(vault, job.id)
     return None
-
-
-@contextlib.contextmanager
-def _one_trigger_at_a_time(autopilot: Autopilot, vm_id: str) -> Iterator[None]:
-    deadline = time.monotonic() + VM_CLAIM_WAIT_SECONDS
-    while True:
-        with autopilot.state.claimed(f"backup-vm:{vm_id}", 30) as mine:
-            if mine:
-                yield
-                return
-        if time.monotonic() > deadline:
-            raise TransientError(f"another backup-now request for {vm_id} is starting a backup; retry")
-        time.sleep(0.2)
 
 
 def _trigger(

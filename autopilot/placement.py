@@ -46,6 +46,7 @@ class VaultRoom:
         self.capacity = capacity
         self._ttl = ttl
         self._held: dict[str, tuple[set[str], float]] = {}  # vault id -> (lower-case VM ids, read at)
+        self._listing: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def observe(self, vault: VaultSpec, vm_ids: Iterable[str]) -> None:
@@ -56,10 +57,12 @@ class VaultRoom:
     def _vms(self, vault: VaultSpec) -> set[str]:
         key = vault.resource_id.lower()
         with self._lock:
-            known = self._held.get(key)
-        if known is not None and time.monotonic() - known[1] < self._ttl:
-            return known[0]
-        self.observe(vault, self._list_vms(vault))
+            listing = self._listing.setdefault(key, threading.Lock())
+        with listing:  # one list of a vault at a time: a burst's threads wait for it, then share it
+            with self._lock:
+                known = self._held.get(key)
+            if known is None or time.monotonic() - known[1] >= self._ttl:
+                self.observe(vault, self._list_vms(vault))
         with self._lock:
             return self._held[key][0]
 

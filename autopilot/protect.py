@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("autopilot.protect")
 
 CLAIM_SECONDS = 30  # a lease, renewed while a protection runs
+CLAIM_WAIT_SECONDS = 15  # how long another delivery of the same VM's events waits for it
 MIN_WINDOWS_AGENT = (2, 6, 1198, 718)
 WINDOWS_AGENT_GUIDANCE = (
     "Install or repair the Azure Windows VM Agent (version 2.6.1198.718 or newer): download the MSI from "
@@ -367,7 +368,7 @@ def protect_vm(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
 
 
 def _protect_vm(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
-    with autopilot.state.claimed(f"protect:{vm_id}", CLAIM_SECONDS) as mine:
+    with autopilot.state.claimed_within(f"protect:{vm_id}", CLAIM_WAIT_SECONDS, CLAIM_SECONDS) as mine:
         if not mine:
             raise TransientError(f"another run is protecting {vm_id} right now; retry later")
         try:

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import logging
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -171,6 +172,18 @@ class TableOwner:
 
 class StateStore(TableOwner):
     # -- claims ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def claimed_within(self, key: str, wait: float, seconds: float = 30) -> Iterator[bool]:
+        """`claimed`, but waiting up to `wait` seconds for a holder to let go first (duplicate
+        deliveries of one event, concurrent requests for one VM); yields False if it did not."""
+        deadline = time.monotonic() + wait
+        while True:
+            with self.claimed(key, seconds) as mine:
+                if mine or time.monotonic() >= deadline:
+                    yield mine
+                    return
+            time.sleep(0.2)
+
     @contextlib.contextmanager
     def claimed(self, key: str, seconds: float = 30) -> Iterator[bool]:
         """Hold the claim on `key` for the block; yields False if someone else holds it. Each claim
