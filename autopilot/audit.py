@@ -60,8 +60,13 @@ class AuditLog(TableOwner):
     ) -> None:
         super().__init__(table, clock)
         self.refusal_samples = refusal_samples
-        # Refusals counted while their counter was too contended to update: added to the next update.
+        # Refusals not yet added to their counter: one thread of the process updates a counter at a
+        # time and adds those the others left here; what other instances kept changing the counter
+        # from under it waits here for the counter's next update.
         self._uncounted: Counter[tuple[str, str]] = Counter()
+        self._updating: set[tuple[str, str]] = set()
+        self._in_flight: Counter[tuple[str, str]] = Counter()  # being added by the updating thread
+        self._known: dict[tuple[str, str], int] = {}  # each counter's count as last written here
         self._uncounted_lock = threading.Lock()
 
     def record(
@@ -120,8 +125,9 @@ class AuditLog(TableOwner):
         """Account for a refused request: count it in the counter of its UTC hour, `action` and
         `kind` (a short code, e.g. the problem type 'signature-expired'), and keep it as an ordinary
         audit row (the arguments as for `record`) only if it is among the first `refusal_samples` of
-        that counter. Returns True when the row was kept. A refusal changes nothing on Azure, so a
-        storage failure is logged, never raised: it must not turn a 4xx answer into a 500."""
+        that counter (as far as this instance knows, when several instances refuse at the same
+        moment). Returns True when the row was kept. A refusal changes nothing on Azure, so a storage
+        failure is logged, never raised: it must not turn a 4xx answer into a 500."""
         now = self._now()
         try:
             count = self._count(now, action, kind, source)
@@ -153,15 +159,65 @@ class AuditLog(TableOwner):
         return True
 
     def _count(self, now: dt.datetime, action: str, kind: str, source: str) -> int | None:
-        """Add one to the counter (optimistic concurrency: read, then write if unchanged); its count
-        after the addition, or None when other writers kept changing it (the one is then added with
-        the next update of this process)."""
+        """Add this refusal to its counter; its place in the counter's count (for the thread that
+        updates the counter, the count once it holds it; for a refusal left to that thread, the
+        place as far as this process knows), or None when the counter could not be updated now
+        (other instances kept changing it: the refusal is added with its next update)."""
         self._ensure_table()
         day = now.strftime("%Y-%m-%d")
         hour = now.replace(minute=0, second=0, microsecond=0)
         row = f"{COUNTERS}{hour:%H}|{_key_part(action)}|{_key_part(kind)}"
+        key = (day, row)
         with self._uncounted_lock:
-            adding = 1 + self._uncounted.pop((day, row), 0)
+            self._uncounted[key] += 1
+            if key in self._updating:  # the thread updating the counter adds this one too
+                return self._known.get(key, 0) + self._in_flight[key] + self._uncounted[key]
+            self._updating.add(key)
+            if key not in self._known:  # a new hour: forget the counters of other days
+                self._known = {k: n for k, n in self._known.items() if k[0] == day}
+        count: int | None = None
+        adding = 0
+        try:
+            while True:
+                with self._uncounted_lock:
+                    adding = self._uncounted.pop(key, 0)
+                    if not adding:
+                        self._updating.discard(key)
+                        return count
+                    self._in_flight[key] = adding
+                total = self._add(day, row, hour, adding, now, action, kind, source)
+                with self._uncounted_lock:
+                    del self._in_flight[key]
+                    if total is None:
+                        self._uncounted[key] += adding
+                        self._updating.discard(key)
+                    else:
+                        self._known[key] = total
+                if total is None:
+                    log.warning("the refusal counter %s %s is busy: counted with its next update", day, row)
+                    return count
+                adding = 0
+                count = total if count is None else count
+        except BaseException:
+            with self._uncounted_lock:
+                self._in_flight.pop(key, None)
+                self._uncounted[key] += adding
+                self._updating.discard(key)
+            raise
+
+    def _add(
+        self,
+        day: str,
+        row: str,
+        hour: dt.datetime,
+        adding: int,
+        now: dt.datetime,
+        action: str,
+        kind: str,
+        source: str,
+    ) -> int | None:
+        """Add `adding` to the counter (optimistic concurrency: read, then write if unchanged); the
+        count after it, or None when other writers kept changing it."""
         for attempt in range(_COUNT_ATTEMPTS):
             try:
                 current = self._table.get_entity(day, row)
@@ -196,9 +252,6 @@ class AuditLog(TableOwner):
                 return count
             except (ResourceModifiedError, ResourceNotFoundError):
                 time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
-        with self._uncounted_lock:
-            self._uncounted[(day, row)] += adding
-        log.warning("the refusal counter %s %s is busy: counted with its next update", day, row)
         return None
 
     def refusal_counts(self, day: dt.date | None = None) -> list[dict[str, Any]]:

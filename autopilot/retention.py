@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
 from autopilot.outcomes import TransientError
+from autopilot.pacing import low_priority
 from autopilot.policies import EDIT_WINDOW  # the window of the policy-edit budget
 from autopilot.state import WRITTEN, TableOwner
 
@@ -44,15 +45,36 @@ log = logging.getLogger("autopilot.retention")
 # against those windows).
 CLAIM_GRACE = dt.timedelta(hours=1)  # after a claim's lease ran out (its holder died)
 SIGNATURE_KEEP = dt.timedelta(hours=1)  # a signature is refused anyway 10 minutes after it was seen
-LEDGER_KEEP = dt.timedelta(
-    days=3
-)  # > the UTC day + ABANDONED_AFTER, Event Grid's 24 h, the sweep's look-back
+# The ledger: longer than the UTC day + ABANDONED_AFTER, Event Grid's 24 h and the sweep's look-back.
+LEDGER_KEEP = dt.timedelta(days=3)
 PENDING_KEEP = dt.timedelta(days=7)  # a change interrupted and never finished: the VM is gone
 ANNOUNCED_KEEP = dt.timedelta(days=30)  # a problem still there is announced again (a reminder)
 PRUNE_BUDGET_SECONDS = 480.0  # host.json's functionTimeout is 10 minutes
 PAGE_SIZE = 1000  # Table storage's largest page
 
-Guard = Callable[["Autopilot", dict[str, Any], dt.datetime], "str | None"]
+
+class PruneRun:
+    """One run of the pruning: the app, its time, and what its guards look up once per run."""
+
+    def __init__(self, autopilot: Autopilot, now: dt.datetime) -> None:
+        self.autopilot = autopilot
+        self.now = now
+        self._triggering: set[str] | None = None
+
+    def triggering_requests(self) -> set[str]:
+        """The request ids of backup-now records still "Triggering" without their job (one query)."""
+        if self._triggering is None:
+            from autopilot.backup_now import KIND
+
+            self._triggering = {
+                str(row.get("RequestId", ""))
+                for row in self.autopilot.state.rows(KIND, "Status eq 'Triggering'")
+                if not row.get("JobId")
+            }
+        return self._triggering
+
+
+Guard = Callable[[PruneRun, dict[str, Any]], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -76,36 +98,37 @@ def _fixed(span: dt.timedelta) -> Callable[[Settings], dt.timedelta]:
 
 
 # -- why an expired row may still be needed ---------------------------------------------------------
-def _claim_held(autopilot: Autopilot, row: dict[str, Any], now: dt.datetime) -> str | None:
+def _claim_held(run: PruneRun, row: dict[str, Any]) -> str | None:
     expires = row.get("Expires")
-    return "held" if isinstance(expires, dt.datetime) and expires > now else None
+    return "held" if isinstance(expires, dt.datetime) and expires > run.now else None
 
 
-def _change_in_flight(autopilot: Autopilot, row: dict[str, Any], now: dt.datetime) -> str | None:
+def _change_in_flight(run: PruneRun, row: dict[str, Any]) -> str | None:
     """A pending marker is written before a protection change and deleted after it, under the VM's
     claim (autopilot/protect.py): while the claim is held, the change is in flight."""
-    held = autopilot.state.claim_held(f"protect:{row.get('Key', '')}")
+    held = run.autopilot.state.claim_held(f"protect:{row.get('Key', '')}")
     return "its change is in flight" if held else None
 
 
-def _request_without_its_job(autopilot: Autopilot, row: dict[str, Any], now: dt.datetime) -> str | None:
+def _request_without_its_job(run: PruneRun, row: dict[str, Any]) -> str | None:
     """A backup-now request left "Triggering" finds its job through its ledger row (on_demand.job_of)."""
-    from autopilot.backup_now import KIND, PURPOSE
+    from autopilot.backup_now import PURPOSE
 
     if row.get("Purpose") != PURPOSE:
         return None
     request_id = str(row.get("Key", "")).removeprefix(f"{PURPOSE}:")
-    record = autopilot.state.get(KIND, f"backup-request:{request_id}")
-    if record is not None and record.get("Status") == "Triggering" and not record.get("JobId"):
+    if request_id in run.triggering_requests():
         return "its backup-now request has not found its job yet"
     return None
 
 
-def _backup_running(autopilot: Autopilot, row: dict[str, Any], now: dt.datetime) -> str | None:
+def _backup_running(run: PruneRun, row: dict[str, Any]) -> str | None:
     """A backup-now record whose job may still run: its status is not final as written down (a record
     without a callback is not updated when its job ends), so the job is read from Azure."""
     from autopilot.azure_backup import error_code
     from autopilot.backup_now import FINAL_STATUSES
+
+    autopilot = run.autopilot
 
     if row.get("Status") in FINAL_STATUSES and row.get("CallbackStatus") != "pending":
         return None
@@ -116,7 +139,8 @@ def _backup_running(autopilot: Autopilot, row: dict[str, Any], now: dt.datetime)
     if vault is None:
         return None  # the rules no longer name its vault: the app can follow it no more
     try:
-        job = autopilot.azure.get_job(vault, job_id)
+        with low_priority():  # after the protection of new VMs when ARM's tokens are short
+            job = autopilot.azure.get_job(vault, job_id)
     except ResourceNotFoundError:
         return None
     except HttpResponseError as error:
@@ -233,11 +257,12 @@ def prune(
     started = time.monotonic()
     budget = _Budget(budget_seconds)
     result = PruneResult(now)
+    run = PruneRun(autopilot, now)
     for lifetime in STATE_LIFETIMES:
         kind = KindResult("state", lifetime.kind)
         result.kinds.append(kind)
         with _failures(kind):
-            result.complete = _prune_kind(autopilot, lifetime, now, kind, budget, page_size)
+            result.complete = _prune_kind(run, lifetime, kind, budget, page_size)
         if not result.complete:
             break
     if result.complete:
@@ -275,17 +300,10 @@ def _failures(kind: KindResult) -> Iterator[None]:
         kind.error = f"{type(error).__name__}: {first}"
 
 
-def _prune_kind(
-    autopilot: Autopilot,
-    lifetime: Lifetime,
-    now: dt.datetime,
-    kind: KindResult,
-    budget: _Budget,
-    page_size: int,
-) -> bool:
+def _prune_kind(run: PruneRun, lifetime: Lifetime, kind: KindResult, budget: _Budget, page_size: int) -> bool:
     """Prune one kind; False if the time budget ran out first."""
-    state = autopilot.state
-    cutoff = now - lifetime.keep(autopilot.settings)
+    state = run.autopilot.state
+    cutoff = run.now - lifetime.keep(run.autopilot.settings)
     parameters = {"kind": lifetime.kind, "cutoff": cutoff}
     queries = [f"PartitionKey eq @kind and {lifetime.age} lt @cutoff"]
     if lifetime.age == WRITTEN:  # rows from before StateStore stamped them: the table's own time
@@ -296,7 +314,7 @@ def _prune_kind(
             for row in page:
                 if number > 0 and WRITTEN in row:
                     continue  # judged by its Written above
-                reason = lifetime.guard(autopilot, row, now) if lifetime.guard else None
+                reason = lifetime.guard(run, row) if lifetime.guard else None
                 if reason:
                     kind.kept[reason] += 1
                 else:

@@ -121,7 +121,9 @@ def seed_every_kind(app: Any) -> dict[str, tuple[set[str], set[str]]]:
     # A backup-now request still looking for its job keeps its ledger row.
     state.put("on-demand", "backup-now:CHG-T", {"Purpose": "backup-now", "Started": ago(days=5)})
     state.put(
-        "backup", "backup-request:CHG-T", {"Status": "Triggering", "Created": ago(days=5), "Vault": VAULT}
+        "backup",
+        "backup-request:CHG-T",
+        {"RequestId": "CHG-T", "Status": "Triggering", "Created": ago(days=5), "Vault": VAULT},
     )
     both("on-demand", ["retry:job-old"], ["first-backup:" + VM.format(1), "backup-now:CHG-T"])
     app.azure.status.update(
@@ -407,6 +409,8 @@ def test_concurrent_refusals_are_all_counted(app: Any) -> None:
     app.clock.at = None
     (counter,) = [c for c in app.audit.refusal_counts(dt.datetime.now(dt.UTC).date()) if c["kind"] == "burst"]
     assert counter["count"] == 61
+    # Threads of one process take turns at a counter: one updates it and adds the others' refusals;
+    # the first ten of them all are kept.
     samples = [e for e in app.audit.entries() if e.get("RefusalKind") == "burst"]
     assert len(samples) == REFUSAL_SAMPLES_PER_HOUR
 

@@ -253,14 +253,14 @@ class FakeAzure:
 
 
 class FakeState:
-    def __init__(
-        self, rows: dict[tuple[str, str], dict[str, Any]] | None = None, held: set[str] | None = None
-    ):
-        self.rows = rows or {}
+    def __init__(self, records: list[dict[str, Any]] | None = None, held: set[str] | None = None):
+        self.records = records or []
         self.held = held or set()
+        self.queries: list[tuple[str, str]] = []
 
-    def get(self, kind: str, key: str) -> dict[str, Any] | None:
-        return self.rows.get((kind, key))
+    def rows(self, kind: str, odata_filter: str = "") -> list[dict[str, Any]]:
+        self.queries.append((kind, odata_filter))
+        return [r for r in self.records if r.get("Status") == "Triggering"]
 
     def claim_held(self, key: str) -> bool:
         return key in self.held
@@ -271,6 +271,10 @@ def fake_autopilot(outcome: Any = "Completed", **state: Any) -> Any:
         vault_by_id=lambda vault_id: SimpleNamespace(name="rsv") if vault_id == VAULT else None
     )
     return SimpleNamespace(azure=FakeAzure(outcome), rules=rules, state=FakeState(**state))
+
+
+def run(autopilot: Any) -> retention.PruneRun:
+    return retention.PruneRun(autopilot, NOW)
 
 
 def http_error(status: int) -> HttpResponseError:
@@ -310,7 +314,7 @@ def test_an_expired_backup_record_is_kept_while_its_job_runs(
     record: dict[str, Any], outcome: Any, kept: str | None
 ) -> None:
     autopilot = fake_autopilot(outcome)
-    reason = retention._backup_running(autopilot, {"Vault": VAULT, **record}, NOW)
+    reason = retention._backup_running(run(autopilot), {"Vault": VAULT, **record})
     if kept is not None and "unknown" in kept:
         assert reason is not None and reason.startswith("its job could not be read")
     else:
@@ -320,7 +324,7 @@ def test_an_expired_backup_record_is_kept_while_its_job_runs(
 def test_a_record_whose_vault_the_rules_no_longer_name_is_not_read() -> None:
     autopilot = fake_autopilot("InProgress")
     assert (
-        retention._backup_running(autopilot, {"Vault": "/other", "Status": "InProgress", "JobId": "j"}, NOW)
+        retention._backup_running(run(autopilot), {"Vault": "/other", "Status": "InProgress", "JobId": "j"})
         is None
     )
     assert autopilot.azure.read == []
@@ -328,30 +332,38 @@ def test_a_record_whose_vault_the_rules_no_longer_name_is_not_read() -> None:
 
 def test_a_final_record_is_judged_without_azure() -> None:
     autopilot = fake_autopilot("InProgress")
-    retention._backup_running(autopilot, {"Vault": VAULT, "Status": "Completed", "JobId": "j"}, NOW)
+    retention._backup_running(run(autopilot), {"Vault": VAULT, "Status": "Completed", "JobId": "j"})
     assert autopilot.azure.read == []
 
 
 def test_a_ledger_row_is_kept_while_its_request_looks_for_its_job() -> None:
-    triggering = {("backup", "backup-request:CHG1"): {"Status": "Triggering", "JobId": ""}}
+    triggering = [{"RequestId": "CHG1", "Status": "Triggering", "JobId": ""}]
     row = {"Purpose": "backup-now", "Key": "backup-now:CHG1"}
-    assert retention._request_without_its_job(fake_autopilot(rows=triggering), row, NOW)
-    done = {("backup", "backup-request:CHG1"): {"Status": "InProgress", "JobId": "j"}}
-    assert retention._request_without_its_job(fake_autopilot(rows=done), row, NOW) is None
-    assert retention._request_without_its_job(fake_autopilot(), row, NOW) is None
+    assert retention._request_without_its_job(run(fake_autopilot(records=triggering)), row)
+    found = [{"RequestId": "CHG1", "Status": "Triggering", "JobId": "j"}]
+    assert retention._request_without_its_job(run(fake_autopilot(records=found)), row) is None
+    assert retention._request_without_its_job(run(fake_autopilot()), row) is None
     first = {"Purpose": "first-backup", "Key": "first-backup:/subscriptions/x"}
-    assert retention._request_without_its_job(fake_autopilot(rows=triggering), first, NOW) is None
+    assert retention._request_without_its_job(run(fake_autopilot(records=triggering)), first) is None
+
+
+def test_the_requests_still_triggering_are_read_once_a_run() -> None:
+    autopilot = fake_autopilot(records=[{"RequestId": "CHG1", "Status": "Triggering"}])
+    pruning = run(autopilot)
+    for n in range(5):
+        retention._request_without_its_job(pruning, {"Purpose": "backup-now", "Key": f"backup-now:CHG{n}"})
+    assert autopilot.state.queries == [("backup", "Status eq 'Triggering'")]
 
 
 def test_a_pending_change_is_kept_while_its_vm_is_claimed() -> None:
     vm = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/v"
-    assert retention._change_in_flight(fake_autopilot(held={f"protect:{vm}"}), {"Key": vm}, NOW)
-    assert retention._change_in_flight(fake_autopilot(), {"Key": vm}, NOW) is None
+    assert retention._change_in_flight(run(fake_autopilot(held={f"protect:{vm}"})), {"Key": vm})
+    assert retention._change_in_flight(run(fake_autopilot()), {"Key": vm}) is None
 
 
 def test_a_claim_is_kept_while_its_lease_runs() -> None:
-    assert retention._claim_held(fake_autopilot(), {"Expires": NOW + dt.timedelta(seconds=5)}, NOW) == "held"
-    assert retention._claim_held(fake_autopilot(), {"Expires": NOW - dt.timedelta(hours=2)}, NOW) is None
+    assert retention._claim_held(run(fake_autopilot()), {"Expires": NOW + dt.timedelta(seconds=5)}) == "held"
+    assert retention._claim_held(run(fake_autopilot()), {"Expires": NOW - dt.timedelta(hours=2)}) is None
 
 
 # -- refusal counters -------------------------------------------------------------------------------
