@@ -62,7 +62,7 @@ def slow(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="aslow")
 async def aslow(req: func.HttpRequest) -> func.HttpResponse:
     enter()
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(float(req.params.get("s", "0.3")))
     leave()
     return func.HttpResponse(threading.current_thread().name)
 
@@ -91,7 +91,7 @@ def on_burst(msg: func.QueueMessage) -> None:
     if text.startswith("sleep:"):
         time.sleep(float(text.split(":")[1]))
     else:
-        time.sleep(0.2 + 0.15 * (int(text.split("-")[1]) % 4))  # a batch ends in steps
+        time.sleep(0.3 + 0.3 * (int(text.split("-")[1]) % 4))  # a batch ends in steps
     leave()
 """
 
@@ -164,13 +164,13 @@ def test_http_requests_run_at_once_up_to_the_thread_count(tmp_path: Path, start_
     seen = stats(host)
     assert seen["peak"] == 4 and seen["done"] == 12
     assert len(set(threads)) == 4  # the worker's threads, reused
-    assert 0.85 < elapsed < 3.0  # 3 rounds of 0.3 s, not 12 in a row (3.6 s) nor all at once (0.3 s)
+    assert elapsed > 0.85  # at least 3 rounds of 0.3 s: never all twelve at once
 
 
 def test_the_default_thread_count_bounds_a_larger_burst(tmp_path: Path, start_host: StartHost) -> None:
     host = start_host(app_dir(tmp_path))
     expected = default_thread_count()
-    burst(host, "/api/slow?s=0.4", expected + 4)
+    burst(host, "/api/slow?s=1.5", expected + 4)
     assert stats(host)["peak"] == expected
     assert host.workers.threads == expected and host.workers.processes == 1
 
@@ -192,8 +192,8 @@ def test_worker_processes_multiply_the_threads(tmp_path: Path, start_host: Start
 def test_async_functions_run_on_the_workers_event_loop(tmp_path: Path, start_host: StartHost) -> None:
     host = start_host(app_dir(tmp_path), settings={"PYTHON_THREADPOOL_THREAD_COUNT": "1"})
     started = time.monotonic()
-    threads = burst(host, "/api/aslow", 10)
-    assert time.monotonic() - started < 2.0  # not bound by the one thread: all ten awaited together
+    threads = burst(host, "/api/aslow?s=1.5", 10)
+    assert time.monotonic() - started < 7.5  # not bound by the one thread (15 s): awaited together
     assert stats(host)["peak"] == 10
     assert set(threads) == {"devhost-worker-0-loop"}
 
@@ -221,7 +221,7 @@ def test_the_events_of_a_batch_run_at_once(tmp_path: Path, start_host: StartHost
         timeout=30,
     )
     assert response.status_code == 200
-    assert 0.55 < time.monotonic() - started < 1.5  # two rounds of three
+    assert time.monotonic() - started > 0.55  # at least two rounds of three
     seen = stats(host)
     assert (seen["peak"], seen["done"]) == (3, 6)
 

@@ -83,7 +83,7 @@ class SlowHook:
 
 @pytest.fixture
 def hook(request: pytest.FixtureRequest) -> Iterator[SlowHook]:
-    seconds, fail_first = getattr(request, "param", (0.4, 0))
+    seconds, fail_first = getattr(request, "param", (0.8, 0))
     with SlowHook(seconds, fail_first) as slow:
         yield slow
 
@@ -146,7 +146,7 @@ def test_eight_deliveries_are_in_flight_at_once_by_default(arm: Sandbox, hook: S
     publish(arm, 20)
     assert sorted(hook.wait(20)) == [f"e-{n:03d}" for n in range(20)]
     assert hook.most == 8
-    assert time.monotonic() - started < 20 * 0.4 / 2  # far from one at a time (8 s)
+    assert time.monotonic() - started < 20 * 0.8 / 2  # far from one at a time (16 s)
     deliveries = recorded(arm, 20)
     assert len(deliveries) == 20
     assert most_at_once(deliveries) == 8  # as armsim records them too
@@ -180,7 +180,7 @@ def test_one_at_a_time_keeps_the_order(arm: Sandbox, hook: SlowHook) -> None:
 
 def test_each_event_subscription_has_its_own_share(arm: Sandbox) -> None:
     arm.configure(eventConcurrency=2)
-    with SlowHook(0.4) as first, SlowHook(0.4) as second:
+    with SlowHook(0.8) as first, SlowHook(0.8) as second:
         subscribe(arm, first, "first")
         subscribe(arm, second, "second")
         publish(arm, 6)
