@@ -188,10 +188,11 @@ class KindResult:
     changed: int = 0  # written again since read: kept
     gone: int = 0  # deleted by someone else (another run) in between
     error: str = ""
+    seconds: float = 0.0
 
     def line(self) -> str:
         kept = sum(self.kept.values()) + self.changed
-        text = f"{self.table} {self.kind}: {self.deleted} deleted"
+        text = f"{self.table} {self.kind}: {self.deleted} deleted in {self.seconds:.1f} s"
         if kept:
             reasons = [f"{n} {reason}" for reason, n in sorted(self.kept.items())]
             if self.changed:
@@ -291,13 +292,17 @@ def prune(
 
 @contextlib.contextmanager
 def _failures(kind: KindResult) -> Iterator[None]:
-    """A storage failure ends the kind's pruning, not the run's: noted, and raised at the end."""
+    """A storage failure ends the kind's pruning, not the run's: noted, and raised at the end. The
+    kind's time is measured here too."""
+    started = time.monotonic()
     try:
         yield
     except AzureError as error:
         log.exception("prune %s %s failed", kind.table, kind.kind)
         first = str(error).splitlines()[0][:200] if str(error) else ""
         kind.error = f"{type(error).__name__}: {first}"
+    finally:
+        kind.seconds = time.monotonic() - started
 
 
 def _prune_kind(run: PruneRun, lifetime: Lifetime, kind: KindResult, budget: _Budget, page_size: int) -> bool:

@@ -15,9 +15,8 @@ import logging
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from azure.core import MatchConditions
@@ -56,13 +55,11 @@ class Deleted:
     deleted: int = 0
     gone: int = 0
     changed: int = 0
-    by_partition: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: Deleted) -> None:
         self.deleted += other.deleted
         self.gone += other.gone
         self.changed += other.changed
-        self.by_partition.update(other.by_partition)
 
 
 class TableOwner:
@@ -113,11 +110,9 @@ class TableOwner:
         by_partition: dict[str, list[Mapping[str, Any]]] = {}
         for row in rows:
             by_partition.setdefault(str(row["PartitionKey"]), []).append(row)
-        for partition, members in by_partition.items():
+        for members in by_partition.values():
             for start in range(0, len(members), BATCH):
-                done = self._delete_batch(members[start : start + BATCH])
-                done.by_partition[partition] += done.deleted
-                result.add(done)
+                result.add(self._delete_batch(members[start : start + BATCH]))
         return result
 
     def _delete_batch(self, rows: list[Mapping[str, Any]]) -> Deleted:

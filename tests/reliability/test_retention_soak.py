@@ -76,6 +76,7 @@ EXECUTED = re.compile(
 )
 SUMMARY = re.compile(r"prune: (\d+) expired row\(s\) deleted in ([\d.]+) s.*")
 GONE = re.compile(r"(\d+) already gone")
+KIND_LINE = re.compile(r"prune (?:state|audit) ([a-z-]+): \d+ deleted in ([\d.]+) s")
 
 
 def table(stack: RelStack, name: str) -> TableClient:
@@ -449,9 +450,14 @@ def test_a_simulated_month_of_state_is_pruned_to_what_its_lifetimes_keep(workdir
             assert held
             state_before, audit_before = rows(month.state_table), rows(month.audit_table)
             t0 = dt.datetime.now(dt.UTC)
+            reads_before = len(stack.request_log())
             ((deleted, _, ms),) = run_prune(stack)
             t1 = dt.datetime.now(dt.UTC)
             state_after, audit_after = rows(month.state_table), rows(month.audit_table)
+            job_reads = sum(
+                1 for e in stack.request_log()[reads_before:] if e["operation"] == "JobDetails_Get"
+            )
+            kind_seconds = {k: float(t) for k, t in KIND_LINE.findall(stack.host_log())}
 
         # A second batch of expired rows, pruned by two runs at once; then a run with nothing to do.
         extra = sized(2000, 5000)
@@ -520,7 +526,8 @@ def test_a_simulated_month_of_state_is_pruned_to_what_its_lifetimes_keep(workdir
         "two prunes at once",
         f"state {len(state_before):,} → {len(state_after):,} rows ({per_kind}); audit {audit_n_before:,} → "
         f"{audit_n_after:,} rows ({refusals_counted:,} refusals: {len(samples):,} samples, {len(counters)} counters); "
-        f"prune: {deleted:,} rows deleted in {ms / 1000:.1f} s; two at once: {concurrent[0][0]:,} + {concurrent[1][0]:,} "
+        f"prune: {deleted:,} rows deleted in {ms / 1000:.1f} s (backup-now records {kind_seconds.get('backup', 0):.1f} s "
+        f"with {job_reads} job reads at Azure, audit {kind_seconds.get('audit', 0):.1f} s); two at once: {concurrent[0][0]:,} + {concurrent[1][0]:,} "
         f"deleted of {extra:,} (+ what expired meanwhile), {concurrent[0][1] + concurrent[1][1]:,} found already deleted by the other; "
         f"a third run: {last[0][0]} (expired since); expired left {len(left_expired)}, young deleted {len(deleted_young)}; "
         f"writing the month {write_seconds:.0f} s",
