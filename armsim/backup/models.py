@@ -643,6 +643,13 @@ class BackupBackend(Provider):
             return "UserErrorVmProvisioningStateFailed", None
         if sim["agent"] == "Missing":
             return "AzureVmOffline", None
+        if (
+            sim["power"] == "running"
+            and sim["agent"] == "Ready"
+            and self.world.now() < sim.get("agentReadyAt", 0.0)
+        ):
+            # Its agent has not reported since the VM was created (compute/models.py): a backup needs it.
+            return "UserErrorGuestAgentStatusUnavailable", None
         if sim["agent"] == "NotReady" and sim["power"] == "running":
             return "UserErrorGuestAgentStatusUnavailable", None
         roll = self.world.random.random()

@@ -276,7 +276,20 @@ class ComputeBackend(Provider):
                 },
             ],
         }
-        if sim["agent"] == "Ready":
+        if sim["agent"] == "Ready" and self.world.now() < sim.get("agentReadyAt", 0.0):
+            view["vmAgent"] = {
+                "vmAgentVersion": "Unknown",
+                "statuses": [
+                    {
+                        "code": "ProvisioningState/Unavailable",
+                        "level": "Warning",
+                        "displayStatus": "Not Ready",
+                        "message": "VM status blob is found but not yet populated.",
+                        "time": now,
+                    }
+                ],
+            }
+        elif sim["agent"] == "Ready":
             view["vmAgent"] = {
                 "vmAgentVersion": sim.get("agentVersion", DEFAULT_AGENT_VERSION),
                 "statuses": [

@@ -40,6 +40,9 @@ def register(router: Router, backend: ComputeBackend) -> None:
     @router.add("PUT", VM, "VirtualMachines_CreateOrUpdate", COMPUTE_API, VM_TYPE)
     def put_vm(request: Request) -> Response:
         record, created = backend.put_vm(*ids(request), request.json())
+        op = operations(world).get(record["sim"]["operation"])
+        if created and op is not None:  # the agent reports a while after the VM is created (recorded)
+            record["sim"]["agentReadyAt"] = op.done_at + float(world.config["agentReadySeconds"])
         headers = async_headers(request, record["model"]["location"], record["sim"]["operation"])
         return Response(201 if created else 200, backend.view(record), headers)
 

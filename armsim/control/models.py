@@ -164,6 +164,8 @@ class ControlBackend(Provider):
             for field in ("agent", "power", "provisioningState", "agentVersion"):
                 if field in data:
                     record["sim"][field] = data[field]
+            if "agent" in data:
+                record["sim"].pop("agentReadyAt", None)  # a state set explicitly holds at once
             world.changed()
             return Response(200, self.compute.instance_view(record))
 

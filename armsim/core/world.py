@@ -29,6 +29,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "transferSeconds": 4.0,
     # A new VM becomes discoverable by its vault after this long, or at once on refreshContainers.
     "discoverySeconds": 1800.0,
+    # A VM created through ARM reports its agent Not Ready ("VM status blob is found but not yet
+    # populated.") for this long after its creation completes: recorded right after creation (the
+    # Azure CLI's recordings of 2019); how long it lasts is armsim's choice.
+    "agentReadySeconds": 120.0,
     # Shares of backup jobs that fail (snapshot fails) or complete with warnings (transfer fails).
     "jobFailureRate": 0.0,
     "jobWarningRate": 0.0,

@@ -174,16 +174,6 @@ OWNED: dict[str, str] = {
 }
 OPAQUE = ("tags",)  # maps whose keys are user data
 
-# Differences the evidence requires armsim to drop, held back because the change breaks a test this
-# work may not edit; each has its patch (see the report of issue 10) and a strict xfail test below.
-PENDING = {
-    "agent-after-creation": (
-        "pending /tmp/armsim-pending-6-agent-after-creation.patch: a VM created through ARM reports its "
-        "agent Ready at once; recorded right after creation it is Not Ready ('VM status blob is found "
-        "but not yet populated.'); with the patch the product announces VmAgentNotReady for new VMs "
-        "(tests/e2e/test_protect_on_create.py and others fail, see the report of issue 10)"
-    ),
-}
 _RP_LISTS = (
     "value[].properties.recoveryPointDiskConfiguration.includedDiskList",
     "value[].properties.recoveryPointDiskConfiguration.includedDiskList[]",
@@ -194,9 +184,6 @@ _RP_LISTS = (
     "value[].properties.recoveryPointDiskConfiguration.excludedDiskList[].lun",
     "value[].properties.recoveryPointDiskConfiguration.excludedDiskList[].name",
 )
-# Keys armsim still sends that the evidence lacks, held back (PENDING): not flagged by compare(); a
-# strict xfail test asserts each is absent.
-PENDING_KEYS: dict[str, str] = {}
 
 
 # -- comparing -------------------------------------------------------------------------------------
@@ -303,7 +290,7 @@ def compare(
     assert body is not None, f"{rec.source}: Azure sent a body, armsim none"
     ours, theirs = key_paths(body), key_paths(rec.body if theirs_body is None else theirs_body)
     evidence = evidence_paths(operation)
-    unevidenced = sorted(p for p in ours - evidence if p not in OWNED and p not in PENDING_KEYS)
+    unevidenced = sorted(p for p in ours - evidence if p not in OWNED)
     assert not unevidenced, f"{rec.source}: armsim sends keys no evidence of {operation} shows: {unevidenced}"
     excused = LACKING.get((rec.cassette, rec.index), {})
     lacking = sorted(p for p in theirs - ours if p not in excused)
@@ -448,7 +435,9 @@ class Scene:
                 "diskExclusionProperties": {"diskLunList": luns, "isInclusionList": inclusion}
             }
         self.call("PUT", ITEM_PATH, {"properties": props}, ok=(202,))
-        self.advance(60)
+        # The recorded backups were taken minutes after their VM's creation, its agent Ready by then
+        # (armsim's agentReadySeconds, 120 s, after which a backup can reach the agent).
+        self.advance(180)
 
     def backed_up(self, luns: list[int] | None = None) -> str:
         """Protected, and one on-demand backup finished; the job's id."""
@@ -1188,11 +1177,10 @@ def test_recovery_points_without_disk_exclusion(westus: Scene) -> None:
 # -- virtual machines ---------------------------------------------------------------------------------------
 def test_vm_get_with_instance_view_right_after_creation(southeastasia: Scene) -> None:
     """Right after creation Azure reported the agent Not Ready (version Unknown, 'VM status blob is
-    found but not yet populated.'); armsim's VM is set to that state here (see SUPPORTED_OPERATIONS.md
-    for what armsim does on its own)."""
+    found but not yet populated.'); so does armsim for agentReadySeconds after a VM's creation."""
     scene = southeastasia
     rec = recorded("disk_exclusion", 8)
-    scene.vm(rec, agent="NotReady")
+    scene.vm(rec)
     body = compare(rec, scene.replay(rec))
     same(
         rec,
@@ -1217,9 +1205,12 @@ def test_vm_get_with_instance_view_right_after_creation(southeastasia: Scene) ->
         "properties.instanceView.vmAgent.statuses[].displayStatus",
     )
     same(rec, body, "properties.instanceView.disks[].name", "properties.provisioningState")
+    same(rec, body, "properties.instanceView.vmAgent.statuses[].message")
+    scene.advance(120)
+    agent = scene.replay(rec).json()["properties"]["instanceView"]["vmAgent"]
+    assert agent["statuses"][0]["displayStatus"] == "Ready"
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING["agent-after-creation"])
 def test_a_new_vm_reports_its_agent_not_ready_at_first(southeastasia: Scene) -> None:
     """Every GET with instanceView the recordings make right after `az vm create` (one in each of the
     ten cassettes; disk_exclusion #8 is vendored) shows the agent Not Ready, version Unknown."""

@@ -19,7 +19,8 @@ ITEM = f"VM;iaasvmcontainerv2;{RG};{VM}"
 
 
 def test_seed_flow_end_to_end(arm: Sandbox, sdk: dict[str, Any]) -> None:
-    arm.configure(snapshotSeconds=0.5, transferSeconds=1.0)
+    # agentReadySeconds 0: this flow reads the new VM's agent as Ready at once (Azure: a while later).
+    arm.configure(snapshotSeconds=0.5, transferSeconds=1.0, agentReadySeconds=0)
     resources, compute, vaults, backup = (sdk[k] for k in ("resources", "compute", "vaults", "backup"))
 
     resources.resource_groups.create_or_update(RG, {"location": "westeurope"})
