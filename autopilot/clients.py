@@ -171,16 +171,29 @@ class Clients:
         return self._cached("table", name, build)
 
     def queue(self, name: str) -> QueueClient:
-        from azure.storage.queue import QueueClient
+        """A queue the app's own triggers read: messages in base64, as the Functions host expects
+        (host.json messageEncoding, base64 by default)."""
+        from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
         storage = self.settings.storage
 
         def build() -> QueueClient:
             if storage.connection_string:
-                return QueueClient.from_connection_string(storage.connection_string, name)
+                return QueueClient.from_connection_string(
+                    storage.connection_string,
+                    name,
+                    message_encode_policy=TextBase64EncodePolicy(),
+                    message_decode_policy=TextBase64DecodePolicy(),
+                )
             if not storage.queue_uri:
                 raise _no_storage()
-            return QueueClient(storage.queue_uri, name, credential=self.credential)
+            return QueueClient(
+                storage.queue_uri,
+                name,
+                credential=self.credential,
+                message_encode_policy=TextBase64EncodePolicy(),
+                message_decode_policy=TextBase64DecodePolicy(),
+            )
 
         return self._cached("queue", name, build)
 

@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING
 
 from azure.core.exceptions import HttpResponseError
 
-from autopilot import on_demand
-from autopilot.azure_backup import ItemFacts, error_code, is_transient
+from autopilot import first_backup
+from autopilot.azure_backup import ItemFacts, ProtectionRefused, error_code, is_transient
 from autopilot.outcomes import Kind, Outcome, TransientError
-from autopilot.pacing import low_priority
 from autopilot.placement import Placement
 from autopilot.policyspec import PolicySpec
 from autopilot.rules import Rules, Selection, VaultSpec
@@ -113,7 +112,10 @@ def preflight(vm: VmFacts, policy: PolicySpec) -> list[Problem]:
                 blocks_protection=False,
             )
         )
-    elif vm.agent_status == "NotReady":
+    elif vm.agent_status == "NotReady" and not _new(vm):
+        # A VM created moments ago has not heard from its agent yet (recorded: "VM status blob is
+        # found but not yet populated."): it is protected at once, and its first backup waits for
+        # the agent (first_backup.take).
         problems.append(
             Problem(
                 "VmAgentNotReady",
@@ -368,11 +370,12 @@ def protect_vm(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
 
 
 def _protect_vm(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
-    with autopilot.state.claimed_within(f"protect:{vm_id}", CLAIM_WAIT_SECONDS, CLAIM_SECONDS) as mine:
-        if not mine:
+    with autopilot.state.claimed_within(f"protect:{vm_id}", CLAIM_WAIT_SECONDS, CLAIM_SECONDS) as claim:
+        if not claim.held:
             raise TransientError(f"another run is protecting {vm_id} right now; retry later")
         try:
-            outcome = _read_decide_act(autopilot, vm_id, source)
+            # After another delivery had the VM, what it did is read from Azure, not taken on trust.
+            outcome = _read_decide_act(autopilot, vm_id, source, ask_azure=claim.waited)
         except HttpResponseError as error:
             if is_transient(error):
                 raise TransientError(f"Azure is busy ({error_code(error)}): {error.message}") from error
@@ -386,7 +389,7 @@ def _protect_vm(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
                 vm_id=vm_id, action="protect", reason=outcome.reason, outcome="failed", source=source
             )
             autopilot.state.delete("pending", vm_id)  # nothing of it reached Azure
-        _announce(autopilot, outcome)
+        announce(autopilot, outcome)
     log.info(
         "%s: %s (%s)",
         vm_id,
@@ -397,7 +400,7 @@ def _protect_vm(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
     return outcome
 
 
-def _announce(autopilot: Autopilot, outcome: Outcome) -> None:
+def announce(autopilot: Autopilot, outcome: Outcome) -> None:
     """Publish the outcome's event, but a problem only once: a VM that keeps needing attention for
     the same reasons (every write of it sends an event) is announced again only when they change."""
     if outcome.kind in (Kind.NEEDS_ATTENTION, Kind.PROTECTION_FAILED):
@@ -412,7 +415,7 @@ def _announce(autopilot: Autopilot, outcome: Outcome) -> None:
     autopilot.events.outcome(outcome)
 
 
-def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
+def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str, ask_azure: bool = False) -> Outcome:
     """Read what the decision needs, with as few ARM requests as possible: the VM (with its instance
     view); then, only if the rules care about it, where it is protected. A VM created in the last
     NEW_VM_MINUTES that none of the set's vaults holds (their item lists, read at most every few
@@ -430,6 +433,7 @@ def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
     vaults = autopilot.rules.vault_set(vm.subscription_id, vm.location)
     if (
         decision.kind is not Kind.OPTED_OUT
+        and not ask_azure
         and _new(vm)
         and autopilot.vault_room.holder(vaults, vm.id) is None
     ):
@@ -437,8 +441,8 @@ def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
         decision = decide(autopilot.rules, vm, None, shared, placement=fresh)
         try:
             return _carry_out_placed(autopilot, vm, decision, source, fresh)
-        except HttpResponseError as error:
-            if decision.change != "enable" or is_transient(error):
+        except ProtectionRefused as error:
+            if decision.change != "enable":
                 raise
             log.info("enabling %s was refused (%s): looking where it is protected", vm.id, error_code(error))
     item, elsewhere = _where_protected(autopilot, vm, vaults)
@@ -448,10 +452,10 @@ def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
     decision = decide(autopilot.rules, vm, item, shared, elsewhere, placement)
     try:
         return _carry_out_placed(autopilot, vm, decision, source, placement)
-    except HttpResponseError as error:
+    except ProtectionRefused:
         # backupStatus may not report a stopped or soft-deleted item in the set's vaults: look at
         # the items themselves once before giving up on a refused enable.
-        if decision.change != "enable" or is_transient(error):
+        if decision.change != "enable":
             raise
         item = next((found for v in vaults if (found := azure.get_item(v, vm)) is not None), None)
         if item is None:
@@ -462,17 +466,20 @@ def _read_decide_act(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
 def _carry_out_placed(
     autopilot: Autopilot, vm: VmFacts, decision: Decision, source: str, placement: Placement | None
 ) -> Outcome:
-    """carry_out, giving back the place the placement took for the VM unless the VM was enabled in
-    that vault."""
+    """carry_out, giving back the place the placement took for the VM when it was not enabled in that
+    vault or Azure refused the enable."""
     placed = placement.vault if placement is not None else None
-    enabled = False
     try:
         outcome = carry_out(autopilot, vm, decision, source)
-        enabled = decision.change == "enable" and decision.vault is placed
-        return outcome
-    finally:
-        if placed is not None and not enabled:
+    except ProtectionRefused:
+        if placed is not None:  # nothing was changed: the place is free again
             autopilot.vault_room.release(placed, vm.id)
+        raise
+    # (Any other failure keeps the place: the enable may have been made, and a retry must see the VM
+    # where it may now be, not enable it again.)
+    if placed is not None and not (decision.change == "enable" and decision.vault is placed):
+        autopilot.vault_room.release(placed, vm.id)
+    return outcome
 
 
 NEW_VM_MINUTES = 10
@@ -563,7 +570,7 @@ def carry_out(autopilot: Autopilot, vm: VmFacts, decision: Decision, source: str
             vm_id=vm.id, action=action, reason=decision.reason, outcome=done, source=source, details=details
         )
         if decision.first_backup and selection is not None:
-            _first_backup(autopilot, vm, vault, selection.first_backup_retain_days, source, actions)
+            first_backup.take(autopilot, vm, vault, selection.first_backup_retain_days, source, actions)
         autopilot.state.delete("pending", vm.id)
     return Outcome(
         vm.id,
@@ -607,7 +614,7 @@ def _finish_pending(
         source=source,
     )
     if pending.get("FirstBackup") and decision.selection is not None:
-        _first_backup(autopilot, vm, vault, decision.selection.first_backup_retain_days, source, actions)
+        first_backup.take(autopilot, vm, vault, decision.selection.first_backup_retain_days, source, actions)
     autopilot.state.delete("pending", vm.id)
     kind = Kind(str(pending.get("Kind") or Kind.PROTECTED.value))
     return Outcome(
@@ -619,39 +626,4 @@ def _finish_pending(
         policy=decision.policy.name if decision.policy else "",
         actions=tuple(actions),
         details=dict(decision.details),
-    )
-
-
-def _first_backup(
-    autopilot: Autopilot, vm: VmFacts, vault: VaultSpec, retain_days: int, source: str, actions: list[str]
-) -> None:
-    """At most one first backup per VM, however often the event arrives."""
-    retain_until = dt.datetime.now(dt.UTC) + dt.timedelta(days=retain_days)
-    try:
-        with low_priority():  # after the protection of other new VMs when ARM's tokens are short
-            operation = on_demand.trigger(
-                autopilot, vault, vm, retain_until, "first-backup", vm.id, once=True
-            )
-    except Exception as error:
-        on_demand.forget(autopilot, "first-backup", vm.id)
-        if is_transient(error):
-            raise
-        autopilot.audit.record(
-            vm_id=vm.id,
-            action="first-backup",
-            reason="first backup after protection",
-            outcome=f"failed: {error_code(error)}",
-            source=source,
-        )
-        return
-    if operation is None:  # started before, by an earlier delivery or the sweep
-        return
-    actions.append("first-backup")
-    autopilot.audit.record(
-        vm_id=vm.id,
-        action="first-backup",
-        reason="first backup after protection",
-        outcome=f"requested (operation {operation}, retain until {retain_until:%Y-%m-%d})",
-        source=source,
-        details={"operationId": operation},
     )

@@ -57,6 +57,9 @@ class Settings:
     audit_table: str = "autopilotaudit"
     state_table: str = "autopilotstate"
     sweep_queue: str = "autopilot-sweep"
+    first_backup_queue: str = "autopilot-first-backup"
+    agent_recheck_seconds: int = 60  # how long a first backup waits before it looks at the VM agent again
+    agent_wait_minutes: int = 30  # how long after a VM's creation its first backup waits for the agent
     reports_container: str = "autopilot-reports"
     sweep_dry_run: bool = False
     backup_retain_days: int = 30
@@ -135,6 +138,9 @@ class Settings:
             audit_table=_text(env, "AUTOPILOT_AUDIT_TABLE", "autopilotaudit"),
             state_table=_text(env, "AUTOPILOT_STATE_TABLE", "autopilotstate"),
             sweep_queue=_text(env, "SWEEP_QUEUE", "autopilot-sweep"),
+            first_backup_queue=_text(env, "FIRST_BACKUP_QUEUE", "autopilot-first-backup"),
+            agent_recheck_seconds=_int(env, "AUTOPILOT_AGENT_RECHECK_SECONDS", 60, 1, 3600),
+            agent_wait_minutes=_int(env, "AUTOPILOT_AGENT_WAIT_MINUTES", 30, 0, 24 * 60),
             reports_container=_text(env, "AUTOPILOT_REPORTS_CONTAINER", "autopilot-reports"),
             sweep_dry_run=_bool(env, "AUTOPILOT_SWEEP_DRY_RUN", False),
             backup_retain_days=_int(env, "AUTOPILOT_BACKUP_RETAIN_DAYS", 30, 1, 99 * 365),

@@ -64,6 +64,15 @@ param pruneSchedule string = '0 30 3 * * *'
 @description('Storage queue of the sweep fan-out (SWEEP_QUEUE).')
 param sweepQueueName string = 'autopilot-sweep'
 
+@description('Storage queue of first backups that wait for a new VM\'s agent (FIRST_BACKUP_QUEUE).')
+param firstBackupQueueName string = 'autopilot-first-backup'
+
+@description('AUTOPILOT_AGENT_RECHECK_SECONDS: how long a first backup waits before it looks at a new VM\'s agent again.')
+param agentRecheckSeconds string = '60'
+
+@description('AUTOPILOT_AGENT_WAIT_MINUTES: how long after a VM\'s creation its first backup waits for the agent before the VM needs attention.')
+param agentWaitMinutes string = '30'
+
 @description('Table of the audit log (AUTOPILOT_AUDIT_TABLE).')
 param auditTableName string = 'autopilotaudit'
 
@@ -189,6 +198,8 @@ module storage 'modules/storage.bicep' = {
     queues: [
       sweepQueueName
       '${sweepQueueName}-poison'
+      firstBackupQueueName
+      '${firstBackupQueueName}-poison'
     ]
     tables: [
       auditTableName
@@ -262,6 +273,9 @@ var appSettings = {
   AUTOPILOT_SWEEP_RETENTION_DAYS: sweepRetentionDays
   SWEEP_SCHEDULE: sweepSchedule
   SWEEP_QUEUE: sweepQueueName
+  FIRST_BACKUP_QUEUE: firstBackupQueueName
+  AUTOPILOT_AGENT_RECHECK_SECONDS: agentRecheckSeconds
+  AUTOPILOT_AGENT_WAIT_MINUTES: agentWaitMinutes
   BACKUP_FOLLOWUP_SCHEDULE: backupFollowupSchedule
   PRUNE_SCHEDULE: pruneSchedule
 }

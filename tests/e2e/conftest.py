@@ -116,7 +116,10 @@ def wait_for(check: Callable[[], T], timeout: float = 20.0, interval: float = 0.
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     run_dir: Path = tmp_path_factory.mktemp("stack")
-    stack = Stack.ephemeral(run_dir, snapshotSeconds=1.0, transferSeconds=2.0)
+    # A new VM's agent reports Ready as soon as it is created here (armsim, as Azure: a while later),
+    # to isolate what these tests check from the wait for the agent; the first backup that waits for
+    # it has its own tests (test_protect_on_create.py), which set armsim's agentReadySeconds.
+    stack = Stack.ephemeral(run_dir, snapshotSeconds=1.0, transferSeconds=2.0, agentReadySeconds=0)
     stack.start()
     try:
         yield E2E(stack)

@@ -3,9 +3,12 @@ protected in its region's vault under the policy its tags select, or is reported
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from azure.mgmt.recoveryservicesbackup.models import AzureIaaSComputeVMProtectedItem
 
-from tests.e2e.conftest import E2E, wait_for
+from tests.e2e.conftest import E2E, app_settings, wait_for
 
 WEU, EUS = "rsv-autopilot-weu", "rsv-autopilot-eus"
 
@@ -152,3 +155,62 @@ def test_an_interrupted_change_no_longer_needed_is_closed_by_the_next_event(e2e:
     rows = _rows_about(vm_id, "an interrupted attempt to enable-protection")
     assert len(rows) == 1 and str(rows[0]["Outcome"]).startswith("closed (")
     assert e2e.item(WEU, "rg-e2e-weu", "weu-untagged") is None
+
+
+def _agent_ready_after(e2e: E2E, seconds: float, wait_minutes: int = 1) -> Any:
+    """As in Azure, a new VM's agent reports Not Ready for `seconds` after its creation (armsim)."""
+    e2e.control("POST", "/config", {"agentReadySeconds": seconds})
+    return app_settings(AUTOPILOT_AGENT_RECHECK_SECONDS="1", AUTOPILOT_AGENT_WAIT_MINUTES=str(wait_minutes))
+
+
+def test_a_new_vm_is_protected_at_once_and_backed_up_once_its_agent_reports_ready(e2e: E2E) -> None:
+    """Recorded: a VM read right after creation reports its agent Not Ready. It is protected at once
+    (no needs-attention), and its first backup waits for the agent: started before, it would fail."""
+    try:
+        with _agent_ready_after(e2e, 4):
+            before = e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0)
+            created = time.time()
+            e2e.create_vm("rg-e2e-weu", "weu-slow-agent", "westeurope", {"backup-policy": "gold"})
+            events = wait_for(lambda: e2e.outcome_events("weu-slow-agent"))
+            assert [e["type"] for e in events] == ["BackupAutopilot.VM.Protected"], events
+            assert events[0]["data"]["actions"][-1] == "first-backup-after-agent"
+            assert e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0) == before
+            started = wait_for(
+                lambda: e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0) > before,
+                timeout=30,
+            )
+            assert started and time.time() - created >= 4
+    finally:
+        e2e.control("POST", "/config", {"agentReadySeconds": 0})
+    jobs = [
+        j
+        for j in e2e.backup.backup_jobs.list(WEU, "rg-autopilot-backup")
+        if j.properties.entity_friendly_name == "weu-slow-agent" and j.properties.operation == "Backup"
+    ]
+    assert len(jobs) == 1 and jobs[0].properties.status != "Failed", jobs
+
+
+def test_a_new_vm_whose_agent_never_reports_needs_attention_and_gets_no_backup(e2e: E2E) -> None:
+    try:
+        # AUTOPILOT_AGENT_WAIT_MINUTES 0: the first look after the recheck delay (1 s) is the last.
+        with _agent_ready_after(e2e, 3600, wait_minutes=0):
+            before = e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0)
+            e2e.create_vm("rg-e2e-weu", "weu-dead-agent", "westeurope", {"backup-policy": "gold"})
+            assert wait_for(lambda: e2e.item(WEU, "rg-e2e-weu", "weu-dead-agent")) is not None
+            events = wait_for(
+                lambda: (
+                    len(e2e.outcome_events("weu-dead-agent")) >= 2 and e2e.outcome_events("weu-dead-agent")
+                ),
+                timeout=30,
+            )
+    finally:
+        e2e.control("POST", "/config", {"agentReadySeconds": 0})
+    assert events, "no needs-attention outcome"
+    assert [e["type"] for e in events] == [
+        "BackupAutopilot.VM.Protected",
+        "BackupAutopilot.VM.NeedsAttention",
+    ]
+    assert (
+        "has not reported Ready" in events[1]["data"]["reason"] and "waagent" in events[1]["data"]["remedy"]
+    )
+    assert e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0) == before

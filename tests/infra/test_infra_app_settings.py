@@ -116,6 +116,8 @@ def test_schedules_and_names_come_from_settings_with_the_template_defaults() -> 
 AZURE_DEFAULTS = {
     "BACKUP_FOLLOWUP_SCHEDULE": "0 */5 * * * *",  # every 5 minutes: each run is a billed execution
     "AUTOPILOT_LOGS_ENDPOINT": "https://api.loganalytics.io/v1",  # a workspace exists in Azure
+    # A real VM's agent takes a minute or more to report after creation; the sandbox's takes seconds.
+    "AUTOPILOT_AGENT_RECHECK_SECONDS": "60",
 }
 
 

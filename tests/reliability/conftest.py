@@ -318,7 +318,9 @@ class RelStack:
             "IDENTITY_HEADER": identity_header,
             "SWEEP_SCHEDULE": NEVER,
             "SWEEP_QUEUE": "autopilot-sweep",
+            "FIRST_BACKUP_QUEUE": "autopilot-first-backup",
             "BACKUP_FOLLOWUP_SCHEDULE": NEVER,
+            "PRUNE_SCHEDULE": NEVER,
             **self.keys,
             **self.settings,
         }

@@ -22,14 +22,6 @@ T = TypeVar("T")
 SIZE = os.environ.get("RELIABILITY_SIZE", "small").strip().lower() or "small"
 FULL = SIZE == "full"
 
-# The stacks' timers run only when a test asks (tests/reliability/conftest.py writes each stack's
-# local.settings.json with its schedules set to NEVER). The pruning timer's schedule reaches the
-# stacks' processes from the environment (the host takes a setting from there first; the stacks drop
-# only AUTOPILOT_, SWEEP_, BACKUP_ and other prefixes of it), so that a stack whose settings do not
-# name PRUNE_SCHEDULE still starts, with the timer idle.
-NEVER = "0 0 0 1 1 *"
-os.environ.setdefault("PRUNE_SCHEDULE", NEVER)
-
 
 def sized(small: T, full: T) -> T:
     """The value for the size this run has."""
