@@ -21,6 +21,7 @@ from azure.core.exceptions import (
 )
 from azure.core.pipeline import PipelineResponse
 from azure.core.polling import LROPoller
+from azure.core.polling.base_polling import OperationFailed
 from azure.mgmt.core.polling.arm_polling import (
     ARMPolling,
     AzureAsyncOperationPolling,
@@ -207,6 +208,12 @@ def _parse_time(value: object) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+class ProtectionRefused(HttpResponseError):
+    """Azure refused a protection change: its PUT answered 4xx, or its operation ended Failed (a VM
+    protected by another vault, a full vault, ...). Nothing was changed. A poll of the operation
+    that failed is not this: the change may have been made."""
+
+
 class _StatusOnly(AzureAsyncOperationPolling[Any, Any]):
     """Azure-AsyncOperation polling without the final GET of the resource."""
 
@@ -378,18 +385,28 @@ class AzureBackup:
             **properties,
         }
         backup = self.clients.backup(vault.subscription_id)
-        poller = backup.protected_items.begin_create_or_update(
-            vault.name,
-            vault.resource_group,
-            FABRIC,
-            vm.container_name,
-            vm.item_name,
-            ProtectedItemResource({"properties": body}),
-            polling=self._status_only_polling(),
-        )
-        poller.wait()
+        try:
+            poller = backup.protected_items.begin_create_or_update(
+                vault.name,
+                vault.resource_group,
+                FABRIC,
+                vm.container_name,
+                vm.item_name,
+                ProtectedItemResource({"properties": body}),
+                polling=self._status_only_polling(),
+            )
+        except HttpResponseError as error:
+            if error.status_code is not None and 400 <= error.status_code < 500 and not is_transient(error):
+                raise ProtectionRefused(message=error.message, response=error.response) from error
+            raise
+        try:
+            poller.wait()
+        except HttpResponseError as error:
+            if isinstance(error.__cause__, OperationFailed):  # the operation itself ended Failed
+                raise ProtectionRefused(message=error.message, response=error.response) from error
+            raise  # a poll that failed: the change may have been made
         if poller.status().lower() != "succeeded":
-            raise HttpResponseError(message=f"the protection operation ended {poller.status()}")
+            raise ProtectionRefused(message=f"the protection operation ended {poller.status()}")
 
     # -- backups and jobs ------------------------------------------------------------------
     def backup_now(self, vault: VaultSpec, vm: VmFacts, retain_until: dt.datetime) -> str:

@@ -476,8 +476,8 @@ def _find_or_trigger(autopilot: Autopilot, request: BackupRequest, source: str) 
         on_demand.forget(autopilot, PURPOSE, request.request_id)  # its trigger never reached Azure
     # One request at a time looks for a running backup of the VM and starts one: concurrent requests
     # with other ids then find the backup the first started, instead of Azure refusing theirs.
-    with autopilot.state.claimed_within(f"backup-vm:{vm.id}", VM_CLAIM_WAIT_SECONDS) as mine:
-        if not mine:
+    with autopilot.state.claimed_within(f"backup-vm:{vm.id}", VM_CLAIM_WAIT_SECONDS) as claim:
+        if not claim.held:
             raise TransientError(f"another backup-now request for {vm.id} is starting a backup; retry")
         running = _running_backup(autopilot, vault, vm)
         if running is not None:

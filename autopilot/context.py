@@ -4,8 +4,8 @@ use (never at import time: a failing import would drop every function of the app
 from __future__ import annotations
 
 import contextlib
-import functools
 import secrets
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -94,11 +94,33 @@ class Autopilot:
         return tuple(sorted({v.subscription_id.lower() for v in self.rules.vaults}))
 
 
-@functools.cache
-def get_autopilot() -> Autopilot:
-    """The process's Autopilot, from the app settings (telemetry is set up with it)."""
-    from autopilot import telemetry
+class _ProcessAutopilot:
+    """The process's one Autopilot, from the app settings (telemetry is set up with it). Built once
+    even when the first invocations arrive together: two would hold two ARM pacers and two vault
+    placements, each blind to the other's requests and places. `cache_clear` makes the next call
+    build it anew (settings changed, as tests and devhost do)."""
 
-    settings = get_settings()
-    telemetry.setup(settings.otel_console)
-    return Autopilot.from_settings(settings)
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._autopilot: Autopilot | None = None
+
+    def __call__(self) -> Autopilot:
+        with self._lock:
+            if self._autopilot is None:
+                from autopilot import telemetry
+
+                settings = get_settings()
+                telemetry.setup(settings.otel_console)
+                self._autopilot = Autopilot.from_settings(settings)
+            return self._autopilot
+
+    @property
+    def built(self) -> bool:
+        return self._autopilot is not None
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._autopilot = None
+
+
+get_autopilot = _ProcessAutopilot()

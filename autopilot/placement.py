@@ -32,9 +32,10 @@ class Placement:
 
 
 class VaultRoom:
-    """The VMs each vault holds, listed now and then and kept up to date by this instance's
-    protections: for placing new VMs, and for knowing that a new VM is in none of the set's vaults
-    without asking Azure about each VM."""
+    """The VMs each vault holds, listed now and then, plus the places this instance has taken since
+    (kept apart from the list until a later list shows them, so that a new list never drops a place
+    taken by a protection still in flight): for placing new VMs, and for knowing that a new VM is in
+    none of the set's vaults without asking Azure about each VM."""
 
     def __init__(
         self,
@@ -45,32 +46,38 @@ class VaultRoom:
         self._list_vms = list_vms
         self.capacity = capacity
         self._ttl = ttl
-        self._held: dict[str, tuple[set[str], float]] = {}  # vault id -> (lower-case VM ids, read at)
+        self._listed: dict[str, tuple[frozenset[str], float]] = {}  # vault id -> (lower-case VM ids, read at)
+        self._placed: dict[str, set[str]] = {}  # vault id -> VMs placed here, not yet listed
         self._listing: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def observe(self, vault: VaultSpec, vm_ids: Iterable[str]) -> None:
-        """The vault's items as read elsewhere (the sweep lists every item of the vault anyway)."""
+        """The vault's items as read (here, or by the sweep, which lists every item anyway)."""
+        key = vault.resource_id.lower()
+        listed = frozenset(v.lower() for v in vm_ids)
         with self._lock:
-            self._held[vault.resource_id.lower()] = ({v.lower() for v in vm_ids}, time.monotonic())
+            self._listed[key] = (listed, time.monotonic())
+            self._placed[key] = self._placed.get(key, set()) - listed
 
-    def _vms(self, vault: VaultSpec) -> set[str]:
+    def _vms(self, vault: VaultSpec) -> frozenset[str]:
+        """The vault's VMs: as last listed (listed again once the list is older than the ttl), and
+        those placed here since."""
         key = vault.resource_id.lower()
         with self._lock:
             listing = self._listing.setdefault(key, threading.Lock())
         with listing:  # one list of a vault at a time: a burst's threads wait for it, then share it
             with self._lock:
-                known = self._held.get(key)
+                known = self._listed.get(key)
             if known is None or time.monotonic() - known[1] >= self._ttl:
                 self.observe(vault, self._list_vms(vault))
         with self._lock:
-            return self._held[key][0]
+            return self._listed[key][0] | self._placed.get(key, set())
 
     def items(self, vault: VaultSpec) -> int:
         return len(self._vms(vault))
 
     def holder(self, vaults: Iterable[VaultSpec], vm_id: str) -> VaultSpec | None:
-        """The vault of the set whose items (as last listed) include the VM, if any."""
+        """The vault of the set that holds the VM (as listed, or placed there by this instance)."""
         return next((v for v in vaults if vm_id.lower() in self._vms(v)), None)
 
     def place(self, vaults: Iterable[VaultSpec], vm_id: str | None = None) -> Placement:
@@ -79,20 +86,20 @@ class VaultRoom:
         protections cannot overfill a vault); `release` gives it back if the VM is not protected."""
         free: dict[str, int] = {}
         for vault in vaults:
-            held = self._vms(vault)
+            self._vms(vault)  # listed, if the list is stale
+            key = vault.resource_id.lower()
             with self._lock:
-                left = self.capacity.usable - len(held)
-                free[vault.resource_id.lower()] = max(left, 0)
+                placed = self._placed.setdefault(key, set())
+                held = len(self._listed[key][0] | placed)
+                left = self.capacity.usable - held
+                free[key] = max(left, 0)
                 if left > 0:
                     if vm_id is not None:
-                        held.add(vm_id.lower())
+                        placed.add(vm_id.lower())
                     return Placement(vault, free)
         return Placement(None, free)
 
     def release(self, vault: VaultSpec, vm_id: str) -> None:
         """A place taken for a VM that was not protected after all."""
-        key = vault.resource_id.lower()
         with self._lock:
-            known = self._held.get(key)
-            if known is not None:
-                known[0].discard(vm_id.lower())
+            self._placed.get(vault.resource_id.lower(), set()).discard(vm_id.lower())

@@ -62,6 +62,12 @@ class Deleted:
         self.changed += other.changed
 
 
+@dataclass(frozen=True)
+class Claim:
+    held: bool
+    waited: bool  # another holder had it first
+
+
 class TableOwner:
     """Owns one table, created on first use (no I/O when the app is loaded). `clock` gives the
     time rows are stamped with (tests and the month soak write rows of other days with it)."""
@@ -168,15 +174,18 @@ class TableOwner:
 class StateStore(TableOwner):
     # -- claims ----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def claimed_within(self, key: str, wait: float, seconds: float = 30) -> Iterator[bool]:
+    def claimed_within(self, key: str, wait: float, seconds: float = 30) -> Iterator[Claim]:
         """`claimed`, but waiting up to `wait` seconds for a holder to let go first (duplicate
-        deliveries of one event, concurrent requests for one VM); yields False if it did not."""
+        deliveries of one event, concurrent requests for one VM). The Claim says whether it is held
+        and whether someone else held it first (then what they did is worth reading again)."""
         deadline = time.monotonic() + wait
+        waited = False
         while True:
             with self.claimed(key, seconds) as mine:
                 if mine or time.monotonic() >= deadline:
-                    yield mine
+                    yield Claim(mine, waited)
                     return
+            waited = True
             time.sleep(0.2)
 
     @contextlib.contextmanager
