@@ -181,9 +181,9 @@ def tour(stack: Stack) -> int:
             "errorCode": "UserErrorFsFreezeFailed",
         },
     )
-    autopilot.azure.backup_now(
-        autopilot.rules.vaults[1], _facts(autopilot, "rg-new-eastus", "shop-web-02"), _in_days(7)
-    )
+    eastus = autopilot.rules.vault_for(SUB, "eastus")
+    assert eastus is not None, "the sandbox rules name a vault in eastus"
+    autopilot.azure.backup_now(eastus, _facts(autopilot, "rg-new-eastus", "shop-web-02"), _in_days(7))
     time.sleep(3)
     report = sweep_tour(stack, autopilot)
 
@@ -316,7 +316,17 @@ def sweep_tour(stack: Stack, autopilot: Any) -> dict[str, Any] | None:
         (f["kind"], f["target"].rsplit("/", 1)[-1], f["action"], f["reason"][:90]) for f in report["findings"]
     ]
     print(table(["FINDING", "ABOUT", "ACTION", "WHY"], rows))
-    print(f"  the report page: {stack.host.url}/api/report (function key); JSON: /api/report?format=json")
+    # The stack is gone when the demo ends: the report is kept under .run/ to look at afterwards.
+    kept = REPO / ".run" / "demo-report"
+    kept.mkdir(parents=True, exist_ok=True)
+    html = requests.get(
+        f"{stack.host.url}/api/report",
+        headers={"x-functions-key": stack.values["DEVHOST_FUNCTION_KEY"]},
+        timeout=60,
+    )
+    (kept / "report.html").write_bytes(html.content)
+    (kept / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"  the sweep's report, kept after the demo: {kept / 'report.html'} (and report.json beside it)")
     return report
 
 
