@@ -29,6 +29,7 @@ from .functions import (
     QUEUE_TRIGGER,
     RETURN,
     TIMER_TRIGGER,
+    Converted,
     FunctionSpec,
     Invoker,
 )
@@ -192,7 +193,7 @@ class Endpoints:
         failed = _run_together(
             [
                 lambda event=event: self._invoker.invoke(
-                    spec, event_from_json(event), "EventGrid trigger fired"
+                    spec, Converted(lambda: event_from_json(event)), "EventGrid trigger fired"
                 )
                 for event in events
             ]

@@ -43,6 +43,15 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class Converted:
+    """A trigger value the Python worker's converter makes from the host's data when the invocation
+    starts (an Event Grid event from its JSON): a converter error fails that invocation, logged as
+    the host logs a failed one, and not the others of its batch."""
+
+    convert: Callable[[], Any]
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     """``@app.retry``: the host applies it to timer triggers (of those devhost runs)."""
 
@@ -324,6 +333,8 @@ class Invoker:
     def _call(
         self, spec: FunctionSpec, trigger_value: Any, invocation_id: str, retry_count: int
     ) -> dict[str, Any]:
+        if isinstance(trigger_value, Converted):  # the worker's converter runs in the invocation
+            trigger_value = trigger_value.convert()
         outs: dict[str, Out[Any]] = {b.name: Out() for b in spec.outputs if b.name != RETURN}
         arguments: dict[str, Any] = {spec.trigger.name: trigger_value, **outs}
         if spec.wants_context:

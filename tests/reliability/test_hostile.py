@@ -190,18 +190,47 @@ def test_event_grid_webhook_never_answers_5xx_and_writes_nothing(hostile: RelSta
 
 def test_an_unparsable_event_time_is_refused_before_the_app_runs(hostile: RelStack) -> None:
     """Not the product: the Python worker's converter (azure.functions EventGridEventInConverter)
-    raises on an eventTime it cannot parse, so the host answers 500 (the Functions host does the same)
-    and Event Grid would retry until it dead-letters. Event Grid itself never sends such an event.
-    Kept out of the generated batches above; documented here."""
+    raises on an eventTime it cannot parse, so that event's invocation fails before the app's code
+    runs; the host logs it as a failed invocation, runs the batch's other events, and answers 500, so
+    Event Grid would retry the batch until it dead-letters (the Functions host does the same). Event
+    Grid itself never sends such an event. Kept out of the generated batches above; shown here."""
     event = {"id": "1", "eventType": WRITE, "subject": VM, "data": {"operationName": VM_WRITE}}
+    ignored = {**event, "id": "2", "subject": f"{VM}/extensions/x", "eventTime": "2026-12-06T10:00:00Z"}
     offset = len(hostile.host_log())
-    response = hostile.webhook(json.dumps([{**event, "eventTime": "yesterday"}]))
+    response = hostile.webhook(json.dumps([{**event, "eventTime": "yesterday"}, ignored]))
     tally["converter-5xx"] += 1
     assert response.status_code == 500, response.text
-    # The function never ran (devhost answers without a log line: the converter fails before the
-    # invocation starts).
-    assert "Executing 'Functions.protect_on_create'" not in hostile.host_log()[offset:]
+    log = hostile.host_log()[offset:]
+    # The bad event's invocation started and failed in the converter, logged with why; the other
+    # event of the batch ran (and the app ignored it, with its reason logged).
+    assert log.count("Executing 'Functions.protect_on_create'") == 2, log
+    assert "Executed 'Functions.protect_on_create' (Failed" in log and "yesterday" in log, log
+    assert "ignored event 2" in log, log
     assert app_writes(hostile) == []
+
+
+def test_a_batch_with_malformed_events_processes_the_good_one(hostile: RelStack) -> None:
+    """The app's own answer to bad events: each is logged and dropped, and the batch's good event is
+    processed (a wrong subject, data that is not an object, another event type)."""
+    good = {
+        "id": "good-1",
+        "eventType": WRITE,
+        "subject": VM,
+        "eventTime": "2026-12-06T10:00:00Z",
+        "data": {"operationName": VM_WRITE, "resourceUri": VM},
+    }
+    bad = [
+        {**good, "id": "bad-1", "subject": "/subscriptions/x/../../etc"},
+        {**good, "id": "bad-2", "data": "not an object"},
+        {**good, "id": "bad-3", "eventType": "Other"},
+    ]
+    offset = len(hostile.host_log())
+    response = hostile.webhook(json.dumps([bad[0], good, *bad[1:]]))
+    count(response.status_code)
+    assert response.status_code == 200, response.text
+    log = hostile.host_log()[offset:]
+    assert all(f"ignored event {b['id']}" in log for b in bad), log
+    assert "event good-1:" in log, log
 
 
 def test_a_deeply_nested_event_grid_body_is_a_400(hostile: RelStack) -> None:
