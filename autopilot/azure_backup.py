@@ -11,13 +11,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from azure.core.exceptions import (
+    AzureError,
     HttpResponseError,
     ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
 )
 from azure.core.pipeline import PipelineResponse
 from azure.core.polling import LROPoller
@@ -37,7 +37,8 @@ from azure.mgmt.recoveryservicesbackup.models import (
     ProtectionPolicyResource,
 )
 
-from autopilot.clients import Clients
+from autopilot.clients import Clients, OutboundHostError
+from autopilot.errorcodes import classify
 from autopilot.outcomes import TransientError
 from autopilot.rules import VaultSpec
 from autopilot.vms import VmFacts, backup_names, split_id, text
@@ -226,21 +227,49 @@ def _real_time(value: dt.datetime | None) -> dt.datetime | None:
     return value if value is not None and value.year > 2001 else None
 
 
-def is_transient(error: Exception) -> bool:
-    """Throttling, server errors, busy items and lost connections are worth retrying later."""
-    if isinstance(error, ServiceRequestError | ServiceResponseError | TransientError):
-        return True
-    if isinstance(error, HttpResponseError):
-        code = getattr(error.error, "code", None) if error.error else None
-        return (
-            error.status_code in (408, 429, 500, 502, 503, 504)
-            or code in BUSY_CODES
-            or error.status_code == 409
+class FailureKind(StrEnum):
+    TRANSIENT = "transient"  # throttling, a server error, a lost connection: try again later
+    CONFLICT = "conflict"  # the item is busy with another operation: clears by itself
+    PERMANENT = "permanent"  # Azure refused: trying again changes nothing; a person must act
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: FailureKind
+    code: str
+    remedy: str
+
+
+def classify_failure(error: BaseException) -> Failure:
+    """What a failed call to Azure means, whatever the SDK raised: the one classification every
+    boundary (HTTP, event, queue, timer, CLI) uses, by status and error code."""
+    code = error_code(error)
+    if isinstance(error, TransientError):
+        return Failure(FailureKind.TRANSIENT, code, "Retry later.")
+    if isinstance(error, HttpResponseError) and error.status_code is not None:
+        status = error.status_code
+        if status in (408, 429) or status >= 500:
+            return Failure(FailureKind.TRANSIENT, code, "Azure is busy or throttling; retry later.")
+        if code in BUSY_CODES:
+            return Failure(
+                FailureKind.CONFLICT, code, "Another operation runs on the item; retry when it ends."
+            )
+        return Failure(FailureKind.PERMANENT, code, classify(code).remedy)
+    if isinstance(error, OutboundHostError):
+        return Failure(
+            FailureKind.PERMANENT, code, "A request was for a host no setting names; check the endpoints."
         )
-    return False
+    if isinstance(error, AzureError):  # no answer at all: the connection was lost or never made
+        return Failure(FailureKind.TRANSIENT, code, "The connection to Azure failed; retry later.")
+    return Failure(FailureKind.PERMANENT, code, "An unexpected error; see the app's log.")
 
 
-def error_code(error: Exception) -> str:
+def is_transient(error: BaseException) -> bool:
+    """Worth retrying later: throttling, server errors, lost connections, and busy items."""
+    return classify_failure(error).kind is not FailureKind.PERMANENT
+
+
+def error_code(error: BaseException) -> str:
     if isinstance(error, HttpResponseError) and error.error is not None and error.error.code:
         return str(error.error.code)
     return type(error).__name__

@@ -20,10 +20,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import AzureError
 
 from autopilot import on_demand
-from autopilot.azure_backup import JobFacts, PointFacts, error_code, is_transient
+from autopilot.azure_backup import (
+    FailureKind,
+    JobFacts,
+    PointFacts,
+    classify_failure,
+    error_code,
+    is_transient,
+)
 from autopilot.callback_target import check_callback_url
 from autopilot.errorcodes import COMPLETED_WITH_WARNINGS, classify
 from autopilot.outcomes import Kind, TransientError
@@ -350,7 +357,7 @@ def _start(autopilot: Autopilot, request: BackupRequest, source: str) -> tuple[i
     except Problem:
         autopilot.state.delete(KIND, key)  # nothing started: a corrected retry may use the same id
         raise
-    except (HttpResponseError, TransientError) as error:
+    except (AzureError, TransientError) as error:
         # Once the trigger was sent ("Triggering"), a transient failure keeps the record: the
         # backup may have started, and a GET or a retry after ABANDONED_AFTER finds or starts it.
         started = (autopilot.state.get(KIND, key) or {}).get("Status") == "Triggering"
@@ -371,23 +378,28 @@ def azure_problem(error: Exception) -> Problem:
     Azure's own text is not relayed (it can name the identity's object id and internal scopes): the
     caller gets the error's code, class and remedy and a correlation id; the whole error goes to the
     log under that id."""
-    code = error_code(error)
+    failure = classify_failure(error)
     correlation = _correlation(error)
-    log.warning("Azure failure %s (correlation %s): %s", code, correlation, printable(str(error))[:2000])
-    if is_transient(error):
+    log.warning(
+        "Azure failure %s (%s, correlation %s): %s",
+        failure.code,
+        failure.kind.value,
+        correlation,
+        printable(str(error))[:2000],
+    )
+    if failure.kind is not FailureKind.PERMANENT:
         return Problem(
             503,
             "azure-busy",
-            "Azure is busy",
-            f"Azure answered {code}; retry in a minute with the same requestId (correlation id {correlation}).",
+            "Azure is busy or could not be reached",
+            f"Azure answered {failure.code}; retry in a minute with the same requestId (correlation id {correlation}).",
             headers={"Retry-After": "60"},
         )
-    info = classify(code)
     return Problem(
         502,
         "azure-refused",
         "Azure refused the backup",
-        f"Azure refused it with {code} ({info.error_class.value}): {info.remedy} (correlation id {correlation})",
+        f"Azure refused it with {failure.code}: {failure.remedy} (correlation id {correlation})",
     )
 
 
@@ -640,7 +652,7 @@ def backup_status(autopilot: Autopilot, operation_id: str) -> dict[str, Any]:
     try:
         record, job = current_job(autopilot, operation_id, record, source="http")
         point = recovery_point(autopilot, record, job)
-    except (HttpResponseError, TransientError) as error:
+    except (AzureError, TransientError) as error:
         raise azure_problem(error) from error
     return view(record, operation_id, job, point)
 
@@ -707,7 +719,7 @@ def resume_waiting(
             vault_id, job, waiting = _find_or_trigger(autopilot, request, source)
         except Problem as problem:
             autopilot.state.put(KIND, key, {"Status": "Refused", "Detail": problem.detail, "Updated": now})
-        except (HttpResponseError, TransientError) as error:
+        except (AzureError, TransientError) as error:
             if not is_transient(error):
                 autopilot.state.put(
                     KIND, key, {"Status": "Refused", "Detail": error_code(error), "Updated": now}

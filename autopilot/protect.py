@@ -14,10 +14,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import AzureError
 
 from autopilot import first_backup
-from autopilot.azure_backup import ItemFacts, ProtectionRefused, error_code, is_transient
+from autopilot.azure_backup import ItemFacts, ProtectionRefused, classify_failure, error_code, is_transient
 from autopilot.outcomes import Kind, Outcome, TransientError
 from autopilot.placement import Placement
 from autopilot.policyspec import PolicySpec
@@ -376,14 +376,14 @@ def _protect_vm(autopilot: Autopilot, vm_id: str, source: str) -> Outcome:
         try:
             # After another delivery had the VM, what it did is read from Azure, not taken on trust.
             outcome = _read_decide_act(autopilot, vm_id, source, ask_azure=claim.waited)
-        except HttpResponseError as error:
+        except AzureError as error:
             if is_transient(error):
-                raise TransientError(f"Azure is busy ({error_code(error)}): {error.message}") from error
+                raise TransientError(f"Azure is busy or unreachable ({error_code(error)})") from error
             outcome = Outcome(
                 vm_id,
                 Kind.PROTECTION_FAILED,
-                f"Azure refused the change: {error_code(error)}: {error.message}",
-                "Check the error code in the Azure Backup documentation; the sweep retries.",
+                f"Azure refused the change: {error_code(error)}: {getattr(error, 'message', error)}",
+                classify_failure(error).remedy,
             )
             autopilot.audit.record(
                 vm_id=vm_id, action="protect", reason=outcome.reason, outcome="failed", source=source

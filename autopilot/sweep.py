@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import AzureError
 
 from autopilot import on_demand
 from autopilot.azure_backup import ItemFacts, JobFacts, error_code, is_transient
@@ -347,7 +347,7 @@ def _fix(autopilot: Autopilot, vm: VmFacts, decision: Decision, dry_run: bool) -
         try:
             outcome = protect_vm(autopilot, vm.id, source="sweep")
             break
-        except (HttpResponseError, TransientError) as error:
+        except (AzureError, TransientError) as error:
             if not is_transient(error) or attempt == FIX_ATTEMPTS - 1:
                 return "fix-failed", f"{decision.reason}; the fix failed: {error_code(error)}"
             time.sleep(FIX_BACKOFF_SECONDS * 2**attempt)
@@ -615,7 +615,7 @@ def _retry(
     retain = dt.datetime.now(dt.UTC) + dt.timedelta(days=autopilot.settings.backup_retain_days)
     try:
         operation = on_demand.trigger(autopilot, vault, vm, retain, RETRY, job.id, once=True)
-    except HttpResponseError as error:
+    except AzureError as error:
         if is_transient(error):
             on_demand.forget(autopilot, RETRY, job.id)
             return (

@@ -152,6 +152,7 @@ class ArmSim:
         route: Route | None = None
         client_request_id = headers.get("x-ms-client-request-id", "")
         decision: Decision | None = None  # ARM's token buckets' say on this request
+        fault: str | None = None  # an injected fault (the control API's /faults)
         try:
             limit = MAX_CONTROL_BODY if path.startswith("/_armsim/") else MAX_BODY
             if length > limit:
@@ -198,7 +199,7 @@ class ArmSim:
             if route.api_versions is not None:
                 self._check_api_version(request, route)
             fault = self.world.faults.pick(route.operation, h.command) if route.service == "arm" else None
-            if fault:
+            if fault and fault != "drop":
                 response = self._fault(fault, h.command, params.get("subscriptionId", ""), path, claims)
             else:
                 if route.service != "none":
@@ -217,7 +218,11 @@ class ArmSim:
         except Exception:
             log.exception("armsim failed on %s %s", h.command, path)
             response = Response(500, {"error": {"code": "InternalServerError", "message": "armsim failed."}})
-        self._send(h, response, decision.headers if decision else {})
+        if fault == "drop":  # carried out, and the connection closed before the answer
+            h.close_connection = True
+            response = Response(599, None)  # logged as 599: no status reached the caller
+        else:
+            self._send(h, response, decision.headers if decision else {})
         operation = route.operation if route else "Unknown"
         arm = (route is not None and route.service == "arm") or (
             route is None and not path.startswith("/_armsim")

@@ -134,9 +134,9 @@ class Faults:
         if not 0 <= self.rate <= 1:
             raise ValueError("rate must be between 0 and 1")
         kinds = data.get("kinds", self.kinds or {"429": 1, "500": 1, "503": 1, "409": 1})
-        unknown = set(kinds) - {"429", "500", "503", "409", "403"}
+        unknown = set(kinds) - set(FAULT_KINDS)
         if unknown:
-            raise ValueError(f"unknown fault kinds {sorted(unknown)}; use 429, 500, 503, 409, 403")
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; use {', '.join(FAULT_KINDS)}")
         self.kinds = {k: float(v) for k, v in kinds.items()}
         self.retry_after = int(data.get("retryAfter", self.retry_after))
         self.operations = list(data.get("operations", self.operations))
@@ -173,6 +173,12 @@ class Faults:
             return None
         names = list(kinds)
         return self.random.choices(names, weights=[kinds[n] for n in names])[0]
+
+
+# Fault kinds: an ARM answer (429, 500, 503, 409, 403) instead of the operation's, or "drop": the
+# operation is carried out and the connection closed before its answer (a network failure the
+# caller cannot tell from one before the request arrived).
+FAULT_KINDS = ("429", "500", "503", "409", "403", "drop")
 
 
 class Provider:

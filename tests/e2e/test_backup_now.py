@@ -337,6 +337,32 @@ def test_control_characters_of_a_reason_are_escaped_in_the_audit(e2e: E2E) -> No
     assert rows and all("\n" not in str(r["Reason"]) and "\\x0a" in str(r["Reason"]) for r in rows), rows
 
 
+def test_a_connection_lost_after_the_trigger_is_a_problem_and_a_later_retry_gets_the_truth(e2e: E2E) -> None:
+    """The trigger reaches Azure and starts the backup, but its answer never comes back (armsim's
+    'drop' fault): the caller gets a 503 problem, not a bare 500; the same request later finds the
+    backup that was started, and no second one is started."""
+    vm = own_vm(e2e, "bn-drop-1")
+    before = e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0)
+    body = {"vm": vm, "requestId": "DROP-1", "retainUntil": "2031-07-31"}
+    with app_settings(AUTOPILOT_RETRY_TOTAL="0"):  # azure-core's own retry would hide the loss
+        e2e.control("POST", "/faults", {"rate": 1.0, "kinds": {"drop": 1}, "operations": ["Backups_Trigger"]})
+        try:
+            lost = post(e2e, body)
+        finally:
+            e2e.control("POST", "/faults", {"rate": 0.0})
+    assert problem(lost, 503)["type"].endswith(":azure-busy"), lost.text
+    assert e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0) - before == 1
+    retry = post(e2e, body)
+    assert retry.status_code == 202, retry.text
+    found = wait_for(
+        lambda: (s := e2e.app("GET", retry.headers["Location"]).json())["jobId"] and s, timeout=30
+    )
+    assert found and found["status"] in ("InProgress", "Completed"), found
+    done = finished(e2e, retry.headers["Location"])
+    assert done["recoveryPointExpiry"] == "2031-07-31T23:59:59Z", done
+    assert e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0) - before == 1
+
+
 def test_the_same_request_id_with_another_body_is_refused(e2e: E2E, protected_vm: str) -> None:
     first = post(e2e, {"vm": protected_vm, "requestId": "CHG-3000", "retainUntil": "2031-01-01"})
     assert first.status_code == 202, first.text

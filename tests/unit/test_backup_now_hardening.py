@@ -12,8 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
+from autopilot.azure_backup import classify_failure
 from autopilot.backup_now import azure_problem, parse_request
 from autopilot.callback_target import check_callback_url, post
 from autopilot.problems import Problem, printable
@@ -197,3 +198,39 @@ def test_control_characters_are_escaped_for_logs_and_audit_rows() -> None:
     assert printable("patch\n2026-12-06 INFO forged line\x1b[2J\u2028") == (
         "patch\\x0a2026-12-06 INFO forged line\\x1b[2J\\u2028"
     )
+
+
+# -- one classification of Azure's failures -----------------------------------------------------------
+class _Answer:
+    def __init__(self, status: int, code: str) -> None:
+        self.status_code = status
+        self.reason = "x"
+        self.headers: dict[str, str] = {}
+        self._body = json.dumps({"error": {"code": code, "message": "m"}}).encode()
+
+    def text(self) -> str:
+        return self._body.decode()
+
+    def body(self) -> bytes:
+        return self._body
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (lambda: HttpResponseError(response=_Answer(409, "BMSUserErrorObjectLocked")), "conflict"),
+        (lambda: HttpResponseError(response=_Answer(400, "UserErrorBackupOperationInProgress")), "conflict"),
+        (lambda: HttpResponseError(response=_Answer(409, "VaultAlreadyExists")), "permanent"),
+        (lambda: HttpResponseError(response=_Answer(409, "PropertyChangeNotAllowed")), "permanent"),
+        (lambda: HttpResponseError(response=_Answer(429, "SubscriptionRequestsThrottled")), "transient"),
+        (lambda: HttpResponseError(response=_Answer(503, "ServiceUnavailable")), "transient"),
+        (lambda: HttpResponseError(response=_Answer(400, "BMSUserErrorInvalidInput")), "permanent"),
+        (lambda: ServiceRequestError("connection refused"), "transient"),
+        (lambda: ServiceResponseError("connection reset"), "transient"),
+        (lambda: ValueError("a bug"), "permanent"),
+    ],
+)
+def test_every_failure_of_azure_is_classified_one_way(error: Any, kind: str) -> None:
+    failure = classify_failure(error())
+    assert failure.kind.value == kind, (failure, kind)
+    assert failure.remedy
