@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import heapq
+import re
 import uuid
 from typing import Any
 
@@ -25,6 +26,7 @@ from armsim.core.http import Router
 from armsim.core.operations import Operation, operations
 from armsim.core.world import Provider
 from armsim.resources.models import ResourcesBackend
+from armsim.vaults import security as posture
 from armsim.vaults.models import VaultsBackend
 
 ITEM_TYPE = "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems"
@@ -102,6 +104,7 @@ class BackupBackend(Provider):
         self.refreshed: dict[str, float] = {}  # lower vault id -> time of the last refreshContainers
         self.forced: dict[str, list[dict[str, Any]]] = {}  # lower VM id -> planned outcomes of next jobs
         self.policy_writes: dict[str, list[float]] = {}  # lower vault id -> times of policy creates/edits
+        self.guard_proxies: dict[str, dict[str, dict[str, Any]]] = {}  # lower vault id -> name -> proxy
         self._schedule: list[tuple[float, str, str]] = []  # (due, item id, policy id)
 
     def register(self, router: Router) -> None:
@@ -187,6 +190,71 @@ class BackupBackend(Provider):
     def list_policies(self, vault: dict[str, Any]) -> list[dict[str, Any]]:
         prefix = f"{vault['model']['id']}/backupPolicies/".lower()
         return [self.policy_view(p["id"]) for k, p in sorted(self.policies.items()) if k.startswith(prefix)]
+
+    # -- resource guard proxies (multi-user authorization) ----------------------------------
+    def guard_proxies_of(self, vault_id: str) -> list[dict[str, Any]]:
+        return list(self.guard_proxies.get(vault_id.lower(), {}).values())
+
+    def put_guard_proxy(self, vault: dict[str, Any], name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Associate a Resource Guard with the vault (multi-user authorization). The guard itself
+        (Microsoft.DataProtection/resourceGuards) is not simulated: its id is taken as given."""
+        props = body.get("properties")
+        props = props if isinstance(props, dict) else {}
+        guard = props.get("resourceGuardResourceId")
+        if not isinstance(guard, str) or not re.fullmatch(
+            r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.DataProtection/resourceGuards/[^/]+",
+            guard,
+            re.IGNORECASE,
+        ):
+            raise ArmError(
+                400,
+                "BMSUserErrorInvalidInput",
+                "Input provided for the call is invalid. properties.resourceGuardResourceId must be the id of a "
+                "Microsoft.DataProtection/resourceGuards resource.",
+            )
+        record = {
+            "name": name,
+            "guard": guard,
+            "description": props.get("description") if isinstance(props.get("description"), str) else None,
+            "updated": self.world.now(),
+        }
+        self.guard_proxies.setdefault(vault["model"]["id"].lower(), {})[name.lower()] = record
+        return self.guard_proxy_view(vault, record)
+
+    def get_guard_proxy(self, vault: dict[str, Any], name: str) -> dict[str, Any]:
+        record = self.guard_proxies.get(vault["model"]["id"].lower(), {}).get(name.lower())
+        if record is None:
+            raise ArmError(
+                404,
+                "ResourceNotFound",
+                f"The resource guard proxy '{name}' was not found in vault '{vault['model']['name']}'.",
+            )
+        return self.guard_proxy_view(vault, record)
+
+    def guard_proxy_view(self, vault: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+        """As the official examples answer it (ResourceGuardProxyCRUD, 2026-11-01): the id under
+        '/backupmanagement/resources/{vault}', the guard's id, the critical operations it protects with
+        their default request ids, the time of the last change."""
+        guard = record["guard"]
+        props: dict[str, Any] = {
+            "resourceGuardResourceId": guard,
+            "resourceGuardOperationDetails": [
+                {
+                    "vaultCriticalOperation": f"Microsoft.DataProtection/resourceGuards/{operation}",
+                    "defaultResourceRequest": f"{guard}/{operation}/default",
+                }
+                for operation in ("deleteResourceGuardProxyRequests", "disableSoftDeleteRequests")
+            ],
+            "lastUpdatedTime": ts_iso(record["updated"]),
+        }
+        if record.get("description"):
+            props["description"] = record["description"]
+        return {
+            "id": f"/backupmanagement/resources/{vault['model']['name']}/backupResourceGuardProxies/{record['name']}",
+            "name": record["name"],
+            "type": "Microsoft.RecoveryServices/vaults/backupResourceGuardProxies",
+            "properties": props,
+        }
 
     # -- discovery -------------------------------------------------------------------------
     def refresh(self, vault: dict[str, Any]) -> None:
@@ -425,13 +493,17 @@ class BackupBackend(Provider):
                 "Another operation is in progress on the selected item. Wait until the previous operation is "
                 "completed and then retry.",
             )
-        settings = (vault["model"]["properties"].get("securitySettings") or {}).get(
-            "softDeleteSettings"
-        ) or {}
-        points = str(len(self.visible_points(item)))
+        security = self.vaults.security(vault)
+        visible = self.visible_points(item)
+        if visible and posture.immutable(security):
+            # Immutable vault: "A protected item can't have its recovery points deleted before their
+            # respective expiry date" (Azure Backup docs, restricted operations); the code and message
+            # are Azure's (captured), the status is armsim's choice.
+            raise ArmError(400, posture.IMMUTABLE_DENIED_CODE, posture.IMMUTABLE_DENIED_MESSAGE)
+        points = str(len(visible))
         op = self._job_operation(vault, item, "DeleteBackupData", None, {"Number of Recovery Points": points})
-        if settings.get("softDeleteState", "Enabled") != "Disabled":
-            days = int(settings.get("softDeleteRetentionPeriodInDays", 14))
+        if posture.soft_delete_on(security):
+            days = int(security["retentionDays"])
             item["softDeleted"] = True
             item["deletedAt"] = self.world.now()
             item["deleteAt"] = item["deletedAt"] + days * 86400
@@ -487,6 +559,7 @@ class BackupBackend(Provider):
         self.jobs.pop(vault_id.lower(), None)
         self.refreshed.pop(vault_id.lower(), None)
         self.policy_writes.pop(vault_id.lower(), None)
+        self.guard_proxies.pop(vault_id.lower(), None)
 
     def item_view(self, item: dict[str, Any]) -> dict[str, Any]:
         now = self.world.now()
@@ -971,6 +1044,7 @@ class BackupBackend(Provider):
             "refreshed": self.refreshed,
             "forced": self.forced,
             "policyWrites": self.policy_writes,
+            "guardProxies": self.guard_proxies,
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -981,6 +1055,7 @@ class BackupBackend(Provider):
         self.refreshed = data.get("refreshed", {})
         self.forced = data.get("forced", {})
         self.policy_writes = data.get("policyWrites", {})
+        self.guard_proxies = data.get("guardProxies", {})
         self.by_vm = {item["vm"].lower(): key for key, item in self.items.items()}
         self._schedule = []
         now = self.world.now()

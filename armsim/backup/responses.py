@@ -95,6 +95,48 @@ def register(router: Router, backend: BackupBackend) -> None:
         backend.vaults.set_storage_config(vault_of(request), request.json())
         return Response(204)
 
+    # -- vault security configuration ------------------------------------------------------
+    vault_config_path = V + "/backupconfig/vaultconfig"
+
+    @route("GET", vault_config_path, "BackupResourceVaultConfigs_Get")
+    def get_vault_config(request: Request) -> Response:
+        return Response(200, backend.vaults.vault_config(vault_of(request)))
+
+    def write_vault_config(request: Request) -> Response:
+        vault = vault_of(request)
+        props = request.json().get("properties")
+        if not isinstance(props, dict):
+            raise ArmError(400, "BMSUserErrorInvalidInput", "The vault configuration needs 'properties'.")
+        backend.vaults.set_soft_delete(vault, props)
+        return Response(200, backend.vaults.vault_config(vault))
+
+    route("PUT", vault_config_path, "BackupResourceVaultConfigs_Put")(write_vault_config)
+    route("PATCH", vault_config_path, "BackupResourceVaultConfigs_Update")(write_vault_config)
+
+    @route("GET", V + "/backupResourceGuardProxies", "ResourceGuardProxies_Get")
+    def list_guard_proxies(request: Request) -> Response:
+        vault = vault_of(request)
+        proxies = [
+            backend.guard_proxy_view(vault, p)
+            for p in sorted(backend.guard_proxies_of(vault["model"]["id"]), key=lambda p: p["name"].lower())
+        ]
+        return paged(request, proxies, world.config["pageSize"]["protectedItems"])
+
+    @route("GET", V + "/backupResourceGuardProxies/{resourceGuardProxyName}", "ResourceGuardProxy_Get")
+    def get_guard_proxy(request: Request) -> Response:
+        return Response(
+            200, backend.get_guard_proxy(vault_of(request), request.params["resourceGuardProxyName"])
+        )
+
+    @route("PUT", V + "/backupResourceGuardProxies/{resourceGuardProxyName}", "ResourceGuardProxy_Put")
+    def put_guard_proxy(request: Request) -> Response:
+        return Response(
+            200,
+            backend.put_guard_proxy(
+                vault_of(request), request.params["resourceGuardProxyName"], request.json()
+            ),
+        )
+
     # -- policies --------------------------------------------------------------------------
     @route("GET", V + "/backupPolicies", "BackupPolicies_List")
     def list_policies(request: Request) -> Response:

@@ -5,7 +5,9 @@ job history. Everything goes through the same models (and rules) as the ARM rout
     {
       "subscriptions": [{"subscriptionId": "...", "displayName": "..."}],
       "resourceGroups": [{"subscriptionId": "...", "name": "rg", "location": "westeurope"}],
-      "vaults": [{"subscriptionId", "resourceGroup", "name", "location", "redundancy": "GeoRedundant"}],
+      "vaults": [{"subscriptionId", "resourceGroup", "name", "location", "redundancy": "GeoRedundant",
+                  "securitySettings": {"softDeleteSettings": {...}, "immutabilitySettings": {"state": "Locked"}},
+                  "resourceGuard": "/subscriptions/…/providers/Microsoft.DataProtection/resourceGuards/rg1"}],
       "policies": [{"vaultId": "...", "name": "gold", "properties": {...ARM policy properties...}}],
       "vms": [{"subscriptionId", "resourceGroup", "name", "location", "tags": {}, "osType": "Linux",
                "image": {"publisher", "offer", "sku", "version"} | null (a migrated VM),
@@ -76,15 +78,34 @@ def apply_seed(world: World, data: dict[str, Any]) -> dict[str, int]:
     for spec in data.get("vaults", []):
         group(spec["subscriptionId"], spec["resourceGroup"], spec["location"])
         redundancy = spec.get("redundancy", "GeoRedundant")
-        vaults.put(
+        settings = dict(spec.get("securitySettings") or {})
+        immutability = (settings.pop("immutabilitySettings", None) or {}).get("state")
+        record, _ = vaults.put(
             spec["subscriptionId"],
             spec["resourceGroup"],
             spec["name"],
             {
                 "location": spec["location"],
-                "properties": {"redundancySettings": {"standardTierStorageRedundancy": redundancy}},
+                "properties": {
+                    "redundancySettings": {"standardTierStorageRedundancy": redundancy},
+                    "securitySettings": settings,
+                },
             },
         )
+        if immutability:
+            # As Azure takes it: Locked only from Unlocked (armsim/vaults/security.py).
+            steps = ["Unlocked", "Locked"] if str(immutability).lower() == "locked" else [immutability]
+            for state in steps:
+                vaults.patch(
+                    spec["subscriptionId"],
+                    spec["resourceGroup"],
+                    spec["name"],
+                    {"properties": {"securitySettings": {"immutabilitySettings": {"state": state}}}},
+                )
+        if spec.get("resourceGuard"):
+            backup.put_guard_proxy(
+                record, "VaultProxy", {"properties": {"resourceGuardResourceId": spec["resourceGuard"]}}
+            )
         counts["vaults"] += 1
     for spec in data.get("policies", []):
         vault = _vault(vaults, spec["vaultId"])

@@ -13,6 +13,7 @@ from armsim.core.http import Router
 from armsim.core.limits import active
 from armsim.core.world import Provider
 from armsim.resources.models import ResourcesBackend, normalize_location
+from armsim.vaults import security as posture
 
 VAULT_TYPE = "Microsoft.RecoveryServices/vaults"
 VAULT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,49}$")
@@ -103,9 +104,7 @@ class VaultsBackend(Provider):
         )
         if redundancy:
             self._set_redundancy(existing, storage, redundancy)
-        crr = (props.get("redundancySettings") or {}).get("crossRegionRestore")
-        if crr:
-            storage["crossRegionRestore"] = crr == "Enabled"
+        _set_cross_region_restore(storage, (props.get("redundancySettings") or {}).get("crossRegionRestore"))
         model = copy.deepcopy(existing["model"]) if existing else {}
         identity = body.get("identity")
         if isinstance(identity, dict) and identity.get("type", "None") != "None":
@@ -127,29 +126,67 @@ class VaultsBackend(Provider):
         )
         if identity:
             model["identity"] = identity
-        kept = {k: v for k, v in props.items() if k not in ("provisioningState", "redundancySettings")}
+        settings = props.get("securitySettings")
+        if existing is None:
+            security = posture.initial(settings)
+        else:
+            # Soft delete is changed through backupconfig/vaultconfig: Azure answers a vault write that
+            # changes softDeleteSettings with 200 and leaves them as they were (azure-rest-api-specs#34218,
+            # azure-sdk-for-python#38347). Immutability is changed on the vault.
+            security = dict(self.security(existing))
+            immutability = (
+                (settings or {}).get("immutabilitySettings") if isinstance(settings, dict) else None
+            )
+            if isinstance(immutability, dict) and immutability.get("state") is not None:
+                posture.change_immutability(security, immutability["state"])
+        _check_public_access(props)
+        kept = {
+            k: v
+            for k, v in props.items()
+            if k not in ("provisioningState", "redundancySettings", "securitySettings", "bcdrSecurityLevel")
+        }
         model["properties"] = {
             **(model.get("properties") or {}),
             **kept,
             "provisioningState": "Succeeded",
         }
+        if isinstance(settings, dict):
+            model["properties"]["securitySettings"] = _extra_settings(settings)
+        model["properties"].setdefault("securitySettings", {})
         model["properties"].setdefault("publicNetworkAccess", "Enabled")
         model["properties"].setdefault("privateEndpointStateForBackup", "None")
         model["properties"].setdefault("privateEndpointStateForSiteRecovery", "None")
-        model["properties"].setdefault(
-            "securitySettings",
-            {
-                "softDeleteSettings": {
-                    "softDeleteState": "Enabled",
-                    "softDeleteRetentionPeriodInDays": 14,
-                    "enhancedSecurityState": "Enabled",
-                },
-                "immutabilitySettings": {"state": "Disabled"},
-                "multiUserAuthorization": "Disabled",
-            },
-        )
-        self.vaults[key] = {"model": model, "storage": storage}
+        self.vaults[key] = {"model": model, "storage": storage, "security": security}
         return self.vaults[key], existing is None
+
+    def security(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The vault's posture (armsim/vaults/security.py); a vault saved before it was kept gets it from
+        the securitySettings it was written with."""
+        if "security" not in record:
+            settings = record["model"]["properties"].get("securitySettings") or {}
+            try:
+                record["security"] = posture.initial(settings)
+            except ArmError:
+                record["security"] = dict(posture.DEFAULT_SECURITY)
+            record["model"]["properties"]["securitySettings"] = _extra_settings(settings)
+        security: dict[str, Any] = record["security"]
+        return security
+
+    def multi_user_authorization(self, record: dict[str, Any]) -> bool:
+        """A Resource Guard is associated with the vault (a backupResourceGuardProxies entry)."""
+        return bool(self.world.provider("backup").guard_proxies_of(record["model"]["id"]))
+
+    def set_soft_delete(self, record: dict[str, Any], properties: dict[str, Any]) -> None:
+        """backupconfig/vaultconfig's PUT or PATCH: soft delete's state, enhanced security, retention."""
+        posture.change_soft_delete(
+            self.security(record),
+            state=properties.get("softDeleteFeatureState"),
+            days=properties.get("softDeleteRetentionPeriodInDays"),
+            enhanced=properties.get("enhancedSecurityState"),
+        )
+
+    def vault_config(self, record: dict[str, Any]) -> dict[str, Any]:
+        return posture.vault_config_view(record["model"]["id"], self.security(record))
 
     def _check_vault_count(self, subscription_id: str, location: str) -> None:
         """Refuse a new vault once the subscription has the most Azure allows in the region (500)."""
@@ -175,12 +212,33 @@ class VaultsBackend(Provider):
         record = self.get(subscription_id, group, name)
         props = body.get("properties") or {}
         redundancy = (props.get("redundancySettings") or {}).get("standardTierStorageRedundancy")
+        storage = copy.deepcopy(record["storage"])
         if redundancy:
-            self._set_redundancy(record, record["storage"], redundancy)
+            self._set_redundancy(record, storage, redundancy)
+        _set_cross_region_restore(storage, (props.get("redundancySettings") or {}).get("crossRegionRestore"))
+        settings = props.get("securitySettings")
+        immutability = settings.get("immutabilitySettings") if isinstance(settings, dict) else None
+        if isinstance(immutability, dict) and immutability.get("state") is not None:
+            # Validated before anything changes; soft delete is not changed here (see put).
+            trial = dict(self.security(record))
+            posture.change_immutability(trial, immutability["state"])
+            record["security"] = trial
+        _check_public_access(props)
+        record["storage"] = storage
         if isinstance(body.get("tags"), dict):
             record["model"]["tags"] = dict(body["tags"])
         for key, value in props.items():
-            if key not in ("provisioningState", "redundancySettings"):
+            if key == "securitySettings" and isinstance(value, dict):
+                record["model"]["properties"]["securitySettings"] = {
+                    **(record["model"]["properties"].get("securitySettings") or {}),
+                    **_extra_settings(value),
+                }
+            elif key not in (
+                "provisioningState",
+                "redundancySettings",
+                "securitySettings",
+                "bcdrSecurityLevel",
+            ):
                 record["model"]["properties"][key] = value
         return record
 
@@ -226,14 +284,22 @@ class VaultsBackend(Provider):
         if wanted:
             self._set_redundancy(record, record["storage"], wanted)
         if "crossRegionRestoreFlag" in props:
-            record["storage"]["crossRegionRestore"] = bool(props["crossRegionRestoreFlag"])
+            _set_cross_region_restore(
+                record["storage"], "Enabled" if props["crossRegionRestoreFlag"] else "Disabled"
+            )
 
     def view(self, record: dict[str, Any]) -> dict[str, Any]:
         model = copy.deepcopy(record["model"])
+        security = self.security(record)
+        mua = self.multi_user_authorization(record)
         model["properties"]["redundancySettings"] = {
             "standardTierStorageRedundancy": record["storage"]["storageType"],
             "crossRegionRestore": "Enabled" if record["storage"].get("crossRegionRestore") else "Disabled",
         }
+        model["properties"]["securitySettings"] = posture.settings_view(
+            security, mua, model["properties"].get("securitySettings")
+        )
+        model["properties"]["bcdrSecurityLevel"] = posture.level(security, mua)
         return model
 
     def delete(self, subscription_id: str, group: str, name: str) -> None:
@@ -267,3 +333,50 @@ class VaultsBackend(Provider):
 
     def load(self, data: dict[str, Any]) -> None:
         self.vaults = data.get("vaults", {})
+
+
+PUBLIC_NETWORK_ACCESS = ("Enabled", "Disabled")
+
+
+def _check_public_access(props: dict[str, Any]) -> None:
+    value = props.get("publicNetworkAccess")
+    if value is not None and value not in PUBLIC_NETWORK_ACCESS:
+        raise ArmError(
+            400,
+            "BMSUserErrorInvalidInput",
+            f"Input provided for the call is invalid. publicNetworkAccess '{value}' is not valid; use Enabled or "
+            "Disabled.",
+        )
+
+
+def _extra_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """What a vault's securitySettings hold besides the posture armsim keeps itself (e.g.
+    sourceScanConfiguration), kept as written."""
+    return {
+        k: copy.deepcopy(v)
+        for k, v in settings.items()
+        if k not in ("softDeleteSettings", "immutabilitySettings", "multiUserAuthorization")
+    }
+
+
+def _set_cross_region_restore(storage: dict[str, Any], value: Any) -> None:
+    """Cross-region restore on or off; it can be turned off again (the Terraform provider's acceptance
+    test toggles it against Azure) and needs geo-redundant storage (Azure Backup docs; the refusal's
+    code is armsim's choice)."""
+    if value is None:
+        return
+    if value not in ("Enabled", "Disabled"):
+        raise ArmError(
+            400,
+            "BMSUserErrorInvalidInput",
+            f"Input provided for the call is invalid. crossRegionRestore '{value}' is not valid; use Enabled or "
+            "Disabled.",
+        )
+    if value == "Enabled" and storage["storageType"] != "GeoRedundant":
+        raise ArmError(
+            400,
+            "BMSUserErrorInvalidInput",
+            "Input provided for the call is invalid. Cross Region Restore can be enabled only on a vault with "
+            f"geo-redundant storage (this vault is {storage['storageType']}).",
+        )
+    storage["crossRegionRestore"] = value == "Enabled"

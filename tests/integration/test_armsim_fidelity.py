@@ -150,9 +150,6 @@ MISSING_ALLOWED: dict[tuple[str, str], str] = {
     ("recoveryservices/GETVault.json", "properties.privateEndpointConnections"): (
         "Private endpoints are not simulated."
     ),
-    ("recoveryservices/GETVault.json", "properties.bcdrSecurityLevel"): (
-        "Azure's computed security posture of a vault (BCDR security level) is not simulated."
-    ),
     ("recoveryservices/GETVault.json", "properties.secureScore"): (
         "Azure's computed secure score of a vault is not simulated."
     ),
