@@ -14,6 +14,7 @@ def build_world(data_dir: Path | None = None) -> World:
     from armsim.core.operations import Operations
     from armsim.eventgrid.models import EventGridBackend
     from armsim.loganalytics.models import LogAnalyticsBackend
+    from armsim.resourcegraph.models import ResourceGraphBackend
     from armsim.resources.models import ResourcesBackend
     from armsim.vaults.models import VaultsBackend
 
@@ -26,6 +27,7 @@ def build_world(data_dir: Path | None = None) -> World:
         BackupBackend,
         EventGridBackend,
         LogAnalyticsBackend,
+        ResourceGraphBackend,
         ControlBackend,
     ):
         world.add(provider)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from azure.mgmt.compute import ComputeManagementClient
     from azure.mgmt.recoveryservices import RecoveryServicesClient
     from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
+    from azure.mgmt.resourcegraph import ResourceGraphClient
     from azure.monitor.query import LogsQueryClient
     from azure.storage.blob import ContainerClient
     from azure.storage.queue import QueueClient
@@ -49,6 +50,10 @@ class Clients:
         # One pacer for every management client of the process: ARM's buckets are per subscription
         # and principal, whichever client sends the request.
         self.pacer = ArmPacer() if settings.arm_pacing else None
+        # Resource Graph has a quota of its own (per user, not per subscription): one for the process.
+        from autopilot.resourcegraph import GraphQuota
+
+        self.graph_quota = GraphQuota()
 
     @property
     def credential(self) -> TokenCredential:
@@ -121,6 +126,28 @@ class Clients:
             subscription_id,
             lambda: RecoveryServicesClient(self.credential, subscription_id, **self._arm_kwargs()),
         )
+
+    def resource_graph(self) -> ResourceGraphClient:
+        """Azure Resource Graph (reached through ARM with ARM's token), paced by its user quota
+        instead of ARM's token buckets."""
+        from azure.mgmt.resourcegraph import ResourceGraphClient
+
+        def build() -> ResourceGraphClient:
+            kwargs = self._arm_kwargs()
+            kwargs["per_retry_policies"] = [self.graph_quota]
+            return ResourceGraphClient(self.credential, **kwargs)
+
+        return self._cached("graph", "", build)
+
+    def send_arm(self, method: str, path: str) -> Any:
+        """A plain ARM request (GET /subscriptions and the like) through the management pipeline:
+        its JSON answer."""
+        from azure.core.rest import HttpRequest
+
+        client = self.resource_graph()
+        response = client._client.send_request(HttpRequest(method, path))
+        response.raise_for_status()
+        return response.json()
 
     def events(self) -> EventGridPublisherClient | None:
         """The publisher for outcome events, or None when no topic is configured."""

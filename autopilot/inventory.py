@@ -1,19 +1,38 @@
-"""The estate in a few paged calls: every VM of the subscriptions in scope (with its instance view,
-statusOnly=true) joined with the protected items of every vault the rules name. IDs are compared
-case-insensitively, as ARM may change their case. No per-VM call is made."""
+"""The estate in a few paged calls, from one of two sources (AUTOPILOT_INVENTORY):
+
+- ARM pages (`arm`, the reference): every VM of each subscription in scope (with its instance view,
+  statusOnly=true) joined with the protected items of every vault the rules name, and per vault its
+  policies, storage configuration and jobs, read by the sweep.
+- Azure Resource Graph (`resourcegraph`): the same facts for every subscription at once, 1,000 rows a
+  page (autopilot/resourcegraph.py); what Resource Graph does not hold is read from ARM where it matters.
+- `auto`: Resource Graph when the identity may query it, else ARM pages; the report says which and why.
+
+IDs are compared case-insensitively, as ARM may change their case. No per-VM call is made."""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError
 
-from autopilot.azure_backup import AzureBackup, ItemFacts, error_code
+from autopilot.azure_backup import AzureBackup, ItemFacts, JobFacts, error_code
 from autopilot.protect import Decision, decide
-from autopilot.rules import Rules, VaultSpec
+from autopilot.rules import Rules, SubscriptionFacts, VaultSpec
 from autopilot.vms import VmFacts, split_id
+
+if TYPE_CHECKING:
+    from autopilot.context import Autopilot
+    from autopilot.resourcegraph import Estate
+
+log = logging.getLogger("autopilot.inventory")
+ARM, GRAPH = "arm", "resourcegraph"
+MISSING = ("ResourceNotFound", "ResourceGroupNotFound")  # a vault the rules name that does not exist
+EXCLUSION_GETS = 20  # more items than this whose exclusions matter in a vault: its items are listed
 
 
 @dataclass
@@ -23,6 +42,12 @@ class Inventory:
     orphans: list[ItemFacts] = field(default_factory=list)  # items whose VM no longer exists
     errors: dict[str, str] = field(default_factory=dict)  # what could not be read (e.g. 403), and why
     shared_disks: set[str] = field(default_factory=set)  # lower-case ids of shared managed disks
+    missing_vaults: list[VaultSpec] = field(default_factory=list)  # vaults the rules name that do not exist
+    source: str = ARM
+    # Read by Resource Graph with the rest (None: the sweep reads them from ARM, vault by vault).
+    policies: dict[str, dict[str, dict[str, Any]]] | None = None  # lower vault id -> lower name -> props
+    storage: dict[str, tuple[str, str]] | None = None  # lower vault id -> (storage type, Locked/Unlocked)
+    jobs: dict[str, list[JobFacts]] | None = None  # lower vault id -> latest jobs (see resourcegraph)
 
     def item_of(self, vm: VmFacts) -> ItemFacts | None:
         return self.items.get(vm.id.lower())
@@ -40,9 +65,7 @@ def read_inventory(
 ) -> Inventory:
     inventory = Inventory()
     subscriptions = list(subscriptions)
-    vaults: list[VaultSpec] = [
-        v for v in rules.vaults if v.subscription_id.lower() in {s.lower() for s in subscriptions}
-    ]
+    vaults: list[VaultSpec] = list(rules.vaults_for(subscriptions))
 
     def vms_of(subscription: str) -> tuple[str, list[VmFacts] | str]:
         try:
@@ -77,7 +100,10 @@ def read_inventory(
     unlisted = {s.lower() for s, vms in vm_results if isinstance(vms, str)}
     for vault, items in item_results:
         if isinstance(items, str):
-            inventory.errors[vault.resource_id] = items
+            if items.startswith(MISSING):
+                inventory.missing_vaults.append(vault)
+            else:
+                inventory.errors[vault.resource_id] = items
             continue
         for item in items:
             if item.vm_id.lower() in known:
@@ -101,3 +127,155 @@ def plan(rules: Rules, inventory: Inventory) -> list[tuple[VmFacts, Decision]]:
     """What would be done to each VM, and why; changes nothing. (Shared disks and other vaults are
     checked when a VM is protected; the plan does not make per-VM calls.)"""
     return [(vm, decide(rules, vm, inventory.item_of(vm), inventory.shared_luns(vm))) for vm in inventory.vms]
+
+
+# -- the source ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Source:
+    """Where a run reads the estate, and why."""
+
+    name: str  # arm or resourcegraph
+    reason: str
+    subscriptions: tuple[str, ...] = ()  # the scope, lower-case ids
+    facts: dict[str, SubscriptionFacts] = field(default_factory=dict)
+
+
+def _graph_scope(autopilot: Autopilot) -> Any:
+    from autopilot.resourcegraph import Scope
+
+    settings = autopilot.settings
+    if settings.management_groups:
+        return Scope(management_groups=settings.management_groups)
+    if settings.all_subscriptions:
+        return Scope()
+    return Scope(subscriptions=tuple(autopilot.subscriptions()))
+
+
+def choose_source(autopilot: Autopilot) -> Source:
+    """The inventory source of a run and the subscriptions in scope: AUTOPILOT_INVENTORY, and for
+    `auto` whether Resource Graph answers the identity (its first query, which lists the subscriptions
+    in scope, is the test)."""
+    from autopilot.resourcegraph import Graph, read_subscriptions
+
+    settings = autopilot.settings
+    setting = settings.inventory
+    if setting == ARM:
+        return Source(ARM, "AUTOPILOT_INVENTORY=arm", _arm_subscriptions(autopilot))
+    graph = Graph(autopilot.clients.resource_graph())
+    try:
+        found = read_subscriptions(graph, _graph_scope(autopilot))
+    except HttpResponseError as error:
+        from autopilot.resourcegraph import refused
+
+        if setting == GRAPH or not refused(error):
+            raise
+        if settings.management_groups:
+            raise
+        reason = (
+            f"AUTOPILOT_INVENTORY=auto: Resource Graph refused the app's identity ({error_code(error)}, HTTP "
+            f"{error.status_code}), so the estate was read in ARM pages; grant "
+            "Microsoft.ResourceGraph/resources/read (infra/rbac-subscription.bicep) to read it from Resource Graph"
+        )
+        log.warning("%s", reason)
+        return Source(ARM, reason, _arm_subscriptions(autopilot))
+    facts = {sub: SubscriptionFacts(name, groups) for sub, (name, groups) in found.items()}
+    if settings.all_subscriptions or settings.management_groups:
+        subscriptions = tuple(sorted(found))
+    else:
+        subscriptions = tuple(autopilot.subscriptions())
+    reason = f"AUTOPILOT_INVENTORY={setting}" + (
+        ": the identity may query Resource Graph" if setting == "auto" else ""
+    )
+    return Source(GRAPH, reason, subscriptions, facts)
+
+
+def _arm_subscriptions(autopilot: Autopilot) -> tuple[str, ...]:
+    """The subscriptions in scope by ARM: listed in the setting, every one the identity can see (`*`,
+    GET /subscriptions), or those of the rules' vaults."""
+    if not autopilot.settings.all_subscriptions:
+        return tuple(autopilot.subscriptions())
+    found: list[str] = []
+    path: str | None = "/subscriptions?api-version=2022-12-01"
+    while path:
+        page = autopilot.clients.send_arm("GET", path)
+        found += [
+            str(s["subscriptionId"]).lower()
+            for s in page.get("value", [])
+            if s.get("state", "Enabled") == "Enabled"
+        ]
+        path = page.get("nextLink")
+    return tuple(sorted(set(found)))
+
+
+def read_estate(autopilot: Autopilot, subscriptions: Iterable[str] | None = None) -> Estate:
+    """Everything the sweep reads of the scope (or of these subscriptions), from Resource Graph."""
+    from autopilot.resourcegraph import Graph, Scope
+    from autopilot.resourcegraph import read_estate as read
+
+    scope = (
+        Scope(subscriptions=tuple(subscriptions)) if subscriptions is not None else _graph_scope(autopilot)
+    )
+    now = dt.datetime.now(dt.UTC)
+    cursors = [row["Since"] for row in autopilot.state.rows("sweep-cursor") if row.get("Since")]
+    since = min(cursors) if cursors else now - dt.timedelta(days=1)
+    open_entities = {
+        f"{str(row.get('Vault', '')).lower()}|{str(row.get('Key', '')).rsplit(';', 1)[-1].lower()}"
+        for row in autopilot.state.rows("job-alert")
+    }
+    return read(Graph(autopilot.clients.resource_graph()), scope, autopilot.rules, since, open_entities)
+
+
+def inventory_from_estate(autopilot: Autopilot, estate: Estate, subscription: str) -> Inventory:
+    """One subscription's inventory from Resource Graph's estate, completed from ARM where Resource
+    Graph holds too little: the disk exclusions of protected VMs with data disks."""
+    sub = subscription.lower()
+    rules = autopilot.rules
+    vaults = list(rules.vaults_for([sub]))
+    rules_vaults = {v.resource_id.lower() for v in vaults}
+    inventory = Inventory(source=GRAPH, policies={}, storage={}, jobs={})
+    inventory.vms = [vm for vm in estate.vms if vm.subscription_id.lower() == sub]
+    known = {vm.id.lower() for vm in inventory.vms}
+    for key, item in estate.items.items():
+        if key in known and item.vault_id.lower() in rules_vaults:
+            inventory.items[key] = item
+    inventory.orphans = [o for o in estate.orphans if o.vault_id.lower() in rules_vaults]
+    inventory.shared_disks = set(estate.shared_disks)
+    for vault in vaults:
+        key = vault.resource_id.lower()
+        if key not in estate.vaults:
+            inventory.missing_vaults.append(vault)
+            continue
+        assert inventory.policies is not None and inventory.storage is not None and inventory.jobs is not None
+        inventory.policies[key] = estate.policies.get(key, {})
+        locked = "Locked" if estate.vault_items.get(key, 0) else "Unlocked"
+        inventory.storage[key] = (estate.vaults[key], locked)
+        inventory.jobs[key] = [j for j in estate.jobs.get(key, [])]
+    _exclusions_from_arm(autopilot.azure, inventory, vaults)
+    inventory.vms.sort(key=lambda vm: vm.id.lower())
+    return inventory
+
+
+def _exclusions_from_arm(azure: AzureBackup, inventory: Inventory, vaults: list[VaultSpec]) -> None:
+    """Resource Graph shows no disk exclusions of an item: those of VMs with data disks are read from
+    ARM (one GET each, or the vault's item list when many are in one vault)."""
+    by_vault: dict[str, list[VmFacts]] = {}
+    for vm in inventory.vms:
+        item = inventory.item_of(vm)
+        if item is not None and vm.data_disks and not item.soft_deleted:
+            by_vault.setdefault(item.vault_id.lower(), []).append(vm)
+    for vault in vaults:
+        vms = by_vault.get(vault.resource_id.lower(), [])
+        if not vms:
+            continue
+        try:
+            if len(vms) > EXCLUSION_GETS:
+                for item in azure.list_items(vault):
+                    if item.vm_id.lower() in inventory.items:
+                        inventory.items[item.vm_id.lower()] = item
+                continue
+            for vm in vms:
+                item = azure.get_item(vault, vm)
+                if item is not None:
+                    inventory.items[vm.id.lower()] = item
+        except HttpResponseError as error:
+            inventory.errors[vault.resource_id] = _unreadable(error)

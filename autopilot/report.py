@@ -21,6 +21,7 @@ def build_report(
     new_keys: set[str],
     history: list[dict[str, Any]],
     dry_run: bool,
+    inventory: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     selected = sum(r.selected for r in results)
     compliant = sum(r.compliant for r in results)
@@ -56,6 +57,7 @@ def build_report(
         "newFindings": len(new_keys),
         "byKind": dict(sorted(kinds.items())),
         "byAction": dict(sorted(actions.items())),
+        "inventory": inventory or {"source": "arm", "reason": ""},
     }
     return {
         "summary": summary,

@@ -65,8 +65,10 @@ __all__ = [
     "RulesError",
     "Selection",
     "SelectionRule",
+    "SubscriptionFacts",
     "TagMatch",
     "VaultSpec",
+    "VaultTemplate",
     "WeeklyRetention",
     "load_rules",
     "normalize_region",
@@ -131,6 +133,94 @@ class VaultSpec:
             f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
             f"/providers/Microsoft.RecoveryServices/vaults/{self.name}"
         )
+
+
+@dataclass(frozen=True)
+class SubscriptionFacts:
+    """What vault templates may select a subscription by: its display name and its management groups
+    (read by the sweep from Resource Graph or ARM)."""
+
+    name: str = ""
+    management_groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VaultTemplate:
+    """Vaults declared once for many subscriptions: for each subscription it selects and each of its
+    regions, a vault set named from patterns ({region}, {subscription}, {subscriptionShort}, {n})."""
+
+    regions: tuple[str, ...]
+    resource_group: str  # pattern
+    name: str  # pattern
+    count: int = 1
+    storage_redundancy: StorageRedundancy = "GeoRedundant"
+    subscriptions: tuple[str, ...] = ()  # lower-case ids; empty with all_subscriptions
+    all_subscriptions: bool = False
+    name_pattern: str = ""  # a glob on the subscription's display name
+    management_group: str = ""
+    exclude: tuple[str, ...] = ()  # lower-case ids never selected
+    line: int = 0
+
+    def selects(self, subscription_id: str, facts: SubscriptionFacts | None) -> bool:
+        sub = subscription_id.lower()
+        if sub in self.exclude:
+            return False
+        if self.all_subscriptions:
+            return True
+        if self.subscriptions:
+            return sub in self.subscriptions
+        if facts is None:
+            return False
+        if self.name_pattern:
+            return _glob(self.name_pattern).fullmatch(facts.name) is not None
+        return self.management_group.lower() in {g.lower() for g in facts.management_groups}
+
+    def vaults(self, subscription_id: str, region: str | None = None) -> list[VaultSpec]:
+        sub = subscription_id.lower()
+        out = []
+        for name_region in self.regions:
+            if region is not None and name_region != region:
+                continue
+            for n in range(1, self.count + 1):
+                values = {
+                    "region": name_region,
+                    "subscription": sub,
+                    "subscriptionShort": sub[:8],
+                    "n": str(n),
+                }
+                out.append(
+                    VaultSpec(
+                        sub,
+                        _fill(self.resource_group, values),
+                        _fill(self.name, values),
+                        name_region,
+                        self.storage_redundancy,
+                    )
+                )
+        return out
+
+    def describe(self) -> str:
+        if self.all_subscriptions:
+            who = "every subscription in scope"
+        elif self.subscriptions:
+            who = f"subscriptions {', '.join(self.subscriptions)}"
+        elif self.name_pattern:
+            who = f"subscriptions named like '{self.name_pattern}'"
+        else:
+            who = f"subscriptions of management group {self.management_group}"
+        return f"{self.name} in {self.resource_group}, {self.count} a region in {', '.join(self.regions)}, for {who}"
+
+
+def _fill(pattern: str, values: Mapping[str, str]) -> str:
+    out = pattern
+    for key, value in values.items():
+        out = out.replace("{" + key + "}", value)
+    return out
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(regex, re.DOTALL | re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -341,21 +431,60 @@ class Rules:
     first_backup: FirstBackup = field(default_factory=FirstBackup)
     actions: Actions = field(default_factory=Actions)
     vault_capacity: VaultCapacity = field(default_factory=VaultCapacity)
+    vault_templates: tuple[VaultTemplate, ...] = ()
+    # What templates that select by name or management group know of each subscription (lower id).
+    subscription_facts: Mapping[str, SubscriptionFacts] = field(default_factory=dict)
 
     # --- vaults -------------------------------------------------------------------------------
 
+    def with_facts(self, facts: Mapping[str, SubscriptionFacts]) -> Rules:
+        """These rules with what is known of the subscriptions (names, management groups)."""
+        merged = {**self.subscription_facts, **{k.lower(): v for k, v in facts.items()}}
+        return dataclasses.replace(self, subscription_facts=merged)
+
     def vault_by_id(self, resource_id: str) -> VaultSpec | None:
         """The rules' vault with this resource id (compared case-insensitively), or None."""
-        return next((v for v in self.vaults if v.resource_id.lower() == resource_id.lower()), None)
+        found = next((v for v in self.vaults if v.resource_id.lower() == resource_id.lower()), None)
+        if found is not None or not self.vault_templates:
+            return found
+        parts = resource_id.split("/")
+        subscription = parts[2] if len(parts) > 2 else ""
+        return next(
+            (v for v in self.vaults_for([subscription]) if v.resource_id.lower() == resource_id.lower()), None
+        )
+
+    def vaults_for(self, subscriptions: Iterable[str]) -> tuple[VaultSpec, ...]:
+        """Every vault the rules expect in these subscriptions: those listed, and those the templates
+        make (a (subscription, region) with listed vaults keeps them; templates fill the others)."""
+        wanted = {s.strip().lower() for s in subscriptions}
+        listed = [v for v in self.vaults if v.subscription_id.lower() in wanted]
+        covered = {(v.subscription_id.lower(), v.region) for v in listed}
+        made: list[VaultSpec] = []
+        for sub in sorted(wanted):
+            for template in self.vault_templates:
+                if not template.selects(sub, self.subscription_facts.get(sub)):
+                    continue
+                for vault in template.vaults(sub):
+                    if (sub, vault.region) in covered or vault in made:
+                        continue
+                    made.append(vault)
+        return tuple(listed + made)
 
     def vault_set(self, subscription_id: str, region: str) -> tuple[VaultSpec, ...]:
         """The vaults for VMs of this subscription and region, in the order protection fills them
-        (the rules file's order); empty when the rules have none."""
+        (the rules file's order, or a template's); empty when the rules have none."""
         subscription = subscription_id.strip().lower()
         wanted = normalize_region(region)
-        return tuple(
+        listed = tuple(
             v for v in self.vaults if v.subscription_id.lower() == subscription and v.region == wanted
         )
+        if listed or not self.vault_templates:
+            return listed
+        facts = self.subscription_facts.get(subscription)
+        for template in self.vault_templates:
+            if wanted in template.regions and template.selects(subscription, facts):
+                return tuple(template.vaults(subscription, wanted))
+        return ()
 
     def vault_for(self, subscription_id: str, region: str) -> VaultSpec | None:
         """The first vault of the subscription's and region's set, or None when the rules have none."""
@@ -751,6 +880,127 @@ def _vault_names(name_field: _Field, count_field: _Field | None) -> list[str]:
     return [_vault_name(name_field, pattern.replace("{n}", str(n))) for n in range(1, count + 1)]
 
 
+_TEMPLATE_PLACEHOLDERS = ("{region}", "{subscription}", "{subscriptionShort}", "{n}")
+_SAMPLE_SUBSCRIPTION = "0123abcd-0000-0000-0000-000000000000"
+
+
+def _parse_vault_templates(f: _Field, vaults: Sequence[VaultSpec]) -> tuple[VaultTemplate, ...]:
+    """Vaults by template: for every subscription selected (`subscriptions: "*"`, a list of ids,
+    `{namePattern: ...}` or `{managementGroup: ...}`), one vault set per region of the template."""
+    templates: list[VaultTemplate] = []
+    for item in _list(f, "vault templates"):
+        keys = _mapping(
+            item,
+            (
+                "subscriptions",
+                "excludeSubscriptions",
+                "regions",
+                "resourceGroup",
+                "name",
+                "count",
+                "storageRedundancy",
+            ),
+            ("subscriptions", "regions", "resourceGroup", "name"),
+        )
+        sel = keys["subscriptions"]
+        all_subs, name_pattern, group = False, "", ""
+        ids: tuple[str, ...] = ()
+        if isinstance(sel.node, ScalarNode) and str(sel.node.value).strip() == "*":
+            all_subs = True
+        elif isinstance(sel.node, SequenceNode):
+            ids = tuple(_subscription_id(entry) for entry in _list(sel, "subscription ids"))
+        elif isinstance(sel.node, MappingNode):
+            chosen = _mapping(sel, ("namePattern", "managementGroup"))
+            if len(chosen) != 1:
+                raise sel.error("give exactly one of namePattern and managementGroup")
+            if "namePattern" in chosen:
+                name_pattern = _text(
+                    chosen["namePattern"], "a pattern on the subscription's name, e.g. prod-*"
+                )
+            else:
+                group = _text(chosen["managementGroup"], "a management group id").strip()
+        else:
+            raise sel.error(
+                "write '*' (every subscription in scope), a list of subscription ids, {namePattern: prod-*} or "
+                "{managementGroup: mg-id}"
+            )
+        exclude = (
+            tuple(_subscription_id(e) for e in _list(keys["excludeSubscriptions"], "subscription ids"))
+            if "excludeSubscriptions" in keys
+            else ()
+        )
+        regions: list[str] = []
+        for entry in _list(keys["regions"], "regions"):
+            region = normalize_region(_text(entry, "the Azure region, e.g. westeurope"))
+            if not _REGION.match(region):
+                raise entry.error(
+                    f"'{region}' is not an Azure region name; write it like westeurope or eastus"
+                )
+            if region in regions:
+                raise entry.error(f"region '{region}' is listed twice; name each once")
+            regions.append(region)
+        count = (
+            _int(keys["count"], 1, MAX_VAULT_COUNT, f"write 1 to {MAX_VAULT_COUNT} vaults")
+            if "count" in keys
+            else 1
+        )
+        name = _text(keys["name"], "the vault name pattern, e.g. rsv-{subscriptionShort}-{region}").strip()
+        group_pattern = _text(keys["resourceGroup"], "the resource group name pattern").strip()
+        if len(regions) > 1 and "{region}" not in name:
+            raise keys["name"].error(
+                f"'{name}' names the vaults of {len(regions)} regions alike; put {{region}} in it, e.g. "
+                "rsv-backup-{region}"
+            )
+        if count > 1 and name.count("{n}") != 1:
+            raise keys["name"].error(
+                f"'{name}' has a count, so it must contain {{n}} once, e.g. rsv-{{region}}-{{n}}"
+            )
+        redundancy: StorageRedundancy = "GeoRedundant"
+        if (
+            "storageRedundancy" in keys
+            and _choice(keys["storageRedundancy"], STORAGE_REDUNDANCIES) == "LocallyRedundant"
+        ):
+            redundancy = "LocallyRedundant"
+        template = VaultTemplate(
+            tuple(regions),
+            group_pattern,
+            name,
+            count,
+            redundancy,
+            ids,
+            all_subs,
+            name_pattern,
+            group,
+            exclude,
+            item.line,
+        )
+        # Every name the template makes must be a valid name (checked with a sample subscription id).
+        for vault in template.vaults(_SAMPLE_SUBSCRIPTION):
+            _vault_name(keys["name"], vault.name)
+            if not RESOURCE_GROUP.match(vault.resource_group) or vault.resource_group.endswith("."):
+                raise keys["resourceGroup"].error(
+                    f"'{vault.resource_group}' (from '{group_pattern}') is not a valid resource group name"
+                )
+        for other in templates:
+            if set(other.regions) & set(regions) and (other.all_subscriptions or all_subs):
+                raise item.error(
+                    f"this template and the one on line {other.line} both give vaults for every subscription in "
+                    f"region(s) {', '.join(sorted(set(other.regions) & set(regions)))}; exclude subscriptions or "
+                    "split the regions"
+                )
+        templates.append(template)
+    return tuple(templates)
+
+
+def _subscription_id(f: _Field) -> str:
+    value = _text(f, "the subscription id").strip()
+    if not SUBSCRIPTION_ID.match(value):
+        raise f.error(
+            f"'{value}' is not a subscription id; write its GUID, e.g. 00000000-0000-0000-0000-000000000000"
+        )
+    return value.lower()
+
+
 def _parse_vault_capacity(f: _Field) -> VaultCapacity:
     keys = _mapping(f, ("maxItems", "headroom"))
     most = MAX_VAULT_ITEMS
@@ -1123,6 +1373,7 @@ _TOP_LEVEL = (
     "firstBackup",
     "actions",
     "vaultCapacity",
+    "vaultTemplates",
 )
 
 
@@ -1155,12 +1406,15 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
         raise top.error(
             f"the file must be a mapping with the keys {', '.join(_TOP_LEVEL)}; found {top.describe()}"
         )
-    keys = _mapping(top, _TOP_LEVEL, ("vaults", "policies", "selection"), extensions=True)
+    keys = _mapping(top, _TOP_LEVEL, ("policies", "selection"), extensions=True)
+    if "vaults" not in keys and "vaultTemplates" not in keys:
+        raise top.error("missing key 'vaults'; list the vaults, or declare them by template (vaultTemplates)")
     if "version" in keys:
         _int(keys["version"], 1, 1, "this autopilot reads version 1 of the rules format")
 
     policies = _parse_policies(keys["policies"])
-    vaults = _parse_vaults(keys["vaults"])
+    vaults = _parse_vaults(keys["vaults"]) if "vaults" in keys else ()
+    templates = _parse_vault_templates(keys["vaultTemplates"], vaults) if "vaultTemplates" in keys else ()
     selection = _parse_selection(keys["selection"], policies)
     opt_out = _parse_opt_out(keys["optOut"]) if "optOut" in keys else None
     disk_tag: str | None = None
@@ -1170,7 +1424,9 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
     first_backup = _parse_first_backup(keys["firstBackup"]) if "firstBackup" in keys else FirstBackup()
     actions = _parse_actions(keys["actions"]) if "actions" in keys else Actions()
     capacity = _parse_vault_capacity(keys["vaultCapacity"]) if "vaultCapacity" in keys else VaultCapacity()
-    return Rules(source, vaults, policies, selection, opt_out, disk_tag, first_backup, actions, capacity)
+    return Rules(
+        source, vaults, policies, selection, opt_out, disk_tag, first_backup, actions, capacity, templates
+    )
 
 
 def load_rules(path: str) -> Rules:

@@ -27,6 +27,9 @@ CLOUD_NAMES: dict[str, AzureClouds] = {
 }
 
 SUBSCRIPTION_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+# A management group id: up to 90 letters, digits, hyphens, underscores, periods and parentheses.
+MANAGEMENT_GROUP = re.compile(r"^[A-Za-z0-9_().-]{1,90}$")
+INVENTORY_SOURCES = ("arm", "resourcegraph", "auto")
 
 
 class SettingsError(ValueError):
@@ -48,7 +51,7 @@ class Settings:
     arm_endpoint: str
     arm_scope: str
     cloud: AzureClouds | None
-    subscriptions: tuple[str, ...]
+    subscriptions: tuple[str, ...]  # lower-case ids; empty: those of the rules' vaults
     rules_path: str | None
     storage: StorageSettings
     events_endpoint: str | None = None
@@ -82,6 +85,11 @@ class Settings:
     audit_retention_days: int = 400
     backup_record_retention_days: int = 90
     sweep_retention_days: int = 30
+    # Where the sweep reads the estate: ARM pages per subscription, Azure Resource Graph, or Resource
+    # Graph when the identity may query it (autopilot/inventory.py, autopilot/resourcegraph.py).
+    inventory: str = "arm"
+    all_subscriptions: bool = False  # AUTOPILOT_SUBSCRIPTIONS=*: every subscription the identity can see
+    management_groups: tuple[str, ...] = ()  # AUTOPILOT_MANAGEMENT_GROUPS: the scope as management groups
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -104,6 +112,14 @@ class Settings:
             arm_scope = audience.rstrip("/") + "/.default"
 
         subscriptions = _csv(env.get("AUTOPILOT_SUBSCRIPTIONS", ""))
+        all_subscriptions = subscriptions == ("*",)
+        if all_subscriptions:
+            subscriptions = ()
+        elif "*" in subscriptions:
+            raise SettingsError(
+                "AUTOPILOT_SUBSCRIPTIONS mixes '*' with subscription ids; write '*' alone (every subscription "
+                "the app's identity can see) or a comma-separated list of ids."
+            )
         for sub in subscriptions:
             if not SUBSCRIPTION_ID.match(sub):
                 raise SettingsError(
@@ -119,6 +135,30 @@ class Settings:
                     "AUTOPILOT_BACKUP_SCOPE_TAG must look like 'key=value', e.g. 'backup-now=allowed'."
                 )
             scope_tag = (key.strip(), value.strip())
+
+        inventory = _text(env, "AUTOPILOT_INVENTORY", "arm").lower()
+        if inventory not in INVENTORY_SOURCES:
+            raise SettingsError(
+                f"AUTOPILOT_INVENTORY={env.get('AUTOPILOT_INVENTORY')!r} is not an inventory source; use arm (ARM "
+                "pages per subscription), resourcegraph (Azure Resource Graph) or auto (Resource Graph when the "
+                "identity may query it, else ARM pages)."
+            )
+        groups = _csv(env.get("AUTOPILOT_MANAGEMENT_GROUPS", ""))
+        for group in groups:
+            if not MANAGEMENT_GROUP.match(group):
+                raise SettingsError(
+                    f"AUTOPILOT_MANAGEMENT_GROUPS has {group!r}, which is not a management group id (up to 90 "
+                    "letters, digits, hyphens, underscores, periods and parentheses); separate ids with commas."
+                )
+        if groups and (subscriptions or all_subscriptions):
+            raise SettingsError(
+                "AUTOPILOT_MANAGEMENT_GROUPS and AUTOPILOT_SUBSCRIPTIONS both set the scope; set one of them."
+            )
+        if groups and inventory == "arm":
+            raise SettingsError(
+                "AUTOPILOT_MANAGEMENT_GROUPS needs Azure Resource Graph to find the groups' subscriptions; set "
+                "AUTOPILOT_INVENTORY to resourcegraph or auto, or list the subscriptions in AUTOPILOT_SUBSCRIPTIONS."
+            )
 
         allowed_hosts = {urlsplit(arm_endpoint).hostname or ""}
         for name in ("AUTOPILOT_EVENTS_ENDPOINT", "AUTOPILOT_LOGS_ENDPOINT"):
@@ -165,6 +205,9 @@ class Settings:
             audit_retention_days=_int(env, "AUTOPILOT_AUDIT_RETENTION_DAYS", 400, 1, 3650),
             backup_record_retention_days=_int(env, "AUTOPILOT_BACKUP_RECORD_RETENTION_DAYS", 90, 1, 3650),
             sweep_retention_days=_int(env, "AUTOPILOT_SWEEP_RETENTION_DAYS", 30, 1, 3650),
+            inventory=inventory,
+            all_subscriptions=all_subscriptions,
+            management_groups=tuple(groups),
         )
 
 

@@ -22,21 +22,30 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from autopilot import on_demand
 from autopilot.azure_backup import ItemFacts, JobFacts, error_code, is_transient
 from autopilot.errorcodes import COMPLETED_WITH_WARNINGS, ErrorClass, classify
-from autopilot.inventory import Inventory, read_inventory
+from autopilot.inventory import (
+    ARM,
+    GRAPH,
+    Inventory,
+    Source,
+    choose_source,
+    inventory_from_estate,
+    read_estate,
+    read_inventory,
+)
 from autopilot.outcomes import Kind, TransientError
 from autopilot.pacing import low_priority
 from autopilot.placement import VaultRoom
 from autopilot.policies import ensure_policy
 from autopilot.policyspec import policy_differences
 from autopilot.protect import Decision, decide, protect_vm
-from autopilot.rules import Rules, VaultSpec
+from autopilot.rules import Rules, SubscriptionFacts, VaultSpec
 from autopilot.telemetry import tracer
-from autopilot.vms import VmFacts
+from autopilot.vms import VmFacts, split_id
 
 if TYPE_CHECKING:
     from autopilot.context import Autopilot
@@ -66,6 +75,7 @@ FINDING_EVENTS = {
     "dst-change-ahead": "BackupAutopilot.Policy.DaylightSavingChange",
     "no-access": "BackupAutopilot.Scope.NoAccess",
     "vault-set-full": "BackupAutopilot.VaultSet.Full",
+    "missing-vault": "BackupAutopilot.Vault.Missing",
 }
 SWEEP_COMPLETED = "BackupAutopilot.Sweep.Completed"
 UNIT_FAILED = "BackupAutopilot.Sweep.UnitFailed"
@@ -102,6 +112,7 @@ class UnitResult:
     by_policy: dict[str, dict[str, int]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     error: str = ""
+    inventory: str = "arm"  # where the unit's estate was read: arm or resourcegraph
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -116,8 +127,16 @@ class UnitResult:
 
 
 # -- one unit ---------------------------------------------------------------------------------------
-def sweep_subscription(autopilot: Autopilot, subscription: str, run_id: str, dry_run: bool) -> UnitResult:
-    """Sweep one subscription: read it in pages, find, fix (unless dry_run), and return the findings."""
+def sweep_subscription(
+    autopilot: Autopilot,
+    subscription: str,
+    run_id: str,
+    dry_run: bool,
+    source: str = ARM,
+    inventory: Inventory | None = None,
+) -> UnitResult:
+    """Sweep one subscription: read it (ARM pages, or Resource Graph: `source`, unless `inventory` is
+    given), find, fix (unless dry_run), and return the findings."""
     with (
         tracer.start_as_current_span(
             "sweep_subscription",
@@ -125,18 +144,28 @@ def sweep_subscription(autopilot: Autopilot, subscription: str, run_id: str, dry
         ) as span,
         low_priority(),
     ):  # the protection of new VMs goes first when ARM's tokens are short
-        result = _sweep_subscription(autopilot, subscription, run_id, dry_run)
+        if inventory is None:
+            if source == GRAPH:
+                inventory = inventory_from_estate(
+                    autopilot, read_estate(autopilot, [subscription]), subscription
+                )
+            else:
+                inventory = read_inventory(autopilot.azure, autopilot.rules, [subscription])
+        result = _sweep_subscription(autopilot, subscription, run_id, dry_run, inventory)
         span.set_attribute("autopilot.findings", len(result.findings))
         return result
 
 
-def _sweep_subscription(autopilot: Autopilot, subscription: str, run_id: str, dry_run: bool) -> UnitResult:
+def _sweep_subscription(
+    autopilot: Autopilot, subscription: str, run_id: str, dry_run: bool, inventory: Inventory
+) -> UnitResult:
     now = dt.datetime.now(dt.UTC)
-    result = UnitResult(run_id, subscription, dry_run, now.isoformat())
+    result = UnitResult(run_id, subscription, dry_run, now.isoformat(), inventory=inventory.source)
     rules = autopilot.rules
-    inventory = read_inventory(autopilot.azure, rules, [subscription])
     for scope, error in inventory.errors.items():
         result.findings.append(_no_access(scope, error))
+    for vault in inventory.missing_vaults:
+        result.findings.append(_missing_vault(vault))
     # Changes an interrupted attempt (of the sweep or of an event) left half done: one table read.
     pending = (
         set() if dry_run else {str(row.get("Key", "")).lower() for row in autopilot.state.rows("pending")}
@@ -157,13 +186,14 @@ def _sweep_subscription(autopilot: Autopilot, subscription: str, run_id: str, dr
                 policy=item.policy_name,
             )
         )
+    missing = {v.resource_id.lower() for v in inventory.missing_vaults}
     vaults = [
         v
-        for v in rules.vaults
-        if v.subscription_id.lower() == subscription.lower() and v.resource_id not in inventory.errors
+        for v in rules.vaults_for([subscription])
+        if v.resource_id not in inventory.errors and v.resource_id.lower() not in missing
     ]
     for vault in vaults:
-        _check_vault(autopilot, rules, vault, result, dry_run)
+        _check_vault(autopilot, rules, vault, result, dry_run, inventory)
         _check_jobs(autopilot, vault, inventory, result, dry_run, now)
     # Fixes an earlier, interrupted attempt of this unit made (the VMs look fine now).
     if not dry_run:
@@ -183,6 +213,22 @@ def _sweep_subscription(autopilot: Autopilot, subscription: str, run_id: str, dr
     ]
     result.finished = dt.datetime.now(dt.UTC).isoformat()
     return result
+
+
+def _missing_vault(vault: VaultSpec) -> Finding:
+    return Finding(
+        "missing-vault",
+        vault.resource_id,
+        f"the rules expect vault {vault.name} (resource group {vault.resource_group}, region {vault.region}, "
+        f"{vault.storage_redundancy}) in subscription {vault.subscription_id}, and it does not exist",
+        f"Deploy it: regenerate the Bicep parameters from the rules (python scripts/rules_to_bicep_params.py "
+        f"--subscriptions {vault.subscription_id}) and run azd provision, or create vault {vault.name} in "
+        f"{vault.resource_group} ({vault.region}) by hand. Until then VMs of region {vault.region} in this "
+        "subscription cannot be protected there.",
+        "reported",
+        region=vault.region,
+        vault=vault.resource_id,
+    )
 
 
 def _no_access(scope: str, error: str) -> Finding:
@@ -214,11 +260,9 @@ def _vault_room(autopilot: Autopilot, inventory: Inventory, subscription: str) -
     for item in [*inventory.items.values(), *inventory.orphans]:
         held.setdefault(item.vault_id.lower(), []).append(item.vm_id)
     room = VaultRoom(autopilot.azure.item_vms, autopilot.rules.vault_capacity)
-    for vault in autopilot.rules.vaults:
-        if (
-            vault.subscription_id.lower() == subscription.lower()
-            and vault.resource_id not in inventory.errors
-        ):
+    missing = {v.resource_id.lower() for v in inventory.missing_vaults}
+    for vault in autopilot.rules.vaults_for([subscription]):
+        if vault.resource_id not in inventory.errors and vault.resource_id.lower() not in missing:
             autopilot.vault_room.observe(vault, held.get(vault.resource_id.lower(), []))
             room.observe(vault, held.get(vault.resource_id.lower(), []))
     return room
@@ -410,13 +454,26 @@ def _drift(vault: VaultSpec, policy: str, differences: list[str], action: str) -
 
 
 def _check_vault(
-    autopilot: Autopilot, rules: Rules, vault: VaultSpec, result: UnitResult, dry_run: bool
+    autopilot: Autopilot,
+    rules: Rules,
+    vault: VaultSpec,
+    result: UnitResult,
+    dry_run: bool,
+    inventory: Inventory | None = None,
 ) -> None:
     azure = autopilot.azure
     fix_drift = rules.actions.on_policy_drift == "fix" and not dry_run
-    in_vault = azure.list_policies(vault)  # one paged list instead of a GET per policy
+    graph = inventory is not None and inventory.policies is not None
+    if inventory is not None and inventory.policies is not None:
+        in_vault = inventory.policies.get(vault.resource_id.lower(), {})  # read by Resource Graph
+    else:
+        in_vault = azure.list_policies(vault)  # one paged list instead of a GET per policy
     for spec in rules.policies:
         current = in_vault.get(spec.name.lower())
+        if graph and not dry_run:
+            if current is not None and not policy_differences(spec, current):
+                continue
+            current = azure.get_policy(vault, spec.name)  # Resource Graph lags: ARM says what to change
         if dry_run:
             differences = (
                 ["the policy does not exist in the vault"]
@@ -440,7 +497,12 @@ def _check_vault(
                 f" the last 24 hours are used up, so it can be fixed after {outcome.until:%Y-%m-%d %H:%M} UTC",
             )
         result.findings.append(finding)
-    storage_type, state = azure.storage_redundancy(vault)
+    if inventory is not None and inventory.storage is not None:
+        storage_type, state = inventory.storage.get(vault.resource_id.lower(), ("", ""))
+        if not dry_run and storage_type and storage_type.lower() != vault.storage_redundancy.lower():
+            storage_type, state = azure.storage_redundancy(vault)  # ARM's word before a change
+    else:
+        storage_type, state = azure.storage_redundancy(vault)
     if storage_type and storage_type.lower() != vault.storage_redundancy.lower():
         locked = state.lower() == "locked"
         action = "reported"
@@ -489,8 +551,21 @@ def _check_jobs(
     cursor_key = f"jobs:{vault.resource_id}"
     cursor = state.get("sweep-cursor", cursor_key)
     since = cursor["Since"] if cursor else now - FIRST_LOOK_BACK
-    jobs = autopilot.azure.backup_jobs(vault, since, now + dt.timedelta(minutes=1))
     owners = _containers_by_name(inventory, vault)
+    ambiguous = any(len(containers) > 1 for containers in owners.values())
+    if inventory.jobs is not None and not ambiguous:
+        # Resource Graph's latest jobs per VM name (its summary cannot tell apart two VMs of one name in
+        # a vault: such a vault's jobs are listed from ARM); a failure without its code is read from ARM.
+        until = now + dt.timedelta(minutes=1)
+        jobs = [
+            autopilot.azure.get_job(vault, j.id)
+            if j.status in ("Failed", "CompletedWithWarnings") and not j.error_code
+            else j
+            for j in inventory.jobs.get(vault.resource_id.lower(), [])
+            if j.start is not None and since <= j.start <= until
+        ]
+    else:
+        jobs = autopilot.azure.backup_jobs(vault, since, now + dt.timedelta(minutes=1))
     latest: dict[str, JobFacts] = {}
     for job in sorted(jobs, key=lambda j: j.start or now):
         if job.status not in ("InProgress", "Cancelling"):
@@ -637,15 +712,98 @@ def _retry(
 
 # -- runs -------------------------------------------------------------------------------------------
 def new_run(autopilot: Autopilot, dry_run: bool) -> tuple[str, list[dict[str, Any]]]:
-    """A run id and its queue messages: one unit of work per subscription in scope."""
+    """A run id and its queue messages. By ARM pages: one unit of work per subscription in scope. By
+    Resource Graph: the whole scope is read at once here, and a unit is queued only for a subscription
+    with work to do (fixes, retries, changes left half done); the others are swept here, from what was
+    read (they change nothing on Azure)."""
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
-    units = list(autopilot.subscriptions())
+    source = choose_source(autopilot)
+    if source.facts:
+        autopilot.rules = autopilot.rules.with_facts(source.facts)
+    units = list(source.subscriptions)
+    info: dict[str, Any] = {"source": source.name, "reason": source.reason}
+    _save_scope(autopilot, run_id, units, source)
+    if source.name == ARM:
+        info["readAt"] = dt.datetime.now(dt.UTC).isoformat()
+        _put_run(autopilot, run_id, dry_run, units, info)
+        return run_id, [{"runId": run_id, "subscription": s, "dryRun": dry_run} for s in units]
+    estate = read_estate(autopilot)
+    info.update(
+        readAt=estate.read_at.isoformat(), queries=estate.queries, pages=estate.pages, rows=estate.rows
+    )
+    _put_run(autopilot, run_id, dry_run, units, info)
+    pending = (
+        set()
+        if dry_run
+        else {split_id(str(row.get("Key", "")))[0].lower() for row in autopilot.state.rows("pending")}
+    )
+    messages = []
+    for subscription in units:
+        inventory = inventory_from_estate(autopilot, estate, subscription)
+        probe = sweep_subscription(autopilot, subscription, run_id, True, GRAPH, inventory)
+        if subscription.lower() in pending or any(f.action in WORK for f in probe.findings):
+            messages.append({"runId": run_id, "subscription": subscription, "dryRun": dry_run})
+            continue
+        result = (
+            probe if dry_run else sweep_subscription(autopilot, subscription, run_id, False, GRAPH, inventory)
+        )
+        store_unit(autopilot, result)
+    log.info(
+        "sweep %s: Resource Graph read %d VMs in %d pages; %d of %d subscriptions have work",
+        run_id,
+        len(estate.vms),
+        estate.pages,
+        len(messages),
+        len(units),
+    )
+    if not messages:
+        finish_if_complete(autopilot, run_id)
+    return run_id, messages
+
+
+WORK = ("would-fix", "would-retry")  # a dry run's actions that a unit of work must carry out
+
+
+def _put_run(
+    autopilot: Autopilot, run_id: str, dry_run: bool, units: list[str], info: dict[str, Any]
+) -> None:
+    text = json.dumps(units)
     autopilot.state.put(
         "sweep-run",
         run_id,
-        {"Units": json.dumps(units), "DryRun": dry_run, "Started": dt.datetime.now(dt.UTC)},
+        {
+            # Many subscriptions do not fit a table property (64 KiB): they are in the run's scope blob.
+            "Units": text if len(text) < 30_000 else "",
+            "DryRun": dry_run,
+            "Started": dt.datetime.now(dt.UTC),
+            "Inventory": json.dumps(info),
+        },
     )
-    return run_id, [{"runId": run_id, "subscription": s, "dryRun": dry_run} for s in units]
+
+
+def _save_scope(autopilot: Autopilot, run_id: str, units: list[str], source: Source) -> None:
+    """The run's subscriptions and what templates know of them, for units that run elsewhere."""
+    body = {
+        "units": units,
+        "source": source.name,
+        "facts": {k: [v.name, list(v.management_groups)] for k, v in source.facts.items()},
+    }
+    autopilot.reports.upload_blob(f"runs/{run_id}/scope.json", json.dumps(body), overwrite=True)
+
+
+def _scope(autopilot: Autopilot, run_id: str, run: dict[str, Any]) -> dict[str, Any]:
+    if run.get("Units"):
+        units = json.loads(run["Units"])
+        info = json.loads(run.get("Inventory") or "{}")
+        if not (info.get("source") == GRAPH and autopilot.rules.vault_templates):
+            return {"units": units, "source": info.get("source", ARM), "facts": {}}
+    try:
+        data: dict[str, Any] = json.loads(
+            autopilot.reports.download_blob(f"runs/{run_id}/scope.json").readall()
+        )
+    except ResourceNotFoundError:
+        return {"units": json.loads(run.get("Units") or "[]"), "source": ARM, "facts": {}}
+    return data
 
 
 def parse_message(text: str) -> dict[str, Any] | None:
@@ -666,7 +824,15 @@ def parse_message(text: str) -> dict[str, Any] | None:
 def run_unit(autopilot: Autopilot, message: dict[str, Any]) -> UnitResult:
     """The queue function's work: sweep one unit, store its result, finish the run if it was the last."""
     run_id, subscription = message["runId"], message["subscription"]
-    if subscription.lower() not in autopilot.subscriptions():
+    run = autopilot.state.get("sweep-run", run_id)
+    scope: dict[str, Any] = (
+        _scope(autopilot, run_id, run) if run is not None else {"units": [], "source": ARM, "facts": {}}
+    )
+    if scope["facts"]:
+        autopilot.rules = autopilot.rules.with_facts(
+            {k: SubscriptionFacts(v[0], tuple(v[1])) for k, v in scope["facts"].items()}
+        )
+    if subscription.lower() not in {u.lower() for u in scope["units"]}:
         result = UnitResult(
             run_id,
             subscription,
@@ -675,7 +841,7 @@ def run_unit(autopilot: Autopilot, message: dict[str, Any]) -> UnitResult:
             error="subscription not in scope",
         )
     else:
-        result = sweep_subscription(autopilot, subscription, run_id, message["dryRun"])
+        result = sweep_subscription(autopilot, subscription, run_id, message["dryRun"], scope["source"])
     store_unit(autopilot, result)
     finish_if_complete(autopilot, run_id)
     return result
@@ -719,7 +885,7 @@ def finish_if_complete(autopilot: Autopilot, run_id: str) -> dict[str, Any] | No
     run = autopilot.state.get("sweep-run", run_id)
     if run is None:
         return None
-    units = json.loads(run["Units"])
+    units = _scope(autopilot, run_id, run)["units"]
     container = autopilot.reports
     stored = {blob.name for blob in container.list_blobs(name_starts_with=f"runs/{run_id}/units/")}
     if any(f"runs/{run_id}/units/{_safe(u)}.json" not in stored for u in units):
@@ -732,10 +898,17 @@ def finish_if_complete(autopilot: Autopilot, run_id: str) -> dict[str, Any] | No
         )
         for u in units
     ]
-    return finish_run(autopilot, run_id, results, bool(run.get("DryRun")))
+    inventory = json.loads(run.get("Inventory") or "null")
+    return finish_run(autopilot, run_id, results, bool(run.get("DryRun")), inventory)
 
 
-def finish_run(autopilot: Autopilot, run_id: str, results: list[UnitResult], dry_run: bool) -> dict[str, Any]:
+def finish_run(
+    autopilot: Autopilot,
+    run_id: str,
+    results: list[UnitResult],
+    dry_run: bool,
+    inventory: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     from autopilot.report import build_report, render_html
 
     now = dt.datetime.now(dt.UTC)
@@ -744,7 +917,7 @@ def finish_run(autopilot: Autopilot, run_id: str, results: list[UnitResult], dry
     )
     new_keys = set() if dry_run else announce(autopilot, findings, complete=not any(r.error for r in results))
     history = [] if dry_run else _history(autopilot, run_id, results)
-    report = build_report(run_id, results, findings, new_keys, history, dry_run)
+    report = build_report(run_id, results, findings, new_keys, history, dry_run, inventory)
     report["jobHistory"] = _job_history(autopilot)
     container = autopilot.reports
     html = render_html(report)
@@ -870,20 +1043,33 @@ def _safe(unit: str) -> str:
 def sweep_all(
     autopilot: Autopilot, dry_run: bool, progress: Callable[[int, int, str], None] | None = None
 ) -> dict[str, Any]:
-    """The whole sweep in this process (the command line): every unit in turn, then the report."""
+    """The whole sweep in this process (the command line): the run's units in turn (by Resource Graph
+    only those with work; the rest were swept when the run began), then the report."""
     run_id, messages = new_run(autopilot, dry_run)
-    results = []
+    run = autopilot.state.get("sweep-run", run_id) or {}
+    scope = _scope(autopilot, run_id, run)
+    results: dict[str, UnitResult] = {}
     for index, message in enumerate(messages, 1):
         if progress:
             progress(index - 1, len(messages), f"subscription {message['subscription']}")
-        result = sweep_subscription(autopilot, message["subscription"], run_id, dry_run)
+        result = sweep_subscription(autopilot, message["subscription"], run_id, dry_run, scope["source"])
         store_unit(autopilot, result)
-        results.append(result)
+        results[message["subscription"].lower()] = result
         if progress:
             progress(
                 index,
                 len(messages),
                 f"subscription {message['subscription']}: {result.vms} VMs, {len(result.findings)} findings",
             )
-    autopilot.state.put_once("sweep-finished", run_id, {"At": dt.datetime.now(dt.UTC)})
-    return finish_run(autopilot, run_id, results, dry_run)
+    container = autopilot.reports
+    for unit in scope["units"]:
+        if unit.lower() not in results:  # swept by new_run, from Resource Graph
+            results[unit.lower()] = UnitResult.from_dict(
+                json.loads(container.download_blob(f"runs/{run_id}/units/{_safe(unit)}.json").readall())
+            )
+    ordered = [results[u.lower()] for u in scope["units"]]
+    if not autopilot.state.put_once("sweep-finished", run_id, {"At": dt.datetime.now(dt.UTC)}):
+        # new_run finished it already (no unit had work): the stored report is the run's.
+        return dict(json.loads(container.download_blob(f"runs/{run_id}/report.json").readall()))
+    inventory = json.loads(run.get("Inventory") or "null")
+    return finish_run(autopilot, run_id, ordered, dry_run, inventory)

@@ -153,7 +153,11 @@ class ControlBackend(Provider):
         def seed(request: Request) -> Response:
             from armsim.control.seed import apply_seed
 
-            return Response(200, apply_seed(world, body(request)))
+            answer = apply_seed(world, body(request))
+            graph = world.providers.get("resourcegraph")
+            if graph is not None:
+                graph.seeded()  # type: ignore[attr-defined]  # a seeded estate is history: Resource Graph has indexed it already
+            return Response(200, answer)
 
         @control("POST", "/vms/state")
         def vm_state(request: Request) -> Response:

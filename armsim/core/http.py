@@ -21,6 +21,7 @@ class Request:
     body: bytes
     base_url: str  # scheme://host:port as the client addressed us
     params: dict[str, str] = field(default_factory=dict)  # from the route's {placeholders}
+    principal: str = ""  # the caller of an authenticated ARM request (its token's oid)
     _json: Any = None
 
     def json(self) -> Any:
@@ -86,7 +87,7 @@ class Route:
     operation: str  # e.g. "VirtualMachines_Get": what stats count
     api_versions: frozenset[str] | None  # None: no api-version needed (control API)
     resource_type: str = ""  # e.g. "Microsoft.Compute/virtualMachines", for api-version errors
-    service: str = "arm"  # whose token audience applies: arm, eventgrid, logs, or none
+    service: str = "arm"  # whose token audience applies: arm, arg (Resource Graph), eventgrid, logs, or none
     regex: re.Pattern[str] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -32,7 +32,12 @@ log = logging.getLogger("armsim")
 MAX_BODY = 4 * 1024 * 1024  # ARM refuses request bodies over 4 MB
 MAX_CONTROL_BODY = 256 * 1024 * 1024  # fleet seeds are large
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview|-beta|-alpha|-privatepreview)?$")
-_AUDIENCES = {"arm": ARM_AUDIENCES, "eventgrid": EVENTGRID_AUDIENCES, "logs": LOGANALYTICS_AUDIENCES}
+_AUDIENCES = {
+    "arm": ARM_AUDIENCES,
+    "arg": ARM_AUDIENCES,  # Resource Graph is reached through ARM, with ARM's tokens
+    "eventgrid": EVENTGRID_AUDIENCES,
+    "logs": LOGANALYTICS_AUDIENCES,
+}
 
 
 class _Server(ThreadingHTTPServer):
@@ -179,6 +184,7 @@ class ArmSim:
                         raise auth_error(err) from None
                 else:
                     claims = check_bearer(headers.get("authorization"), _AUDIENCES[route.service])
+                    request.principal = principal_of(claims)
             if route.service == "arm":
                 # ARM throttles every authenticated request per subscription and principal, before
                 # the resource provider sees it.
@@ -198,15 +204,19 @@ class ArmSim:
                     )
             if route.api_versions is not None:
                 self._check_api_version(request, route)
-            fault = self.world.faults.pick(route.operation, h.command) if route.service == "arm" else None
+            fault = (
+                self.world.faults.pick(route.operation, h.command)
+                if route.service in ("arm", "arg")
+                else None
+            )
             if fault and fault != "drop":
                 response = self._fault(fault, h.command, params.get("subscriptionId", ""), path, claims)
             else:
                 if route.service != "none":
                     self.world.tick()
-                if route.service == "logs":
-                    # Log queries change nothing; they take the world lock only to read the job
-                    # history, and evaluate their KQL without holding it.
+                if route.service in ("logs", "arg"):
+                    # Log and Resource Graph queries change nothing; they take the world lock only to
+                    # read what they index, and evaluate their KQL without holding it.
                     response = route.handler(request)
                 else:
                     with self.world.lock:
@@ -224,7 +234,7 @@ class ArmSim:
         else:
             self._send(h, response, decision.headers if decision else {})
         operation = route.operation if route else "Unknown"
-        arm = (route is not None and route.service == "arm") or (
+        arm = (route is not None and route.service in ("arm", "arg")) or (
             route is None and not path.startswith("/_armsim")
         )
         entry = {
@@ -275,7 +285,13 @@ class ArmSim:
         actor = principal_of(claims) if claims else SANDBOX_PRINCIPAL_ID
         if kind == "403":
             types = re.findall(r"/providers/([^/]+/[^/]+)", path)
-            action = f"{types[-1] if types else 'Microsoft.Resources/subscriptions'}/{'read' if method == 'GET' else 'write'}"
+            # A Resource Graph query is a POST that reads: its action is Microsoft.ResourceGraph/resources/read.
+            verb = (
+                "read"
+                if method == "GET" or path.lower().startswith("/providers/microsoft.resourcegraph/")
+                else "write"
+            )
+            action = f"{types[-1] if types else 'Microsoft.Resources/subscriptions'}/{verb}"
             return Response(
                 403,
                 {

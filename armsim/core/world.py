@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from armsim.core.clock import SimClock
 from armsim.core.limits import DEFAULT_LIMITS, merge_limits
 from armsim.core.throttling import DEFAULT_THROTTLING, Throttler, merge_settings
+from armsim.resourcegraph.settings import DEFAULT_SETTINGS as RESOURCE_GRAPH_SETTINGS
+from armsim.resourcegraph.settings import merge_settings as merge_graph_settings
 
 if TYPE_CHECKING:
     from armsim.core.http import Router
@@ -67,9 +69,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "limits": DEFAULT_LIMITS,
     # ARM's request throttling (armsim/core/throttling.py).
     "throttling": DEFAULT_THROTTLING,
+    # Azure Resource Graph: its lag behind ARM, its user quota, its page size (armsim/resourcegraph).
+    "resourceGraph": RESOURCE_GRAPH_SETTINGS,
 }
 # Settings that are objects of objects: merged by their own rules, not key by key.
-_NESTED = {"limits": merge_limits, "throttling": merge_settings}
+_NESTED = {"limits": merge_limits, "throttling": merge_settings, "resourceGraph": merge_graph_settings}
 
 
 class Stats:
@@ -219,6 +223,7 @@ class World:
         self.providers: dict[str, Provider] = {}
         self._dirty = False
         self._last_save = 0.0
+        self.generation = 0  # counts changes (Azure Resource Graph re-indexes when it moved)
 
     def add(self, provider_type: type[Provider]) -> Any:
         provider = provider_type(self)
@@ -239,6 +244,7 @@ class World:
 
     def changed(self) -> None:
         self._dirty = True
+        self.generation += 1
 
     def configure(self, data: dict[str, Any]) -> None:
         unknown = set(data) - set(DEFAULT_CONFIG)

@@ -1,0 +1,1 @@
+"""Azure Resource Graph: POST /providers/Microsoft.ResourceGraph/resources over the simulated estate."""
