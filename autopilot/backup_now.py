@@ -654,6 +654,11 @@ def backup_status(autopilot: Autopilot, operation_id: str) -> dict[str, Any]:
         point = recovery_point(autopilot, record, job)
     except (AzureError, TransientError) as error:
         raise azure_problem(error) from error
+    if job is not None and job.status in FINAL_STATUSES and record.get("Status") != job.status:
+        # Written down once it is final, so that nothing reads this job from Azure again for it
+        # (the pruning keeps records whose job may still run: autopilot/retention.py).
+        final = {**record, "Status": job.status, "Updated": dt.datetime.now(dt.UTC)}
+        autopilot.state.replace_row(KIND, operation_id, final, str(record.get("_etag", "*")))
     return view(record, operation_id, job, point)
 
 
