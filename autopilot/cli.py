@@ -143,7 +143,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """The whole sweep in this process, with progress on stderr and the report on stdout."""
-    from autopilot.report import render_html
+    from autopilot.report import render_csv, render_html
     from autopilot.sweep import sweep_all
 
     autopilot = _autopilot(args)
@@ -165,17 +165,36 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, default=str))
     elif args.format == "html":
         print(render_html(report))
+    elif args.format == "csv":
+        print(render_csv(report), end="")
     else:
         summary = report["summary"]
+        inventory = summary.get("inventory") or {}
         print(
             f"Sweep {summary['runId']}{' (dry run: nothing changed)' if dry_run else ''}: {summary['vms']} VMs, "
             f"{summary['selected']} selected by the rules, {summary['compliant']} protected as they say "
             f"({summary['compliancePercent']} %), {summary['findings']} finding(s)."
         )
+        print(
+            f"Inventory: {inventory.get('source', 'arm')}, read at {inventory.get('readAt', '?')}"
+            + (f" ({inventory['reason']})" if inventory.get("reason") else "")
+            + (
+                "; Resource Graph trails ARM by seconds to minutes, fixes re-read from ARM first"
+                if inventory.get("source") == "resourcegraph"
+                else ""
+            )
+        )
         rows = [
-            (f["kind"], f["target"].rsplit("/", 1)[-1], f["action"], f["reason"]) for f in report["findings"]
+            (f["severity"], f["kind"], f["name"], f["resourceGroup"], f["action"], f["reason"])
+            for f in report["findings"]
         ]
-        print(table(["KIND", "ABOUT", "ACTION", "WHY"], rows, [26, 24, 12, 100]))
+        print(
+            table(
+                ["SEVERITY", "KIND", "ABOUT", "RESOURCE GROUP", "ACTION", "WHY"],
+                rows,
+                [9, 26, 24, 20, 12, 90],
+            )
+        )
     return 0
 
 
@@ -233,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep", "check the whole estate, fix what the rules allow, report the rest", cmd_sweep
     )
     sweep_parser.add_argument("--dry-run", action="store_true", help="change nothing; say what would be done")
-    sweep_parser.add_argument("--format", choices=["table", "json", "html"], default="table")
+    sweep_parser.add_argument("--format", choices=["table", "json", "html", "csv"], default="table")
     ensure_parser = command(
         "ensure-policies", "create or update the rules' policies in every vault", cmd_ensure_policies
     )

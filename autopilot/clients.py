@@ -145,7 +145,8 @@ class Clients:
         from azure.core.rest import HttpRequest
 
         client = self.resource_graph()
-        response = client._client.send_request(HttpRequest(method, path))
+        url = path if path.startswith("https://") else self.settings.arm_endpoint.rstrip("/") + path
+        response = client._client.send_request(HttpRequest(method, url))
         response.raise_for_status()
         return response.json()
 

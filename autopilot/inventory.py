@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError
@@ -23,7 +23,7 @@ from azure.core.exceptions import HttpResponseError
 from autopilot.azure_backup import AzureBackup, ItemFacts, JobFacts, error_code
 from autopilot.protect import Decision, decide
 from autopilot.rules import Rules, SubscriptionFacts, VaultSpec
-from autopilot.vms import VmFacts, split_id
+from autopilot.vms import DataDisk, VmFacts, split_id
 
 if TYPE_CHECKING:
     from autopilot.context import Autopilot
@@ -113,6 +113,74 @@ def read_inventory(
                 inventory.orphans.append(item)
     inventory.vms.sort(key=lambda vm: vm.id.lower())
     return inventory
+
+
+def dump_inventory(inventory: Inventory) -> dict[str, Any]:
+    """An inventory as JSON data (a unit of work reads what the run's Resource Graph read saw)."""
+    return _plain(asdict(inventory))
+
+
+def load_inventory(data: dict[str, Any]) -> Inventory:
+    def vm(d: dict[str, Any]) -> VmFacts:
+        return VmFacts(
+            **{
+                **d,
+                "data_disks": tuple(DataDisk(**x) for x in d["data_disks"]),
+                "time_created": _when(d["time_created"]),
+            }
+        )
+
+    def item(d: dict[str, Any]) -> ItemFacts:
+        return ItemFacts(
+            **{
+                **d,
+                "last_backup_time": _when(d["last_backup_time"]),
+                "last_recovery_point": _when(d["last_recovery_point"]),
+                "excluded_luns": tuple(d["excluded_luns"]),
+            }
+        )
+
+    def job(d: dict[str, Any]) -> JobFacts:
+        return JobFacts(
+            **{
+                **d,
+                "start": _when(d["start"]),
+                "end": _when(d["end"]),
+                "retain_until": _when(d["retain_until"]),
+                "phases": tuple(tuple(p) for p in d["phases"]),
+                "recommendations": tuple(d["recommendations"]),
+            }
+        )
+
+    inventory = Inventory(
+        vms=[vm(d) for d in data["vms"]],
+        items={k: item(d) for k, d in data["items"].items()},
+        orphans=[item(d) for d in data["orphans"]],
+        errors=dict(data["errors"]),
+        shared_disks=set(data["shared_disks"]),
+        missing_vaults=[VaultSpec(**d) for d in data["missing_vaults"]],
+        source=data["source"],
+        policies=data["policies"],
+        storage={k: (v[0], v[1]) for k, v in data["storage"].items()}
+        if data["storage"] is not None
+        else None,
+        jobs={k: [job(d) for d in v] for k, v in data["jobs"].items()} if data["jobs"] is not None else None,
+    )
+    return inventory
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in (sorted(value) if isinstance(value, set) else value)]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def _when(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if value else None
 
 
 def _unreadable(error: Exception) -> str:

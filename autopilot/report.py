@@ -1,17 +1,97 @@
-"""The sweep's report: JSON for machines, and a self-contained HTML page for people (tables per
-region, per policy and per kind of finding, every finding with its reason and remedy, and a chart
-of compliance over the last runs, drawn as inline SVG: no scripts, no external files)."""
+"""The sweep's report: JSON for machines (every finding and every VM), a CSV of every VM for auditors,
+and a self-contained HTML page for people, bounded at estate scale (no scripts, no external files).
+
+The page puts problems first: the findings by severity with what each kind means and what to do, then
+the findings themselves (VMs named with their resource group and subscription), at most
+HTML_FINDINGS of them (the rest are in the JSON and the CSV); then the tables per region and per policy,
+the compliance chart (inline SVG) and the backup history, and last what every label means. VMs with
+nothing to act on have no row on the page: they are in the JSON (`vms`) and the CSV."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import html
+import io
 from collections import Counter
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from autopilot.sweep import Finding, UnitResult
+
+
+HTML_FINDINGS = 1500  # findings on the page at most (100,000 VMs stay under 2 MB); all are in the JSON
+VM_COLUMNS = (
+    "vmId",
+    "vm",
+    "resourceGroup",
+    "subscription",
+    "region",
+    "status",
+    "policy",
+    "vault",
+    "protectionState",
+    "lastRecoveryPoint",
+    "findings",
+)
+SEVERITIES = ("critical", "warning", "info")
+# Each kind of finding: its severity, what it means, what to do (the page's legend and its glossary).
+KINDS: dict[str, tuple[str, str]] = {
+    "unprotected": ("critical", "The rules select the VM and it has no backup."),
+    "protection-stopped": (
+        "critical",
+        "The VM was protected, and its protection is stopped or soft-deleted.",
+    ),
+    "rpo-breach": ("critical", "The last recovery point is older than the policy promises (plus the grace)."),
+    "job-failed": ("critical", "The VM's latest backup job failed."),
+    "missing-vault": ("critical", "A vault the rules expect (in a subscription and region) does not exist."),
+    "no-access": ("critical", "The app's identity could not read part of the estate."),
+    "vault-set-full": ("critical", "Every vault of the region's set is full: the VM cannot be protected."),
+    "needs-attention": ("warning", "The VM cannot be protected as the rules say without a person."),
+    "agent-problem": ("warning", "The VM agent is missing or not ready: backups will fail."),
+    "wrong-policy": ("warning", "The VM is protected under another policy than the rules select."),
+    "job-completed-with-warnings": ("warning", "The latest backup completed with warnings."),
+    "orphaned-item": ("warning", "A backup item remains whose VM no longer exists."),
+    "policy-drift": ("warning", "A vault's backup policy differs from the rules."),
+    "redundancy-mismatch": ("warning", "A vault stores backups with another redundancy than the rules say."),
+    "dst-change-ahead": ("info", "Daylight saving time changes soon; Azure does not move backup times."),
+}
+ACTIONS = {
+    "fixed": "the sweep fixed it",
+    "would-fix": "a dry run: the sweep would fix it",
+    "fix-failed": "the sweep tried to fix it and failed (see the reason)",
+    "retried": "the sweep started one automatic retry",
+    "would-retry": "a dry run: the sweep would retry it once",
+    "reported": "reported only: a person decides",
+}
+
+
+def severity(kind: str) -> str:
+    return KINDS.get(kind, ("warning", ""))[0]
+
+
+def named(target: str) -> tuple[str, str, str]:
+    """(name, resource group, subscription) of a finding's target, as a person reads them: a VM by
+    its name; a backup item by its VM's name; a policy or vault by its name."""
+    parts = target.split("/")
+    if len(parts) < 3 or parts[1].lower() != "subscriptions":
+        return target.replace("policy:", "policy "), "", ""
+    subscription = parts[2]
+    group = parts[4] if len(parts) > 4 and parts[3].lower() == "resourcegroups" else ""
+    last = parts[-1]
+    lower = target.lower()
+    if "/protectioncontainers/" in lower:
+        container = target.split("/protectionContainers/", 1)[1].split("/", 1)[0]
+        bits = container.split(";")
+        vm_group, vm = (bits[-2], bits[-1]) if len(bits) >= 3 else (group, last)
+        return f"{vm} (backup item)", vm_group, subscription
+    if "/backuppolicies/" in lower:
+        vault = target.split("/vaults/", 1)[1].split("/", 1)[0]
+        return f"policy {last} in vault {vault}", group, subscription
+    if lower.endswith(f"/subscriptions/{subscription.lower()}"):
+        return f"subscription {subscription}", "", subscription
+    return last, group, subscription
 
 
 def build_report(
@@ -34,6 +114,7 @@ def build_report(
                 for name, value in counts.items():
                     row[name] = row.get(name, 0) + value
     kinds = Counter(f.kind for f in findings)
+    by_severity = Counter(severity(f.kind) for f in findings)
     fixed_vms = sum(
         1
         for f in findings
@@ -57,22 +138,57 @@ def build_report(
         "newFindings": len(new_keys),
         "byKind": dict(sorted(kinds.items())),
         "byAction": dict(sorted(actions.items())),
+        "bySeverity": {level: by_severity.get(level, 0) for level in SEVERITIES},
         "inventory": inventory or {"source": "arm", "reason": ""},
     }
+    rank = {level: n for n, level in enumerate(SEVERITIES)}
+
+    def order(f: Finding) -> tuple[int, str, str, str, str]:
+        name, group, sub = named(f.target)
+        return (rank[severity(f.kind)], f.kind, sub.lower(), group.lower(), name.lower())
+
+    listed = []
+    for f in sorted(findings, key=order):
+        name, group, sub = named(f.target)
+        listed.append(
+            {
+                **asdict(f),
+                "new": f.key in new_keys,
+                "severity": severity(f.kind),
+                "name": name,
+                "resourceGroup": group,
+                "subscription": sub,
+            }
+        )
     return {
         "summary": summary,
         "byRegion": dict(sorted(by_region.items())),
         "byPolicy": dict(sorted(by_policy.items())),
-        "findings": [
-            {**asdict(f), "new": f.key in new_keys}
-            for f in sorted(findings, key=lambda f: (f.kind, f.target.lower()))
-        ],
+        "findings": listed,
         "units": [
-            {"unit": r.unit, "vms": r.vms, "selected": r.selected, "compliant": r.compliant, "error": r.error}
+            {
+                "unit": r.unit,
+                "vms": r.vms,
+                "selected": r.selected,
+                "compliant": r.compliant,
+                "error": r.error,
+                "inventory": r.inventory,
+            }
             for r in results
         ],
         "history": history,
+        "vmColumns": list(VM_COLUMNS),
+        "vms": [row for r in results for row in r.vm_rows],
     }
+
+
+def render_csv(report: dict[str, Any]) -> str:
+    """Every VM of the run, one row each, for auditors (the columns of VM_COLUMNS)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(report.get("vmColumns") or VM_COLUMNS)
+    writer.writerows(report.get("vms") or [])
+    return out.getvalue()
 
 
 def _table(headers: list[str], rows: list[list[object]], css: str = "") -> str:
@@ -129,7 +245,10 @@ table{border-collapse:collapse;margin:.5rem 0;min-width:30rem}
 th,td{border:1px solid #c8c8c8;padding:.3rem .6rem;text-align:left;vertical-align:top;font-size:.9rem}
 th{background:#f0f3f7}td.empty{color:#777;font-style:italic}
 .findings{width:100%}.findings td{overflow-wrap:anywhere}
-.findings td:nth-child(1),.findings td:nth-child(3),.findings td:nth-child(4){white-space:nowrap}
+.findings td:nth-child(1),.findings td:nth-child(2),.findings td:nth-child(6),.findings td:nth-child(7){white-space:nowrap}
+.findings td:nth-child(8),.findings td:nth-child(9){min-width:14rem}
+.inventory{color:#333;font-size:.9rem}.more{color:#555;font-size:.85rem}
+.glossary dt{font-weight:600;margin-top:.4rem}.glossary dd{margin:0 0 0 1.2rem;font-size:.9rem}
 .history,.history-summary{width:100%}.history th,.history td,.history-summary th,.history-summary td{font-size:.8rem;overflow-wrap:anywhere;padding:.25rem .4rem}
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #c8c8c8;border-radius:6px;padding:.8rem 1.2rem}
 .card b{display:block;font-size:1.6rem}.dry{background:#fff4ce;padding:.5rem 1rem;border:1px solid #e0c060}
@@ -152,6 +271,52 @@ def _job_history_html(history: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _inventory_html(summary: dict[str, Any]) -> str:
+    info = summary.get("inventory") or {}
+    source = info.get("source", "arm")
+    when = str(info.get("readAt", ""))[:19].replace("T", " ")
+    if source == "resourcegraph":
+        what = (
+            f"Read from Azure Resource Graph at {html.escape(when)} UTC"
+            f" ({info.get('pages', '?')} pages, {info.get('rows', '?')} rows)."
+            " Resource Graph trails Azure Resource Manager by seconds to minutes: every fix re-read the VM,"
+            " policy or vault from Resource Manager first, and a VM created since then is the event path's."
+        )
+    else:
+        what = f"Read from Azure Resource Manager in pages, subscription by subscription, from {html.escape(when)} UTC."
+    reason = f" Why: {html.escape(str(info.get('reason', '')))}." if info.get("reason") else ""
+    return f'<p class="inventory" id="inventory">Inventory: {what}{reason}</p>'
+
+
+def _legend(summary: dict[str, Any]) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for kind, count in sorted(
+        summary["byKind"].items(), key=lambda kv: (SEVERITIES.index(severity(kv[0])), kv[0])
+    ):
+        rows.append([severity(kind), kind, count, KINDS.get(kind, ("", ""))[1]])
+    return rows
+
+
+def _glossary() -> str:
+    terms = [
+        ("severity", "critical: data is not being protected or cannot be; warning: protection works but "
+         "differs from the rules or needs care; info: nothing is wrong yet."),
+        ("about", "the VM (or backup item, policy, vault) the finding is about, by name; with its resource "
+         "group and subscription, as VMs of one name live in several resource groups."),
+        ("action", "; ".join(f"{k}: {v}" for k, v in ACTIONS.items()) + "."),
+        ("new", "yes: first seen in this run (an event was published); empty: seen before."),
+        ("reason / remedy", "why the sweep says so, from Azure's facts and the rules; what to do about it."),
+        ("VMs", "every VM of the subscriptions in scope."),
+        ("selected", "VMs the rules select for a policy (not opted out)."),
+        ("compliant", "selected VMs protected as the rules say (right vault set, policy and disks)."),
+        ("compliance", "compliant / selected; after the sweep's fixes: counting the VMs it fixed."),
+        ("policy (none)", "selected VMs for which no policy could be named (e.g. no vault in their region)."),
+        *((kind, text) for kind, (_, text) in KINDS.items()),
+    ]  # fmt: skip
+    items = "".join(f"<dt>{html.escape(t)}</dt><dd>{html.escape(d)}</dd>" for t, d in terms)
+    return f'<dl class="glossary">{items}</dl>'
+
+
 def render_html(report: dict[str, Any]) -> str:
     summary = report["summary"]
     cards = "".join(
@@ -170,20 +335,30 @@ def render_html(report: dict[str, Any]) -> str:
         [k, v.get("vms", 0), v.get("selected", 0), v.get("compliant", 0)]
         for k, v in report["byRegion"].items()
     ]
-    policy_rows = [[k, v.get("selected", 0), v.get("compliant", 0)] for k, v in report["byPolicy"].items()]
+    policy_rows = [
+        [k if k != "-" else "(none)", v.get("selected", 0), v.get("compliant", 0)]
+        for k, v in report["byPolicy"].items()
+    ]
     kind_rows = [[k, v] for k, v in summary["byKind"].items()]
+    shown = report["findings"][:HTML_FINDINGS]
     finding_rows = [
         [
+            f.get("severity") or severity(f["kind"]),
             f["kind"],
-            f["target"].rsplit("/", 1)[-1],
+            f.get("name") or named(f["target"])[0],
+            f.get("resourceGroup", ""),
+            f.get("subscription", ""),
             f["action"],
             "yes" if f["new"] else "",
             f["reason"],
             f["remedy"],
         ]
-        for f in report["findings"]
+        for f in shown
     ]
+    more = len(report["findings"]) - len(shown)
     failed = summary["failedUnits"]
+    counts = summary.get("bySeverity") or {}
+    problems = ", ".join(f"{counts.get(level, 0)} {level}" for level in SEVERITIES)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -191,22 +366,48 @@ def render_html(report: dict[str, Any]) -> str:
         f"<style>{STYLE}</style></head><body>",
         f"<h1>Backup Autopilot: sweep {html.escape(summary['runId'])}</h1>",
         f"<p>Finished {html.escape(summary['finished'])}; {summary['units']} unit(s) of work.</p>",
+        _inventory_html(summary),
         '<p class="dry">Dry run: nothing was changed; actions say what would be done.</p>'
         if summary["dryRun"]
         else "",
         f'<p class="dry">Units that failed: {html.escape(", ".join(failed))}</p>' if failed else "",
         f'<div class="cards">{cards}</div>',
-        "<h2>Compliance over the last runs</h2>",
-        _chart(report["history"]),
+        f"<h2>Problems first: {html.escape(problems)}</h2>",
+        _table(["severity", "kind", "count", "what it means"], _legend(summary), "by-severity"),
+        f"<h2>Findings ({len(report['findings'])})</h2>",
+        f'<p class="more">The first {len(shown)} of {len(report["findings"])}, most severe first; every finding'
+        " is in the JSON report (GET /api/report?format=json) and every VM in the CSV"
+        " (GET /api/report?format=csv).</p>"
+        if more > 0
+        else "",
+        _table(
+            [
+                "severity",
+                "kind",
+                "about",
+                "resource group",
+                "subscription",
+                "action",
+                "new",
+                "reason",
+                "remedy",
+            ],
+            finding_rows,
+            "findings",
+        ),
         "<h2>Per region</h2>",
         _table(["region", "VMs", "selected", "compliant"], region_rows, "by-region"),
         "<h2>Per policy</h2>",
         _table(["policy", "selected", "compliant"], policy_rows, "by-policy"),
         "<h2>Findings per kind</h2>",
         _table(["kind", "count"], kind_rows, "by-kind"),
+        "<h2>Compliance over the last runs</h2>",
+        _chart(report["history"]),
         *_job_history_html(report.get("jobHistory")),
-        "<h2>Findings</h2>",
-        _table(["kind", "about", "action", "new", "reason", "remedy"], finding_rows, "findings"),
+        "<h2>What the labels mean</h2>",
+        _glossary(),
+        f'<p class="more">VMs with nothing to act on have no row here: all {summary["vms"]} VMs are in the JSON'
+        " report (vms) and the CSV export (GET /api/report?format=csv).</p>",
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p)

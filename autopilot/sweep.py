@@ -33,7 +33,9 @@ from autopilot.inventory import (
     Inventory,
     Source,
     choose_source,
+    dump_inventory,
     inventory_from_estate,
+    load_inventory,
     read_estate,
     read_inventory,
 )
@@ -113,6 +115,7 @@ class UnitResult:
     findings: list[Finding] = field(default_factory=list)
     error: str = ""
     inventory: str = "arm"  # where the unit's estate was read: arm or resourcegraph
+    vm_rows: list[list[str]] = field(default_factory=list)  # every VM (report.VM_COLUMNS), for the CSV
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -211,6 +214,11 @@ def _sweep_subscription(
     result.findings = [
         f for f in result.findings if not (f.kind == "rpo-breach" and f.target.lower() in explained)
     ]
+    kinds: dict[str, list[str]] = {}
+    for f in result.findings:
+        kinds.setdefault(f.target.lower(), []).append(f"{f.kind} ({f.action})")
+    for vm_row in result.vm_rows:
+        vm_row[-1] = "; ".join(kinds.get(vm_row[0].lower(), []))
     result.finished = dt.datetime.now(dt.UTC).isoformat()
     return result
 
@@ -319,8 +327,23 @@ def _check_vm(
                     policy=policy_name,
                 ),
             )
+    row = [
+        vm.id,
+        vm.name,
+        vm.resource_group,
+        vm.subscription_id,
+        vm.location,
+        "not selected" if decision.kind is Kind.NOT_SELECTED else "opted out",
+        policy_name,
+        item.vault_id.rsplit("/", 1)[-1] if item else "",
+        ("soft-deleted" if item.soft_deleted else item.protection_state) if item else "unprotected",
+        item.last_recovery_point.isoformat() if item and item.last_recovery_point else "",
+        "",
+    ]
+    result.vm_rows.append(row)
     if decision.kind in (Kind.NOT_SELECTED, Kind.OPTED_OUT):
         return
+    row[5] = "protected as the rules say" if decision.kind is Kind.ALREADY_PROTECTED else "to act on"
     result.selected += 1
     _count(result.by_region, vm.location, "selected")
     _count(result.by_policy, policy_name, "selected")
@@ -741,7 +764,14 @@ def new_run(autopilot: Autopilot, dry_run: bool) -> tuple[str, list[dict[str, An
     for subscription in units:
         inventory = inventory_from_estate(autopilot, estate, subscription)
         probe = sweep_subscription(autopilot, subscription, run_id, True, GRAPH, inventory)
-        if subscription.lower() in pending or any(f.action in WORK for f in probe.findings):
+        # A dry run changes nothing, so no unit has work; a real one queues the subscriptions with fixes
+        # to make, each with what was read (a unit re-reads from ARM what it changes).
+        if not dry_run and (subscription.lower() in pending or any(f.action in WORK for f in probe.findings)):
+            autopilot.reports.upload_blob(
+                f"runs/{run_id}/inventory/{_safe(subscription)}.json",
+                json.dumps(dump_inventory(inventory)),
+                overwrite=True,
+            )
             messages.append({"runId": run_id, "subscription": subscription, "dryRun": dry_run})
             continue
         result = (
@@ -841,10 +871,28 @@ def run_unit(autopilot: Autopilot, message: dict[str, Any]) -> UnitResult:
             error="subscription not in scope",
         )
     else:
-        result = sweep_subscription(autopilot, subscription, run_id, message["dryRun"], scope["source"])
+        result = sweep_subscription(
+            autopilot,
+            subscription,
+            run_id,
+            message["dryRun"],
+            scope["source"],
+            _unit_inventory(autopilot, run_id, subscription, scope["source"]),
+        )
     store_unit(autopilot, result)
     finish_if_complete(autopilot, run_id)
     return result
+
+
+def _unit_inventory(autopilot: Autopilot, run_id: str, subscription: str, source: str) -> Inventory | None:
+    """What the run's Resource Graph read saw of the unit's subscription (None: read it now)."""
+    if source != GRAPH:
+        return None
+    try:
+        blob = autopilot.reports.download_blob(f"runs/{run_id}/inventory/{_safe(subscription)}.json")
+    except ResourceNotFoundError:
+        return None
+    return load_inventory(json.loads(blob.readall()))
 
 
 def store_unit(autopilot: Autopilot, result: UnitResult) -> None:
@@ -909,7 +957,7 @@ def finish_run(
     dry_run: bool,
     inventory: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    from autopilot.report import build_report, render_html
+    from autopilot.report import build_report, render_csv, render_html
 
     now = dt.datetime.now(dt.UTC)
     findings = [f for r in results for f in r.findings] + dst_findings(
@@ -921,11 +969,15 @@ def finish_run(
     report["jobHistory"] = _job_history(autopilot)
     container = autopilot.reports
     html = render_html(report)
+    text = json.dumps(report, indent=1)
+    table = render_csv(report)
     for name, body, content_type in (
-        (f"runs/{run_id}/report.json", json.dumps(report, indent=2), "application/json"),
+        (f"runs/{run_id}/report.json", text, "application/json"),
         (f"runs/{run_id}/report.html", html, "text/html; charset=utf-8"),
-        ("latest.json", json.dumps(report, indent=2), "application/json"),
+        (f"runs/{run_id}/vms.csv", table, "text/csv; charset=utf-8"),
+        ("latest.json", text, "application/json"),
         ("latest.html", html, "text/html; charset=utf-8"),
+        ("latest.csv", table, "text/csv; charset=utf-8"),
     ):
         from azure.storage.blob import ContentSettings
 
@@ -1052,7 +1104,14 @@ def sweep_all(
     for index, message in enumerate(messages, 1):
         if progress:
             progress(index - 1, len(messages), f"subscription {message['subscription']}")
-        result = sweep_subscription(autopilot, message["subscription"], run_id, dry_run, scope["source"])
+        result = sweep_subscription(
+            autopilot,
+            message["subscription"],
+            run_id,
+            dry_run,
+            scope["source"],
+            _unit_inventory(autopilot, run_id, message["subscription"], scope["source"]),
+        )
         store_unit(autopilot, result)
         results[message["subscription"].lower()] = result
         if progress:

@@ -69,7 +69,7 @@ def sweep_report(req: func.HttpRequest) -> func.HttpResponse:
 
     from autopilot.context import get_autopilot
 
-    name = "latest.json" if req.params.get("format") == "json" else "latest.html"
+    name = {"json": "latest.json", "csv": "latest.csv"}.get(req.params.get("format") or "", "latest.html")
     try:
         body = get_autopilot().reports.download_blob(name).readall()
     except ResourceNotFoundError:
@@ -85,10 +85,8 @@ def sweep_report(req: func.HttpRequest) -> func.HttpResponse:
             status_code=404,
             mimetype="application/problem+json",
         )
-    mimetype = "application/json" if name.endswith(".json") else "text/html"
-    return func.HttpResponse(
-        body,
-        status_code=200,
-        mimetype=mimetype,
-        headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
-    )
+    mimetype = {"json": "application/json", "csv": "text/csv"}.get(name.rsplit(".", 1)[-1], "text/html")
+    headers = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+    if name.endswith(".csv"):  # every VM of the latest run, for auditors: a download
+        headers["Content-Disposition"] = 'attachment; filename="backup-autopilot-vms.csv"'
+    return func.HttpResponse(body, status_code=200, mimetype=mimetype, headers=headers)

@@ -33,7 +33,9 @@ WEU, EUS = f"{VAULTS}/rsv-autopilot-weu", f"{VAULTS}/rsv-autopilot-eus"
 LINE = (0x0A, 0x64, 0xA4)  # the chart's line and dots (report.STYLE)
 HEADER = (0xF0, 0xF3, 0xF7)  # the tables' header cells
 WHITE = (0xFF, 0xFF, 0xFF)
-VIEWPORT = (1000, 1600)  # the whole page, at a laptop's width
+# The whole page, at a laptop's width. (Was 1600 px high: the page now puts problems first, with a
+# legend, the findings' resource group and subscription and a glossary, so the chart sits lower.)
+VIEWPORT = (1000, 3200)
 MARGIN = 32  # the body's margin (2rem): nothing is drawn there unless the page overflows
 # A CSP that refuses inline styles too: the page must then lose its styles, or the check is blind.
 STRICT_CSP = "default-src 'none'"
@@ -62,13 +64,14 @@ ESTATE: list[tuple[str, str, dict[str, str], str | None, str | None, dict[str, A
     ("opted-out", "eastus", OPT_OUT, None, None, None),
 ]
 # What the two sweeps must find (the DST warning of the silver policies depends on the date: it is
-# checked against the JSON report, not here).
+# checked against the JSON report, not here): [kind, about, action, new], most severe first (critical,
+# then warning; by kind within a severity). The page names an orphaned item by its VM.
 FIRST_FINDINGS = [
-    ["job-completed-with-warnings", "warnings", "reported", "yes"],
     ["job-failed", "needs-person", "reported", "yes"],
-    ["orphaned-item", "VM;iaasvmcontainerv2;rg-report;gone", "reported", "yes"],
     ["rpo-breach", "stale", "reported", "yes"],
     ["unprotected", "web-03", "fixed", "yes"],
+    ["job-completed-with-warnings", "warnings", "reported", "yes"],
+    ["orphaned-item", "gone (backup item)", "reported", "yes"],
     ["wrong-policy", "app-02", "fixed", "yes"],
 ]
 SECOND_FINDINGS = [
@@ -214,18 +217,27 @@ def check_page(dom: Element, page: Page, findings: list[list[str]], fixed: bool)
         for policy, (selected, compliant) in sorted(POLICIES.items())
     ]
 
-    # Findings: the seeded ones (and the date-dependent DST warnings, as the JSON report has them).
+    # Findings: the seeded ones (and the date-dependent DST warnings, as the JSON report has them), most
+    # severe first, each named with its resource group and subscription.
     dst = [f for f in report["findings"] if f["kind"] == "dst-change-ahead"]
     head, rows = table(dom, "findings")
-    assert head == ["kind", "about", "action", "new", "reason", "remedy"]
-    assert [r[:4] for r in rows if r[0] != "dst-change-ahead"] == findings
+    assert head == [
+        "severity", "kind", "about", "resource group", "subscription", "action", "new", "reason", "remedy"
+    ]  # fmt: skip
+    assert [[r[1], r[2], r[5], r[6]] for r in rows if r[1] != "dst-change-ahead"] == findings
     assert len(rows) == len(findings) + len(dst)
-    assert all(r[4] and r[5] for r in rows), "every finding has a reason and a remedy"
-    assert [[r[4], r[5]] for r in rows] == [[f["reason"], f["remedy"]] for f in report["findings"]]
+    assert [r[0] for r in rows] == sorted((r[0] for r in rows), key=["critical", "warning", "info"].index)
+    assert all(r[3] == GROUP and r[4] == SUB for r in rows if r[1] != "dst-change-ahead")
+    assert all(r[7] and r[8] for r in rows), "every finding has a reason and a remedy"
+    assert [[r[7], r[8]] for r in rows] == [[f["reason"], f["remedy"]] for f in report["findings"]]
+    # Problems come first: the legend of the findings by severity is the page's first table.
+    assert dom.find_all("table")[0].attrs["class"] == "by-severity"
+    assert "Inventory:" in dom.find("p", class_="inventory").text()
+    assert dom.find("dl", class_="glossary").find_all("dt"), "every label is explained"
 
     kinds: dict[str, int] = {}
     for row in rows:
-        kinds[row[0]] = kinds.get(row[0], 0) + 1
+        kinds[row[1]] = kinds.get(row[1], 0) + 1
     head, rows = table(dom, "by-kind")
     assert head == ["kind", "count"]
     assert rows == [[kind, str(count)] for kind, count in sorted(kinds.items())]

@@ -165,9 +165,39 @@ def test_the_page_has_the_tables_of_the_report() -> None:
     ]
     assert rows(dom, "by-policy") == [["gold", "9", "8"], ["silver", "3", "2"]]
     assert rows(dom, "by-kind") == [["rpo-breach", "1"], ["unprotected", "1"]]
+    # Most severe first (both critical: by kind), each VM named with its resource group and subscription.
     assert rows(dom, "findings") == [
-        ["rpo-breach", "db-01", "reported", "", "reason of rpo-breach", "remedy of rpo-breach"],
-        ["unprotected", "web-01", "fixed", "yes", "reason of unprotected", "remedy of unprotected"],
+        [
+            "critical",
+            "rpo-breach",
+            "db-01",
+            "rg",
+            SUB_A,
+            "reported",
+            "",
+            "reason of rpo-breach",
+            "remedy of rpo-breach",
+        ],
+        [
+            "critical",
+            "unprotected",
+            "web-01",
+            "rg",
+            SUB_A,
+            "fixed",
+            "yes",
+            "reason of unprotected",
+            "remedy of unprotected",
+        ],
+    ]
+    assert rows(dom, "by-severity") == [
+        [
+            "critical",
+            "rpo-breach",
+            "1",
+            "The last recovery point is older than the policy promises (plus the grace).",
+        ],
+        ["critical", "unprotected", "1", "The rules select the VM and it has no backup."],
     ]
     cards = [c.text() for c in dom.find_all("div", class_="card")]
     assert "83.3 %compliance found" in cards
@@ -210,7 +240,17 @@ def test_hostile_strings_are_escaped() -> None:
     assert rows(dom, "by-policy") == [[image, "1", "0"]]
     assert rows(dom, "by-kind") == [[hostile, "1"]]
     assert rows(dom, "findings") == [
-        [hostile, image, "reported", "yes", f"reason {hostile}", f"remedy {image} & more"]
+        [
+            "warning",
+            hostile,
+            image,
+            "rg",
+            SUB_A,
+            "reported",
+            "yes",
+            f"reason {hostile}",
+            f"remedy {image} & more",
+        ]
     ]
     assert dom.find("h1").text() == f"Backup Autopilot: sweep {run_id}"
     assert f"sub-{hostile}" in dom.find("p", class_="dry").text()
@@ -222,7 +262,13 @@ def test_empty_report_says_none_and_has_no_chart_yet() -> None:
     report = build_report("run-1", [], [], set(), [], dry_run=True)
     assert report["byRegion"] == report["byPolicy"] == {} and report["findings"] == []
     dom = page(report)
-    for css, columns in (("by-region", 4), ("by-policy", 3), ("by-kind", 2), ("findings", 6)):
+    for css, columns in (
+        ("by-region", 4),
+        ("by-policy", 3),
+        ("by-kind", 2),
+        ("findings", 9),
+        ("by-severity", 4),
+    ):
         (cell,) = dom.find("table", class_=css).find_all("td")
         assert (cell.text(), cell.attrs["colspan"], cell.attrs["class"]) == ("none", str(columns), "empty")
     assert not dom.find_all("svg")
@@ -284,3 +330,42 @@ def test_the_chart_with_two_runs_spans_the_width_and_shows_both_dates() -> None:
 def test_a_run_that_selected_nothing_is_drawn_as_100_percent() -> None:
     svg, points = chart([{"runId": "r", "at": "2026-01-01T00:00:00+00:00", "selected": 0, "compliant": 0}])
     assert points[0][1] == grid_lines(svg)["100 %"]
+
+
+# -- estate scale -----------------------------------------------------------------------------------------
+def test_names_say_resource_group_and_subscription() -> None:
+    from autopilot.report import named
+
+    item = (
+        f"/subscriptions/{SUB_A}/resourceGroups/rg-backup/providers/Microsoft.RecoveryServices/vaults/rsv"
+        "/backupFabrics/Azure/protectionContainers/IaasVMContainer;iaasvmcontainerv2;rg-app;gone/protectedItems"
+        "/VM;iaasvmcontainerv2;rg-app;gone"
+    )
+    assert named(vm("fleet-0000")) == ("fleet-0000", "rg", SUB_A)
+    assert named(item) == ("gone (backup item)", "rg-app", SUB_A)
+    assert named("policy:silver") == ("policy silver", "", "")
+    assert named(f"/subscriptions/{SUB_A}") == (f"subscription {SUB_A}", "", SUB_A)
+
+
+def test_a_huge_estate_gives_a_bounded_page_problems_first_and_every_vm_in_the_csv() -> None:
+    from autopilot.report import HTML_FINDINGS, render_csv
+
+    results = [unit(SUB_A, vms=100_000, selected=50_000, compliant=30_000)]
+    results[0].vm_rows = [[vm(f"vm-{i}"), f"vm-{i}", "rg", SUB_A, "westeurope", "to act on", "gold", "", "", "", ""]
+                          for i in range(100_000)]  # fmt: skip
+    findings = [finding("unprotected", vm(f"vm-{i}")) for i in range(20_000)]
+    findings += [finding("dst-change-ahead", "policy:gold"), finding("job-failed", vm("vm-1"))]
+    report = build_report("run-1", results, findings, set(), [], dry_run=True)
+    text = render_html(report)
+    assert len(text.encode()) < 2_000_000
+    dom = parse_html(text)
+    shown = rows(dom, "findings")
+    assert len(shown) == HTML_FINDINGS
+    assert [r[0] for r in shown[:2]] == ["critical", "critical"] and shown[0][1] == "job-failed"
+    assert rows(dom, "by-severity")[-1][:3] == ["info", "dst-change-ahead", "1"]
+    assert [h.text() for h in dom.find_all("h2")][:2] == [
+        "Problems first: 20001 critical, 0 warning, 1 info",
+        "Findings (20002)",
+    ]
+    csv_text = render_csv(report)
+    assert csv_text.count("\n") == 100_001 and csv_text.startswith("vmId,vm,resourceGroup,subscription")
