@@ -16,6 +16,7 @@ def build_world(data_dir: Path | None = None) -> World:
     from armsim.loganalytics.models import LogAnalyticsBackend
     from armsim.resourcegraph.models import ResourceGraphBackend
     from armsim.resources.models import ResourcesBackend
+    from armsim.storage.models import StorageBackend
     from armsim.vaults.models import VaultsBackend
 
     world = World(data_dir)
@@ -23,6 +24,7 @@ def build_world(data_dir: Path | None = None) -> World:
         Operations,
         ResourcesBackend,
         ComputeBackend,
+        StorageBackend,
         VaultsBackend,
         BackupBackend,
         EventGridBackend,

@@ -19,6 +19,8 @@ job history. Everything goes through the same models (and rules) as the ARM rout
                        "SoftDeleted", "excludedLuns": [1]}],
       "jobs": [{"vmId", "outcome": "Completed" | "Failed" | "CompletedWithWarnings", "errorCode": "...",
                 "hoursAgo": 26, "kind": "Scheduled" | "OnDemand"}],
+      "storageAccounts": [{"subscriptionId", "resourceGroup", "name", "location", "sku": "Standard_LRS",
+                           "kind": "StorageV2", "tags": {}}],
       "emitEvents": false
     }
 
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from armsim.compute.models import ComputeBackend
     from armsim.core.world import World
     from armsim.resources.models import ResourcesBackend
+    from armsim.storage.models import StorageBackend
     from armsim.vaults.models import VaultsBackend
 
 KNOWN_KEYS = {
@@ -46,6 +49,7 @@ KNOWN_KEYS = {
     "vms",
     "protections",
     "jobs",
+    "storageAccounts",
     "emitEvents",
 }
 
@@ -58,9 +62,20 @@ def apply_seed(world: World, data: dict[str, Any]) -> dict[str, int]:
     compute: ComputeBackend = world.provider("compute")
     vaults: VaultsBackend = world.provider("vaults")
     backup: BackupBackend = world.provider("backup")
+    storage: StorageBackend = world.provider("storage")
     emit = bool(data.get("emitEvents", False))
     counts = dict.fromkeys(
-        ("subscriptions", "resourceGroups", "vaults", "policies", "vms", "protections", "jobs"), 0
+        (
+            "subscriptions",
+            "resourceGroups",
+            "vaults",
+            "policies",
+            "vms",
+            "protections",
+            "jobs",
+            "storageAccounts",
+        ),
+        0,
     )
 
     def group(subscription_id: str, name: str, location: str) -> None:
@@ -75,6 +90,20 @@ def apply_seed(world: World, data: dict[str, Any]) -> dict[str, int]:
         counts["subscriptions"] += 1
     for spec in data.get("resourceGroups", []):
         group(spec["subscriptionId"], spec["name"], spec["location"])
+    for spec in data.get("storageAccounts", []):
+        group(spec["subscriptionId"], spec["resourceGroup"], spec["location"])
+        storage.put(
+            spec["subscriptionId"],
+            spec["resourceGroup"],
+            spec["name"],
+            {
+                "location": spec["location"],
+                "sku": {"name": spec.get("sku", "Standard_LRS")},
+                "kind": spec.get("kind", "StorageV2"),
+                "tags": spec.get("tags", {}),
+            },
+        )
+        counts["storageAccounts"] += 1
     for spec in data.get("vaults", []):
         group(spec["subscriptionId"], spec["resourceGroup"], spec["location"])
         redundancy = spec.get("redundancy", "GeoRedundant")

@@ -1,0 +1,1 @@
+"""Microsoft.Storage: storage accounts and the blobs Azure Backup writes into them."""

@@ -1,0 +1,252 @@
+"""Routes of Microsoft.Storage storage accounts (ARM) and a minimal Blob data plane.
+
+ARM: create (synchronous 200, one of the two answers the spec allows), get, delete, lists, listKeys.
+Blob data plane, path style at `/{account}.blob/...` (not ARM: no throttling, not in the ARM
+statistics): read a blob (GET, HEAD), a container's properties, delete a container, list the
+account's containers and a container's blobs. Requests carry a bearer token for Azure Storage
+(`https://storage.azure.com`) or a SharedKey authorization naming the account (its signature is not
+checked, as armsim checks no signatures).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape
+
+from armsim.core.auth import check_bearer
+from armsim.core.errors import ArmError
+from armsim.core.http import Request, Response, Router
+from armsim.core.paging import paged
+from armsim.storage.models import ACCOUNT_TYPE, http_date
+
+if TYPE_CHECKING:
+    from armsim.storage.models import StorageBackend
+
+STORAGE_API = (
+    "2016-01-01", "2019-06-01", "2021-09-01", "2022-09-01", "2023-01-01", "2023-05-01", "2024-01-01",
+    "2025-01-01", "2025-06-01",
+)  # fmt: skip
+ACCOUNT = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Storage/storageAccounts/{accountName}"
+STORAGE_AUDIENCES = frozenset({"https://storage.azure.com"})
+BLOB_VERSION = "2025-01-05"
+
+
+def register(router: Router, backend: StorageBackend) -> None:
+    world = backend.world
+
+    def route(method: str, path: str, operation: str) -> Any:
+        return router.add(method, path, operation, STORAGE_API, ACCOUNT_TYPE)
+
+    def ids(request: Request) -> tuple[str, str, str]:
+        p = request.params
+        return p["subscriptionId"], p["resourceGroupName"], p["accountName"]
+
+    @route("PUT", ACCOUNT, "StorageAccounts_Create")
+    def put_account(request: Request) -> Response:
+        record, _ = backend.put(*ids(request), request.json())
+        return Response(200, backend.view(record, request.base_url))
+
+    @route("GET", ACCOUNT, "StorageAccounts_GetProperties")
+    def get_account(request: Request) -> Response:
+        return Response(200, backend.view(backend.get(*ids(request)), request.base_url))
+
+    @route("DELETE", ACCOUNT, "StorageAccounts_Delete")
+    def delete_account(request: Request) -> Response:
+        return Response(200 if backend.delete(*ids(request)) else 204)
+
+    @route("POST", ACCOUNT + "/listKeys", "StorageAccounts_ListKeys")
+    def list_keys(request: Request) -> Response:
+        return Response(200, backend.keys_view(backend.get(*ids(request))))
+
+    @route(
+        "GET",
+        "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Storage/storageAccounts",
+        "StorageAccounts_ListByResourceGroup",
+    )
+    def list_in_group(request: Request) -> Response:
+        sub, group = request.params["subscriptionId"], request.params["resourceGroupName"]
+        backend.resources.require_group(sub, group)
+        return paged(
+            request, backend.list(sub, group), 1000, lambda record: backend.view(record, request.base_url)
+        )
+
+    @route(
+        "GET",
+        "/subscriptions/{subscriptionId}/providers/Microsoft.Storage/storageAccounts",
+        "StorageAccounts_List",
+    )
+    def list_all(request: Request) -> Response:
+        sub = request.params["subscriptionId"]
+        backend.resources.require_subscription(sub)
+        return paged(request, backend.list(sub), 1000, lambda record: backend.view(record, request.base_url))
+
+    # -- the Blob data plane -----------------------------------------------------------------
+    def blob_route(method: str, path: str, operation: str) -> Any:
+        return router.add(method, path, operation, None, service="none")
+
+    def account_of(request: Request) -> dict[str, Any]:
+        """The account the request addresses, once its caller is authenticated."""
+        name = request.params["account"]
+        authorization = request.headers.get("authorization", "")
+        if authorization.lower().startswith(("sharedkey ", "sharedkeylite ")):
+            # azure-storage-blob takes a path-style URL's first segment ('{account}.blob') as the account.
+            if authorization.split(" ", 1)[1].split(":", 1)[0] not in (name, f"{name}.blob"):
+                raise BlobError(
+                    403, "AuthenticationFailed", "The SharedKey authorization names another account."
+                )
+        else:
+            try:
+                check_bearer(authorization or None, STORAGE_AUDIENCES)
+            except ArmError as err:
+                status = 401 if err.code == "AuthenticationFailed" else 403
+                code = "NoAuthenticationInformation" if status == 401 else "AuthenticationFailed"
+                raise BlobError(status, code, err.message) from None
+        record = backend.find_by_name(name)
+        if record is None:
+            raise BlobError(404, "ResourceNotFound", "The specified resource does not exist.")
+        return record
+
+    def blob_response(request: Request, handler: Any) -> Response:
+        try:
+            response: Response = handler(request)
+            return response
+        except BlobError as err:
+            return err.response(request.method)
+
+    def read_blob(request: Request) -> Response:
+        record = account_of(request)
+        container = record["containers"].get(request.params["container"])
+        if container is None:
+            raise BlobError(404, "ContainerNotFound", "The specified container does not exist.")
+        blob = container["blobs"].get(request.params["blob"])
+        if blob is None:
+            raise BlobError(404, "BlobNotFound", "The specified blob does not exist.")
+        content = blob["content"].encode("utf-8")
+        headers = {
+            "Content-Type": blob["contentType"],
+            "ETag": blob["etag"],
+            "Last-Modified": http_date(blob["created"]),
+            "x-ms-creation-time": http_date(blob["created"]),
+            "x-ms-blob-type": "BlockBlob",
+            "x-ms-server-encrypted": "true",
+            "x-ms-version": BLOB_VERSION,
+            "Accept-Ranges": "bytes",
+        }
+        wanted = request.headers.get("x-ms-range") or request.headers.get("range")
+        if wanted and request.method == "GET":
+            # azure-storage-blob downloads in ranges and reads the size from Content-Range (206).
+            first, _, last = wanted.removeprefix("bytes=").partition("-")
+            start = int(first or 0)
+            if start >= len(content):
+                raise BlobError(
+                    416,
+                    "InvalidRange",
+                    "The range specified is invalid for the current size of the resource.",
+                )
+            stop = min(int(last) if last else len(content) - 1, len(content) - 1)
+            headers["Content-Range"] = f"bytes {start}-{stop}/{len(content)}"
+            return Response(206, content[start : stop + 1], headers)
+        return Response(200, content, headers)
+
+    def container_request(request: Request) -> Response:
+        record = account_of(request)
+        name = request.params["container"]
+        restype = request.query.get("restype", "")
+        if restype != "container":
+            raise BlobError(
+                400, "InvalidQueryParameterValue", "Value for one of the query parameters is not valid."
+            )
+        container = record["containers"].get(name)
+        if container is None:
+            raise BlobError(404, "ContainerNotFound", "The specified container does not exist.")
+        if request.method == "DELETE":
+            del record["containers"][name]
+            world.changed()
+            return Response(202, None, {"x-ms-version": BLOB_VERSION})
+        if request.query.get("comp") == "list":
+            blobs = "".join(
+                f"<Blob><Name>{escape(blob_name)}</Name><Properties>"
+                f"<Creation-Time>{http_date(blob['created'])}</Creation-Time>"
+                f"<Last-Modified>{http_date(blob['created'])}</Last-Modified><Etag>{blob['etag']}</Etag>"
+                f"<Content-Length>{len(blob['content'].encode('utf-8'))}</Content-Length>"
+                f"<Content-Type>{escape(blob['contentType'])}</Content-Type><BlobType>BlockBlob</BlobType>"
+                "</Properties></Blob>"
+                for blob_name, blob in sorted(container["blobs"].items())
+            )
+            return xml_answer(
+                f'<EnumerationResults ServiceEndpoint="{escape(request.base_url)}/{record["model"]["name"]}.blob/" '
+                f'ContainerName="{escape(name)}"><Blobs>{blobs}</Blobs><NextMarker /></EnumerationResults>'
+            )
+        return Response(
+            200,
+            None,
+            {
+                "ETag": f'"0x{int(container["created"] * 1000):X}"',
+                "Last-Modified": http_date(container["created"]),
+                "x-ms-version": BLOB_VERSION,
+                "x-ms-lease-state": "available",
+                "x-ms-has-immutability-policy": "false",
+                "x-ms-has-legal-hold": "false",
+            },
+        )
+
+    def list_containers(request: Request) -> Response:
+        record = account_of(request)
+        if request.query.get("comp") != "list":
+            raise BlobError(
+                400, "InvalidQueryParameterValue", "Value for one of the query parameters is not valid."
+            )
+        prefix = request.query.get("prefix", "")
+        containers = "".join(
+            f"<Container><Name>{escape(name)}</Name><Properties>"
+            f"<Last-Modified>{http_date(box['created'])}</Last-Modified>"
+            f'<Etag>"0x{int(box["created"] * 1000):X}"</Etag><LeaseStatus>unlocked</LeaseStatus>'
+            "<LeaseState>available</LeaseState></Properties></Container>"
+            for name, box in sorted(record["containers"].items())
+            if name.startswith(prefix)
+        )
+        return xml_answer(
+            f'<EnumerationResults ServiceEndpoint="{escape(request.base_url)}/{record["model"]["name"]}.blob/">'
+            f"<Containers>{containers}</Containers><NextMarker /></EnumerationResults>"
+        )
+
+    blob_path = "/{account}.blob/{container}/{blob}"
+    container_path = "/{account}.blob/{container}"
+    for method, operation in (("GET", "Blob_Download"), ("HEAD", "Blob_GetProperties")):
+        blob_route(method, blob_path, operation)(lambda r: blob_response(r, read_blob))
+    for method, operation in (
+        ("GET", "Container_GetPropertiesOrListBlobs"),
+        ("HEAD", "Container_GetProperties"),
+        ("DELETE", "Container_Delete"),
+    ):
+        blob_route(method, container_path, operation)(lambda r: blob_response(r, container_request))
+    blob_route("GET", "/{account}.blob", "Service_ListContainers")(
+        lambda r: blob_response(r, list_containers)
+    )
+
+
+class BlobError(Exception):
+    """A Blob service error: XML body and x-ms-error-code (none for HEAD, as the service answers)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def response(self, method: str) -> Response:
+        headers = {
+            "x-ms-error-code": self.code,
+            "x-ms-version": BLOB_VERSION,
+            "Content-Type": "application/xml",
+        }
+        if method == "HEAD":
+            return Response(self.status, None, headers)
+        body = (
+            '<?xml version="1.0" encoding="utf-8"?>'
+            f"<Error><Code>{self.code}</Code><Message>{escape(self.message)}</Message></Error>"
+        )
+        return Response(self.status, body.encode("utf-8"), headers)
+
+
+def xml_answer(body: str) -> Response:
+    content = ('<?xml version="1.0" encoding="utf-8"?>' + body).encode("utf-8")
+    return Response(200, content, {"Content-Type": "application/xml", "x-ms-version": BLOB_VERSION})
