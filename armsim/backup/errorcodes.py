@@ -100,8 +100,39 @@ JOB_ERRORS: dict[str, tuple[str, str]] = {
 }
 
 
-def error_details(code: str) -> list[dict[str, Any]]:
-    message, recommendation = JOB_ERRORS.get(code, ("The backup failed.", "Retry the operation."))
+# Restore job errors, with Azure's wording where it is documented (Azure Backup docs, "Troubleshoot
+# backup errors with Azure VMs", Restore) or captured; the rest as JOB_ERRORS words them.
+RESTORE_ERRORS: dict[str, tuple[str, str]] = {
+    "UserErrorInstantRpNotFound": (
+        "Restore failed because the snapshot of the VM was not found. The snapshot could have been deleted, "
+        "please check.",
+        "Restore the VM from a different restore point.",
+    ),
+    "CloudInternalError": (
+        "Restore failed with a cloud internal error.",
+        "Retry the operation after some time.",
+    ),
+    # Captured for a restore (azure-powershell#7823, Restore-AzureRmRecoveryServicesBackupItem, 2018).
+    "CloudInvalidInputError": (
+        'The current operation failed due to an internal service error "Invalid input error". Please retry the '
+        "operation after some time.",
+        "Retry the operation after some time.",
+    ),
+    "UserErrorStorageAccountNotFound": (
+        "Operation failed as the specified storage account does not exist anymore.",
+        "Check that the staging storage account exists, or give another one.",
+    ),
+    "UserErrorRestoreResourceGroupQuotaReached": (
+        "The resource group quota has been reached.",
+        "Delete some resource groups from the Azure portal or contact Azure Support to increase the limits.",
+    ),
+}
+
+
+def error_details(code: str, operation: str = "Backup") -> list[dict[str, Any]]:
+    known = RESTORE_ERRORS if operation == "Restore" and code in RESTORE_ERRORS else JOB_ERRORS
+    fallback = ("The restore failed.", "Retry the operation.") if operation == "Restore" else None
+    message, recommendation = known.get(code, fallback or ("The backup failed.", "Retry the operation."))
     return [
         {
             "errorCode": code,

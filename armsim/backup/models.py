@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from armsim.backup import policy as policies
-from armsim.backup import quotas
+from armsim.backup import quotas, restore
 from armsim.backup.errorcodes import JOB_ERRORS, error_details
 from armsim.compute.models import ComputeBackend
 from armsim.core.clock import iso
@@ -105,6 +105,8 @@ class BackupBackend(Provider):
         self.forced: dict[str, list[dict[str, Any]]] = {}  # lower VM id -> planned outcomes of next jobs
         self.policy_writes: dict[str, list[float]] = {}  # lower vault id -> times of policy creates/edits
         self.guard_proxies: dict[str, dict[str, dict[str, Any]]] = {}  # lower vault id -> name -> proxy
+        self.pending_restores: list[list[str]] = []  # [lower vault id, job id] of restores not yet applied
+        self.forced_restores: dict[str, list[dict[str, Any]]] = {}  # lower VM id -> outcomes of next restores
         self._schedule: list[tuple[float, str, str]] = []  # (due, item id, policy id)
 
     def register(self, router: Router) -> None:
@@ -743,6 +745,8 @@ class BackupBackend(Provider):
 
     def job_status(self, job: dict[str, Any], now: float) -> tuple[str, list[dict[str, Any]]]:
         """The job's status and its two sub-tasks at `now`, per the seed's table."""
+        if job["operation"] == "Restore":
+            return restore.status(job, now)
         plan = job["plan"]
         if plan is None:  # a management job
             if now < job["end"]:
@@ -775,7 +779,11 @@ class BackupBackend(Provider):
         transfer["status"] = "Completed"
         return "Completed", [snapshot, transfer]
 
-    def job_view(self, job: dict[str, Any], detailed: bool) -> dict[str, Any]:
+    def job_view(
+        self, job: dict[str, Any], detailed: bool, base_url: str = "https://127.0.0.1"
+    ) -> dict[str, Any]:
+        """A job as Azure answers it; `base_url` (armsim's, as the client addressed it) makes the blob
+        URIs of a restore's propertyBag."""
         now = self.world.now()
         status, tasks = self.job_status(job, now)
         started = min(job["start"], now)
@@ -795,16 +803,18 @@ class BackupBackend(Provider):
         plan = job["plan"]
         code = (plan and (plan["snapshotError"] or plan["transferError"])) or job.get("error")
         if code and status in ("Failed", "CompletedWithWarnings"):
-            props["errorDetails"] = error_details(code)
+            props["errorDetails"] = error_details(code, job["operation"])
         if detailed:
             # A job's GET names its container; a list of jobs does not (recorded, and ListJobs.json).
             props["containerName"] = container_name(job)
-            bag = self.property_bag(job, status)
-            extended: dict[str, Any] = {"tasksList": tasks, "propertyBag": bag}
+            if job["operation"] == "Restore":
+                extended = restore.extended_info(self, job, status, tasks, base_url)
+            else:
+                extended = {"tasksList": tasks, "propertyBag": self.property_bag(job, status)}
             if job["operation"] == "Backup":
                 extended["internalPropertyBag"] = {"IsInstantRpJob": "True"}  # as recorded
             if code and status in ("Failed", "CompletedWithWarnings"):
-                extended["dynamicErrorMessage"] = error_details(code)[0]["errorString"]
+                extended["dynamicErrorMessage"] = error_details(code, job["operation"])[0]["errorString"]
             props["extendedInfo"] = extended
         vault_id = job["vault"]
         return {
@@ -935,6 +945,9 @@ class BackupBackend(Provider):
             "excluded": [{"lun": d["lun"], "name": d.get("name")} for d in excluded],
             "disks": len(data_disks) + 1,
             "exclusion": bool(item["exclusion"]),
+            # What a restore of the point makes (armsim/backup/restore.py): the backed-up disks' sizes
+            # and SKUs, and whether the VM had an agent.
+            "restore": restore.disk_facts(self.compute, vm, included) if vm else None,
         }
         job["recoveryPoint"] = point_id
         job["retainUntil"] = retain_until
@@ -1009,6 +1022,7 @@ class BackupBackend(Provider):
         heapq.heappush(self._schedule, (due, item_key, item["policy"].lower()))
 
     def tick(self, now: float) -> None:
+        restore.tick(self, now)  # finished restores leave their disks and blobs
         # Soft-deleted items whose retention has passed are purged.
         for expired in [i for i in self.items.values() if i["softDeleted"] and i["deleteAt"] <= now]:
             self._forget_item(expired)
@@ -1045,6 +1059,8 @@ class BackupBackend(Provider):
             "forced": self.forced,
             "policyWrites": self.policy_writes,
             "guardProxies": self.guard_proxies,
+            "pendingRestores": self.pending_restores,
+            "forcedRestores": self.forced_restores,
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -1056,6 +1072,8 @@ class BackupBackend(Provider):
         self.forced = data.get("forced", {})
         self.policy_writes = data.get("policyWrites", {})
         self.guard_proxies = data.get("guardProxies", {})
+        self.pending_restores = data.get("pendingRestores", [])
+        self.forced_restores = data.get("forcedRestores", {})
         self.by_vm = {item["vm"].lower(): key for key, item in self.items.items()}
         self._schedule = []
         now = self.world.now()

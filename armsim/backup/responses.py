@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from armsim.backup import restore
 from armsim.backup.models import filter_time, names_for
 from armsim.core.clock import parse_iso
 from armsim.core.errors import ArmError
@@ -399,6 +400,16 @@ def register(router: Router, backend: BackupBackend) -> None:
         base = request.path.rsplit("/", 1)[0]  # the item as the request spelled it
         return accepted(request, op, f"{base}/operationResults", f"{base}/operationsStatus")
 
+    @route("POST", ITEM + "/recoveryPoints/{recoveryPointId}/restore", "Restores_Trigger")
+    def trigger_restore(request: Request) -> Response:
+        """202 with the item's operation URLs (recorded) and Retry-After (the official examples); the
+        operation is done at once and names the Restore job (recorded, test_backup_restore #286)."""
+        vault, item = item_of(request)
+        job = restore.trigger(backend, vault, item, request.params["recoveryPointId"], request.json())
+        op = operations(world).begin("Restore", resource_id=item["id"], job_id=job["id"])
+        base = request.path.split("/recoveryPoints/", 1)[0]  # the item as the request spelled it
+        return accepted(request, op, f"{base}/operationResults", f"{base}/operationsStatus")
+
     # -- vault-level operations (delete of backup data) ------------------------------------
     @route("GET", V + "/backupOperationResults/{operationId}", "BackupOperationResults_Get")
     def backup_operation_result(request: Request) -> Response:
@@ -457,9 +468,8 @@ def register(router: Router, backend: BackupBackend) -> None:
     @route("GET", V + "/backupJobs/{jobName}", "JobDetails_Get")
     def get_job(request: Request) -> Response:
         vault = vault_of(request)
-        return Response(
-            200, backend.job_view(backend.find_job(vault, request.params["jobName"]), detailed=True)
-        )
+        job = backend.find_job(vault, request.params["jobName"])
+        return Response(200, backend.job_view(job, detailed=True, base_url=request.base_url))
 
     # -- per-VM backup status --------------------------------------------------------------
     @route(

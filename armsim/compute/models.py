@@ -11,7 +11,7 @@ from armsim.core.clock import iso
 from armsim.core.errors import ArmError, resource_not_found
 from armsim.core.http import Router
 from armsim.core.operations import operations
-from armsim.core.world import Provider
+from armsim.core.world import DEFAULT_CONFIG, Provider
 from armsim.resources.models import ResourcesBackend, normalize_location
 
 VM_TYPE = "Microsoft.Compute/virtualMachines"
@@ -19,6 +19,12 @@ DISK_TYPE = "Microsoft.Compute/disks"
 DEFAULT_AGENT_VERSION = "2.7.41491.1102"
 POWER_STATES = {"running": "VM running", "stopped": "VM stopped", "deallocated": "VM deallocated"}
 AGENT_STATES = ("Ready", "NotReady", "Missing")
+
+
+# A VM made from restored disks boots for this long (simulated seconds after its creation completes)
+# before its agent reports Ready: armsim's choice (no evidence of a figure), configurable.
+DEFAULT_CONFIG.setdefault("bootSeconds", 120.0)
+NEVER = 253402300799.0  # 9999-12-31T23:59:59Z: a guest that never boots never reports
 
 
 def vm_id(subscription_id: str, group: str, name: str) -> str:
@@ -33,6 +39,11 @@ class ComputeBackend(Provider):
             str, dict[str, Any]
         ] = {}  # lower-case id -> {"model": ARM JSON, "sim": simulated facts}
         self.disks: dict[str, dict[str, Any]] = {}  # lower-case id -> ARM JSON
+        # lower-case disk id -> what a restore made it from: {"sourceVm", "agent", "osType", "lun", "job"}
+        self.restored: dict[str, dict[str, Any]] = {}
+        # How the next VMs made from restored disks boot (POST /_armsim/vms/boot), oldest first:
+        # {"source": lower source VM id or "*", "outcome": "Boots" | "NeverBoots", "bootSeconds": float | None}
+        self.boot_plans: list[dict[str, Any]] = []
 
     def register(self, router: Router) -> None:
         from armsim.compute import responses
@@ -97,12 +108,12 @@ class ComputeBackend(Provider):
                 "InvalidParameter",
                 "Each data disk needs a unique 'lun' from 0 to 63.",
             )
-        for disk in data_disks:
+        for disk in [storage.get("osDisk") or {}, *data_disks]:
             disk_id = (disk.get("managedDisk") or {}).get("id")
             if (
                 disk_id
                 and disk_id.lower() not in self.disks
-                and disk.get("createOption", "").lower() == "attach"
+                and str(disk.get("createOption", "")).lower() == "attach"
             ):
                 raise ArmError(404, "NotFound", f"Disk '{disk_id}' was not found.")
 
@@ -165,6 +176,9 @@ class ComputeBackend(Provider):
         record_sim = copy.deepcopy(existing["sim"]) if existing else _default_sim(new_props)
         if existing is None:
             record_sim["createdTs"] = self.world.now()
+            restored = self.restored.get(str((osdisk.get("managedDisk") or {}).get("id") or "").lower())
+            if str(osdisk.get("createOption", "")).lower() == "attach" and restored is not None:
+                self._boot_from_restored_disks(record_sim, restored)
         for field_name, value in (sim or {}).items():
             if field_name == "agent" and value not in AGENT_STATES:
                 raise ArmError(400, "InvalidParameter", f"agent must be one of {', '.join(AGENT_STATES)}")
@@ -217,6 +231,7 @@ class ComputeBackend(Provider):
             self._emit(resource_id, "delete")
         for key in [k for k in self.disks if k.startswith(prefix)]:
             del self.disks[key]
+            self.restored.pop(key, None)
 
     def provisioning_state(self, record: dict[str, Any]) -> str:
         op = operations(self.world).get(record["sim"].get("operation", ""))
@@ -380,6 +395,92 @@ class ComputeBackend(Provider):
             raise resource_not_found(DISK_TYPE, name, group)
         return disk
 
+    def disk_view(self, disk: dict[str, Any], attached: dict[str, str] | None = None) -> dict[str, Any]:
+        """A managed disk as Azure answers it: Attached with managedBy (the VM) while a VM uses it, else
+        Unattached. `attached` maps lower disk ids to VM ids (computed once for a list)."""
+        view = copy.deepcopy(disk)
+        owner = (attached if attached is not None else self.attachments()).get(disk["id"].lower())
+        view["properties"]["diskState"] = "Attached" if owner else "Unattached"
+        if owner:
+            view["managedBy"] = owner
+        else:
+            view.pop("managedBy", None)
+        return view
+
+    def attachments(self) -> dict[str, str]:
+        """Lower disk id -> the id of the VM whose OS or data disk it is."""
+        owners: dict[str, str] = {}
+        for record in self.vms.values():
+            storage = record["model"]["properties"]["storageProfile"]
+            for disk in [storage.get("osDisk") or {}, *(storage.get("dataDisks") or [])]:
+                disk_id = (disk.get("managedDisk") or {}).get("id")
+                if disk_id:
+                    owners[disk_id.lower()] = record["model"]["id"]
+        return owners
+
+    def delete_disk(self, subscription_id: str, group: str, name: str) -> str | None:
+        """Delete a managed disk: the operation's id, or None when there was no such disk (Azure answers
+        204). A disk a VM still uses is refused (409 OperationNotAllowed)."""
+        self.resources.require_group(subscription_id, group)
+        disk_id = f"/subscriptions/{subscription_id}/resourceGroups/{group}/providers/{DISK_TYPE}/{name}"
+        disk = self.disks.get(disk_id.lower())
+        if disk is None:
+            return None
+        owner = self.attachments().get(disk_id.lower())
+        if owner:
+            raise ArmError(
+                409,
+                "OperationNotAllowed",
+                f"Disk {disk['name']} is attached to VM {owner}.",
+            )
+        del self.disks[disk_id.lower()]
+        self.restored.pop(disk_id.lower(), None)
+        op = operations(self.world).begin(
+            "DiskDelete", resource_id=disk["id"], extra={"location": disk["location"]}
+        )
+        return op.id
+
+    def list_disks(self, subscription_id: str, group: str | None = None) -> list[dict[str, Any]]:
+        prefix = f"/subscriptions/{subscription_id}/resourcegroups/".lower()
+        if group is not None:
+            prefix += f"{group.lower()}/"
+        return [disk for key, disk in sorted(self.disks.items()) if key.startswith(prefix)]
+
+    def add_restored_disk(self, disk: dict[str, Any], origin: dict[str, Any]) -> None:
+        """A managed disk a restore made (armsim/backup/restore.py), and what it was made from."""
+        self.disks[disk["id"].lower()] = disk
+        self.restored[disk["id"].lower()] = origin
+
+    def plan_boot(self, source: str | None, outcome: str, boot_seconds: float | None, count: int) -> int:
+        """How the next `count` VMs made from restored disks (of `source`, or of any VM) boot."""
+        if outcome not in ("Boots", "NeverBoots"):
+            raise ValueError("outcome must be Boots or NeverBoots")
+        if boot_seconds is not None and boot_seconds < 0:
+            raise ValueError("bootSeconds must be 0 or more")
+        if count < 1:
+            raise ValueError("count must be 1 or more")
+        plan = {"source": (source or "*").lower(), "outcome": outcome, "bootSeconds": boot_seconds}
+        self.boot_plans.extend(dict(plan) for _ in range(count))
+        return len(self.boot_plans)
+
+    def _boot_from_restored_disks(self, sim: dict[str, Any], origin: dict[str, Any]) -> None:
+        """A VM made from restored disks runs what the backed-up VM ran: its agent (if it had one)
+        reports Ready once the guest has booted, bootSeconds after the VM's creation completes
+        (compute/responses.py), or never when a plan says the guest does not boot."""
+        sim["agent"] = "Ready" if origin.get("agent", "Ready") != "Missing" else "Missing"
+        sim["restoredFrom"] = origin.get("sourceVm", "")
+        boot = float(self.world.config["bootSeconds"])
+        for index, plan in enumerate(self.boot_plans):
+            if plan["source"] in ("*", str(origin.get("sourceVm", "")).lower()):
+                del self.boot_plans[index]
+                if plan["outcome"] == "NeverBoots":
+                    sim["bootSeconds"] = None
+                    return
+                if plan["bootSeconds"] is not None:
+                    boot = float(plan["bootSeconds"])
+                break
+        sim["bootSeconds"] = boot
+
     def shared_disk_luns(self, record: dict[str, Any]) -> list[int]:
         luns = []
         for disk in record["model"]["properties"]["storageProfile"].get("dataDisks") or []:
@@ -390,11 +491,13 @@ class ComputeBackend(Provider):
 
     # -- persistence -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"vms": self.vms, "disks": self.disks}
+        return {"vms": self.vms, "disks": self.disks, "restored": self.restored, "bootPlans": self.boot_plans}
 
     def load(self, data: dict[str, Any]) -> None:
         self.vms = data.get("vms", {})
         self.disks = data.get("disks", {})
+        self.restored = data.get("restored", {})
+        self.boot_plans = data.get("bootPlans", [])
 
 
 def _os_type(props: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from armsim.compute.models import NEVER
 from armsim.core.errors import ArmError
 from armsim.core.http import Request, Response, Router
 from armsim.core.operations import operations
@@ -42,7 +43,11 @@ def register(router: Router, backend: ComputeBackend) -> None:
         record, created = backend.put_vm(*ids(request), request.json())
         op = operations(world).get(record["sim"]["operation"])
         if created and op is not None:  # the agent reports a while after the VM is created (recorded)
-            record["sim"]["agentReadyAt"] = op.done_at + float(world.config["agentReadySeconds"])
+            if "bootSeconds" in record["sim"]:  # made from restored disks: the guest boots first
+                boot = record["sim"]["bootSeconds"]
+                record["sim"]["agentReadyAt"] = NEVER if boot is None else op.done_at + float(boot)
+            else:
+                record["sim"]["agentReadyAt"] = op.done_at + float(world.config["agentReadySeconds"])
         headers = async_headers(request, record["model"]["location"], record["sim"]["operation"])
         return Response(201 if created else 200, backend.view(record), headers)
 
@@ -93,7 +98,7 @@ def register(router: Router, backend: ComputeBackend) -> None:
         "GET",
         "/subscriptions/{subscriptionId}/providers/Microsoft.Compute/locations/{location}/operations/{operationId}",
         "VirtualMachines_OperationStatus",
-        COMPUTE_API,
+        COMPUTE_API + DISKS_API,  # disk deletes are polled here too, with the disks' api-version
         VM_TYPE,
     )
     def operation_status(request: Request) -> Response:
@@ -142,12 +147,48 @@ def register(router: Router, backend: ComputeBackend) -> None:
     def put_disk(request: Request) -> Response:
         p = request.params
         disk, _ = backend.put_disk(p["subscriptionId"], p["resourceGroupName"], p["diskName"], request.json())
-        return Response(200, disk)
+        return Response(200, backend.disk_view(disk))
 
     @router.add("GET", DISK, "Disks_Get", DISKS_API, "Microsoft.Compute/disks")
     def get_disk(request: Request) -> Response:
         p = request.params
-        return Response(200, backend.get_disk(p["subscriptionId"], p["resourceGroupName"], p["diskName"]))
+        disk = backend.get_disk(p["subscriptionId"], p["resourceGroupName"], p["diskName"])
+        return Response(200, backend.disk_view(disk))
+
+    @router.add("DELETE", DISK, "Disks_Delete", DISKS_API, "Microsoft.Compute/disks")
+    def delete_disk(request: Request) -> Response:
+        """202 with a Location to poll (`...&monitor=true`), as the official Disk_Delete example; 204 when
+        there is no such disk."""
+        p = request.params
+        operation_id = backend.delete_disk(p["subscriptionId"], p["resourceGroupName"], p["diskName"])
+        if operation_id is None:
+            return Response(204)
+        op = operations(world).get(operation_id)
+        assert op is not None
+        location = request.url_for(
+            f"/subscriptions/{p['subscriptionId']}/providers/Microsoft.Compute/locations/"
+            f"{op.extra['location']}/operations/{operation_id}",
+            monitor="true",
+        )
+        return Response(202, None, {"Location": location})
+
+    @router.add(
+        "GET",
+        "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/disks",
+        "Disks_ListByResourceGroup",
+        DISKS_API,
+        "Microsoft.Compute/disks",
+    )
+    def list_disks_in_group(request: Request) -> Response:
+        sub, group = request.params["subscriptionId"], request.params["resourceGroupName"]
+        backend.resources.require_group(sub, group)
+        attached = backend.attachments()
+        return paged(
+            request,
+            backend.list_disks(sub, group),
+            world.config["pageSize"]["disks"],
+            lambda disk: backend.disk_view(disk, attached),
+        )
 
     @router.add(
         "GET",
@@ -159,9 +200,13 @@ def register(router: Router, backend: ComputeBackend) -> None:
     def list_disks(request: Request) -> Response:
         sub = request.params["subscriptionId"]
         backend.resources.require_subscription(sub)
-        prefix = f"/subscriptions/{sub}/resourcegroups/".lower()
-        disks = [disk for key, disk in sorted(backend.disks.items()) if key.startswith(prefix)]
-        return paged(request, disks, world.config["pageSize"]["disks"])
+        attached = backend.attachments()
+        return paged(
+            request,
+            backend.list_disks(sub),
+            world.config["pageSize"]["disks"],
+            lambda disk: backend.disk_view(disk, attached),
+        )
 
 
 def _refuse_filter(request: Request) -> None:

@@ -176,10 +176,37 @@ class ControlBackend(Provider):
         @control("POST", "/jobs/outcomes")
         def job_outcomes(request: Request) -> Response:
             data = body(request)
+            operation = str(data.get("operation", "Backup"))
+            if operation == "Restore":
+                from armsim.backup import restore
+
+                queued = restore.force_outcomes(
+                    self.backup,
+                    str(data["vm"]),
+                    str(data["outcome"]),
+                    data.get("errorCode"),
+                    int(data.get("count", 1)),
+                )
+                return Response(200, {"queued": queued})
+            if operation != "Backup":
+                raise ValueError("operation must be Backup or Restore")
             self.backup.force_outcomes(
                 str(data["vm"]), str(data["outcome"]), data.get("errorCode"), int(data.get("count", 1))
             )
             return Response(200, {"queued": len(self.backup.forced.get(str(data["vm"]).lower(), []))})
+
+        @control("POST", "/vms/boot")
+        def vm_boot(request: Request) -> Response:
+            data = body(request)
+            seconds = data.get("bootSeconds")
+            queued = self.compute.plan_boot(
+                str(data["source"]) if data.get("source") else None,
+                str(data.get("outcome", "Boots")),
+                None if seconds is None else float(seconds),
+                int(data.get("count", 1)),
+            )
+            world.changed()
+            return Response(200, {"queued": queued})
 
         @control("GET", "/events")
         def events(request: Request) -> Response:
