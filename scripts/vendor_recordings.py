@@ -52,6 +52,8 @@ class Pick:
 SELECTION: tuple[Pick, ...] = (
     # test_backup_disk_exclusion.yaml: 30 Dec 2019, southeastasia, Windows VM with three data disks
     Pick("test_backup_disk_exclusion", 0, "Vaults_CreateOrUpdate (2016-06-01): 201, synchronous, body with etag and provisioningState Succeeded"),
+    Pick("test_backup_disk_exclusion", 11, "BackupResourceVaultConfigs_Get: enhancedSecurityState, softDeleteFeatureState Enabled, isSoftDeleteFeatureStateEditable"),
+    Pick("test_backup_disk_exclusion", 12, "BackupResourceVaultConfigs_Update (PATCH softDeleteFeatureState Disabled): 200 with the config"),
     Pick("test_backup_disk_exclusion", 8, "VirtualMachines_Get $expand=instanceView right after the VM was created: agent Not Ready (vmAgentVersion Unknown, ProvisioningState/Unavailable, 'VM status blob is found but not yet populated.'), hyperVGeneration V1; header x-ms-ratelimit-remaining-resource"),
     Pick("test_backup_disk_exclusion", 25, "VirtualMachines_Get: three managed data disks at LUNs 0-2 (mydisk1-3), toBeDetached false"),
     Pick("test_backup_disk_exclusion", 26, "Vaults_Get (2016-06-01)"),
@@ -78,8 +80,15 @@ SELECTION: tuple[Pick, ...] = (
     Pick("test_backup_disk_exclusion", 220, "BackupProtectedItems_List: Protected item with exclusion (LUN 1 excluded), healthDetails IaasVmHealthGreenDefault, lastRecoveryPoint"),
     Pick("test_backup_disk_exclusion", 221, "RecoveryPoints_List: recoveryPointTierDetails as numbers, disk counts only"),
     Pick("test_backup_disk_exclusion", 226, "RecoveryPoints_Get: includedDiskList (OS disk at lun -1) and excludedDiskList"),
+    Pick("test_backup_disk_exclusion", 229, "StorageAccounts_GetProperties (2016-01-01) of the staging account: region, sku, kind, endpoints"),
+    Pick("test_backup_disk_exclusion", 230, "Restores_Trigger RestoreDisks with targetResourceGroupId and restoreDiskLunList []: 202 with Location and Azure-AsyncOperation of the item, no Retry-After"),
+    Pick("test_backup_disk_exclusion", 231, "BackupOperationStatuses_Get of that restore: Succeeded at once (endTime = startTime) with jobId"),
     Pick("test_backup_disk_exclusion", 232, "JobDetails_Get Restore InProgress: task 'Transfer data from vault'"),
     Pick("test_backup_disk_exclusion", 240, "JobDetails_Get Restore Completed: propertyBag of a disk restore"),
+    Pick("test_backup_disk_exclusion", 250, "Restores_Trigger RestoreDisks without restoreDiskLunList: 202"),
+    Pick("test_backup_disk_exclusion", 252, "JobDetails_Get Restore InProgress (Dec 2019): no dynamicErrorMessage"),
+    Pick("test_backup_disk_exclusion", 260, "JobDetails_Get Restore InProgress while finishing: task Completed with taskExecutionDetails, progressPercentage 99, estimatedRemainingDuration PT2M"),
+    Pick("test_backup_disk_exclusion", 261, "JobDetails_Get Restore Completed: Config Blob Name/Container/Uri, Template Blob Uri, Restored disk(s) and Backed-up disk(s) (all three), 147 GBs"),
     # test_backup_item.yaml: 25 Oct 2019, southeastasia
     Pick("test_backup_item", 27, "ProtectionPolicies_Get DefaultPolicy: lower-case id, instantRPDetails {}"),
     Pick("test_backup_item", 41, "ProtectedItems_CreateOrUpdate enabling protection with a lower-case policyId: 202"),
@@ -119,6 +128,13 @@ SELECTION: tuple[Pick, ...] = (
     Pick("test_backup_protection", 107, "BackupOperationStatuses_Get of the stop: Succeeded with jobId"),
     Pick("test_backup_protection", 108, "JobDetails_Get DisableBackup Completed: no containerName, propertyBag Policy Name ''"),
     Pick("test_backup_protection", 109, "BackupProtectedItems_List: ProtectionStopped with policyId '' and policyName ''"),
+    # test_backup_restore.yaml: 11 Sep 2019, southeastasia, a restore of a VM's disks to another group
+    Pick("test_backup_restore", 284, "StorageAccounts_GetProperties (2016-01-01) of the staging account (Sep 2019)"),
+    Pick("test_backup_restore", 285, "Restores_Trigger RestoreDisks into another resource group: 202 with the item's Location and Azure-AsyncOperation"),
+    Pick("test_backup_restore", 286, "BackupOperationStatuses_Get of that restore: Succeeded at once with jobId"),
+    Pick("test_backup_restore", 287, "JobDetails_Get Restore just triggered (0.8 s): task InProgress, progressPercentage 1, dynamicErrorMessage ''"),
+    Pick("test_backup_restore", 295, "JobDetails_Get Restore Completed (3 min 6 s): config and template blobs, 127 GBs (an OS disk), no disk lists without exclusion"),
+    Pick("test_backup_restore", 298, "StorageAccounts_ListKeys (2019-06-01): two FULL keys"),
     # test_backup_rp.yaml: 4 Jul 2019, westus
     Pick("test_backup_rp", 85, "JobDetails_Get Backup just triggered: both tasks NotStarted"),
     # test_backup_softdelete.yaml: 16 Dec 2019, westus
@@ -131,8 +147,11 @@ SELECTION: tuple[Pick, ...] = (
     Pick("test_backup_softdelete", 100, "BackupOperationStatuses_Get of the undelete: InProgress"),
     Pick("test_backup_softdelete", 106, "BackupOperationStatuses_Get of the undelete: Succeeded with jobId"),
     Pick("test_backup_softdelete", 107, "JobDetails_Get Undelete Completed: propertyBag Undelete flag"),
+    Pick("test_backup_softdelete", 108, "BackupResourceVaultConfigs_Get (Dec 2019): soft delete Enabled"),
+    Pick("test_backup_softdelete", 109, "BackupResourceVaultConfigs_Update (PATCH softDeleteFeatureState Disabled): 200 with the config"),
     Pick("test_backup_softdelete", 110, "BackupProtectedItems_List after the undelete: ProtectionStopped, no isScheduledForDeferredDelete"),
     # test_backup_vault.yaml: 17 Dec 2019, westus
+    Pick("test_backup_vault", 6, "BackupResourceVaultConfigs_Get of a new vault: soft delete Enabled, editable"),
     Pick("test_backup_vault", 7, "BackupResourceStorageConfigsNonCRR_Get: GeoRedundant, Unlocked, dedupState, xcoolState, crossRegionRestoreFlag"),
     Pick("test_backup_vault", 8, "BackupResourceStorageConfigsNonCRR_Update (PUT storageModelType LocallyRedundant): 200 with the config"),
     Pick("test_backup_vault", 10, "BackupResourceStorageConfigsNonCRR_Get after the change: LocallyRedundant"),
@@ -258,8 +277,8 @@ SOURCES = """# Source of the vendored interactions
 
 - What: HTTP sessions with live Azure (Azure Backup, Recovery Services, Compute) recorded by the Azure
   CLI's own test suite as VCR cassettes (`az backup ...` against real subscriptions, July to
-  December 2019; api-versions 2016-06-01, 2016-12-01, 2019-05-13, 2019-06-15 and Compute 2019-07-01).
-  Nobody on this project wrote them.
+  December 2019; api-versions 2016-06-01, 2016-12-01, 2019-05-13, 2019-06-15, Compute 2019-07-01 and
+  Storage 2016-01-01 and 2019-06-01). Nobody on this project wrote them.
 - Repository: {repository}, folder `{folder}/`.
 - Commit: {commit} (2020-02-14). The VM cassettes were removed upstream in July 2020; these copies
   were read from a public fork carrying the same history (eimajtrebor/azure-cli), `git show
@@ -278,7 +297,7 @@ Only the interactions listed in README.md are kept (those the tests use), chosen
   `retry-after`, `content-type` and `x-ms-ratelimit-*`, and its body parsed as JSON;
 - dropped: every request header (User-Agent, CommandName, ParameterSetName, ...), the other response
   headers (date, cache-control, server, strict-transport-security, ...), the status message, and every
-  interaction not listed (Network, Storage, deployments, repeated polls).
+  interaction not listed (Network, deployments, Blob data-plane requests, repeated polls).
 
 Values are unchanged: names, their case, times, durations and ids are as Azure answered them.
 """

@@ -36,6 +36,7 @@ CASSETTES = (
     "test_backup_job",
     "test_backup_policy",
     "test_backup_protection",
+    "test_backup_restore",
     "test_backup_rp",
     "test_backup_softdelete",
     "test_backup_vault",
@@ -45,6 +46,7 @@ OTHER_FILES = ("README.md", "SOURCES.md", "LICENSE")
 _VM = r"/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.compute/virtualmachines/[^/]+"
 _VAULT = r"/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.recoveryservices/vaults/[^/]+"
 _ITEM = _VAULT + r"/backupfabrics/[^/]+/protectioncontainers/[^/]+/protecteditems/[^/]+"
+_STORAGE = r"/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.storage/storageaccounts/[^/]+"
 # Operation ids (as in the REST specs and armsim's statistics) -> (method, pattern of the whole
 # URL-decoded path, case-insensitive).
 OPERATIONS: dict[str, tuple[str, str]] = {
@@ -73,6 +75,11 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "BackupOperationStatuses_Get": ("GET", _VAULT + "/backupoperations/[^/]+"),
     "BackupJobs_List": ("GET", _VAULT + "/backupjobs"),
     "JobDetails_Get": ("GET", _VAULT + "/backupjobs/[^/]+"),
+    "Restores_Trigger": ("POST", _ITEM + "/recoverypoints/[^/]+/restore"),
+    "BackupResourceVaultConfigs_Get": ("GET", _VAULT + "/backupconfig/vaultconfig"),
+    "BackupResourceVaultConfigs_Update": ("PATCH", _VAULT + "/backupconfig/vaultconfig"),
+    "StorageAccounts_GetProperties": ("GET", _STORAGE),
+    "StorageAccounts_ListKeys": ("POST", _STORAGE + "/listkeys"),
 }  # fmt: skip
 
 

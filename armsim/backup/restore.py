@@ -107,13 +107,6 @@ def trigger(
         )
     if recovery != "RestoreDisks":
         raise ArmError(400, "BMSUserErrorInvalidInput", f"recoveryType '{recovery}' is not valid.")
-    if props.get("recoveryPointId") not in (None, point_id):
-        raise ArmError(
-            400,
-            "BMSUserErrorInvalidInput",
-            "Input provided for the call is invalid. properties.recoveryPointId differs from the recovery point "
-            "of the request's path.",
-        )
     if str(props.get("sourceResourceId") or item["vm"]).lower() != item["vm"].lower():
         raise ArmError(
             400,

@@ -162,6 +162,8 @@ class StorageBackend(Provider):
                 "statusOfPrimary": "available",
                 "supportsHttpsTrafficOnly": True,
                 "isHnsEnabled": False,
+                "isSkuConversionBlocked": False,
+                "accountMigrationInProgress": False,
                 **kept,
             },
         }
@@ -216,10 +218,10 @@ class StorageBackend(Provider):
         return model
 
     def keys_view(self, record: dict[str, Any]) -> dict[str, Any]:
-        created = record["model"]["properties"]["creationTime"]
+        """As recorded (test_backup_restore #298): keyName, value, permissions."""
         return {
             "keys": [
-                {"keyName": f"key{i}", "value": value, "permissions": "FULL", "creationTime": created}
+                {"keyName": f"key{i}", "value": value, "permissions": "FULL"}
                 for i, value in enumerate(record["keys"], start=1)
             ]
         }

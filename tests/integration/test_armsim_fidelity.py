@@ -78,11 +78,23 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "ProtectionContainers_Refresh": ("POST", FABRIC + "/refreshContainers"),
     "ProtectionContainerRefreshOperationResults_Get": ("GET", FABRIC + "/operationResults/{operationId}"),
     "ProtectionContainerRefreshOperationStatuses_Get": ("GET", FABRIC + "/operationsStatus/{operationId}"),
+    "Restores_Trigger": ("POST", ITEM + "/recoveryPoints/{recoveryPointId}/restore"),
+    "BackupResourceVaultConfigs_Get": ("GET", VAULT + "/backupconfig/vaultconfig"),
+    "BackupResourceVaultConfigs_Update": ("PATCH", VAULT + "/backupconfig/vaultconfig"),
+    "ResourceGuardProxies_Get": ("GET", VAULT + "/backupResourceGuardProxies"),
+    "ResourceGuardProxy_Get": ("GET", VAULT + "/backupResourceGuardProxies/{resourceGuardProxyName}"),
+    "ResourceGuardProxy_Put": ("PUT", VAULT + "/backupResourceGuardProxies/{resourceGuardProxyName}"),
+    "Disks_Delete": ("DELETE", RG + "/providers/Microsoft.Compute/disks/{diskName}"),
+    "StorageAccounts_GetProperties": (
+        "GET",
+        RG + "/providers/Microsoft.Storage/storageAccounts/{accountName}",
+    ),
 }
 # Two older examples carry no operationId; SOURCES.md names their operations.
 OPERATION_OF_FILE = {
     "compute/VirtualMachine_Get_InstanceView.json": "VirtualMachines_InstanceView",
     "compute/VirtualMachine_ListAll_MinimumSet_Gen.json": "VirtualMachines_ListAll",
+    "compute/Disk_Delete.json": "Disks_Delete",
 }
 
 # -- examples armsim does not replay, and why ---------------------------------------------------
@@ -90,6 +102,11 @@ NOT_REPLAYED: dict[str, str] = {
     "recoveryservicesbackup/IaaS_v2_hourly.json": (
         "An enhanced policy with an Hourly schedule: armsim simulates Daily and Weekly schedules only and "
         "answers 501 NotImplemented (checked by test_unreplayed_requests_answer_501)."
+    ),
+    "recoveryservicesbackup/TriggerRestore_RestoreDisks_IaasVMRestoreWithRehydrationRequest.json": (
+        "A restore that rehydrates a point from the archive tier: armsim has no archive tier, so every point is "
+        "in the snapshot or the vault tier and the request is refused (400 BMSUserErrorInvalidInput; "
+        "test_armsim_restore.py::test_a_rehydration_request_for_a_point_not_archived_is_refused)."
     ),
     "eventgrid/cloud-events-schema/resource_write_success.json": (
         "A system-topic event in the CloudEvents 1.0 schema: armsim delivers resource events to webhook "
@@ -149,6 +166,36 @@ MISSING_ALLOWED: dict[tuple[str, str], str] = {
     ("compute/VirtualMachine_Get_InstanceView.json", "patchStatus"): "Guest patching is not simulated.",
     ("recoveryservices/GETVault.json", "properties.privateEndpointConnections"): (
         "Private endpoints are not simulated."
+    ),
+    ("recoveryservicesbackup/PutResourceGuardProxy.json", "properties.description"): (
+        "The description is the Resource Guard's own (Microsoft.DataProtection, not simulated); armsim keeps "
+        "one a PUT gives, and this PUT gives none."
+    ),
+    ("storage/StorageAccountGetProperties.json", "properties.geoReplicationStats"): (
+        "Geo-replication statistics are answered only with $expand=geoReplicationStats in Azure; armsim does "
+        "not simulate replication."
+    ),
+    ("storage/StorageAccountGetProperties.json", "properties.networkAcls.resourceAccessRules"): (
+        "Resource access rules (trusted Azure resources) are not simulated."
+    ),
+    ("storage/StorageAccountGetProperties.json", "properties.primaryEndpoints.internetEndpoints"): (
+        "Routing preferences (Microsoft / internet routing endpoints) are not simulated."
+    ),
+    ("storage/StorageAccountGetProperties.json", "properties.primaryEndpoints.microsoftEndpoints"): (
+        "Routing preferences (Microsoft / internet routing endpoints) are not simulated."
+    ),
+    ("storage/StorageAccountGetProperties.json", "properties.routingPreference"): (
+        "Routing preferences are not simulated."
+    ),
+    ("storage/StorageAccountGetProperties.json", "properties.geoPriorityReplicationStatus"): (
+        "Geo priority replication is not simulated."
+    ),
+    ("storage/StorageAccountGetProperties.json", "properties.secondaryLocation"): (
+        "armsim names the secondary region of a geo-redundant account for the region pairs it knows; the "
+        "example's 'eastus2(stage)' is a staging region with no pair."
+    ),
+    ("storage/StorageAccountGetProperties.json", "properties.statusOfSecondary"): (
+        "Only with a secondary region (see secondaryLocation)."
     ),
     ("recoveryservices/GETVault.json", "properties.secureScore"): (
         "Azure's computed secure score of a vault is not simulated."
@@ -615,6 +662,65 @@ def setup_trigger(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def setup_restore(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """The example's VM protected and backed up, and its staging account ('testAccount' of the example's
+    id: storage account names are lower case, ids compare without case)."""
+    region = p["parameters"]["properties"]["region"]
+    vault_id = ctx.vault(p["subscriptionId"], p["resourceGroupName"], p["vaultName"], region)
+    vm_id = ctx.vm(p["subscriptionId"], p["resourceGroupName"], "netvmtestv2vm1", region)
+    ctx.policy(vault_id, "DefaultPolicy", v1_policy("02:00", time_zone=PACIFIC))
+    ctx.protect(vm_id, vault_id, "DefaultPolicy", jobs=[{"outcome": "Completed", "hoursAgo": 3}])
+    account = p["parameters"]["properties"]["storageAccountId"].split("/")
+    ctx.arm.seed(
+        storageAccounts=[
+            {
+                "subscriptionId": account[2],
+                "resourceGroup": account[4],
+                "name": account[-1].lower(),
+                "location": region,
+            }
+        ]
+    )
+    container, item = item_names(vm_id)
+    points = ctx.call(
+        "GET",
+        f"{vault_id}/backupFabrics/Azure/protectionContainers/{container}/protectedItems/{item}/recoveryPoints",
+        "2026-11-01",
+    ).json()["value"]
+    return {"recoveryPointId": points[0]["name"]}
+
+
+def setup_guard_proxy(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """The example's association, made with the description the examples show."""
+    _backup_vault(ctx, p)
+    proxy = load("recoveryservicesbackup/GetResourceGuardProxy.json")["responses"]["200"]["body"]
+    path = fill(VAULT, p) + "/backupResourceGuardProxies/" + proxy["name"]
+    properties = {k: proxy["properties"][k] for k in ("resourceGuardResourceId", "description")}
+    ctx.call("PUT", path, "2026-11-01", {"properties": properties})
+    return {}
+
+
+def setup_disk(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    ctx.group(p["subscriptionId"], p["resourceGroupName"])
+    path = fill(RG + "/providers/Microsoft.Compute/disks/{diskName}", p)
+    ctx.call("PUT", path, p["api-version"], {"location": REGION, "properties": {"diskSizeGB": 64}})
+    return {}
+
+
+def setup_storage(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    model = response_body(ctx)
+    ctx.group(p["subscriptionId"], p["resourceGroupName"], normalize(model["location"]))
+    path = fill(RG + "/providers/Microsoft.Storage/storageAccounts/{accountName}", p)
+    body = {
+        "location": model["location"],
+        "sku": {"name": model["sku"]["name"]},
+        "kind": model["kind"],
+        "tags": model["tags"],
+    }
+    ctx.call("PUT", path, p["api-version"], body)
+    return {}
+
+
 REPLAYS: dict[str, Setup] = {
     "compute/VirtualMachine_Create_WithPasswordAuthentication.json": setup_vm_create,
     "compute/VirtualMachine_Get.json": setup_vm_get,
@@ -654,6 +760,14 @@ REPLAYS: dict[str, Setup] = {
     "recoveryservicesbackup/TriggerBackup_Post.json": setup_trigger,
     "recoveryservicesbackup/v2-Get-Policy.json": setup_policy,
     "recoveryservicesbackup/v2-List-Policies.json": setup_policy_list,
+    "recoveryservicesbackup/TriggerRestore_RestoreDisks_IaasVMRestoreRequest.json": setup_restore,
+    "recoveryservicesbackup/BackupResourceVaultConfigs_Get.json": setup_backup_vault,
+    "recoveryservicesbackup/BackupResourceVaultConfigs_Patch.json": setup_backup_vault,
+    "recoveryservicesbackup/GetResourceGuardProxy.json": setup_guard_proxy,
+    "recoveryservicesbackup/ListResourceGuardProxy.json": setup_guard_proxy,
+    "recoveryservicesbackup/PutResourceGuardProxy.json": setup_backup_vault,
+    "compute/Disk_Delete.json": setup_disk,
+    "storage/StorageAccountGetProperties.json": setup_storage,
 }
 EVENT_REPLAYS = (
     "eventgrid/event-grid-schema/resource_write_success.json",
