@@ -48,6 +48,9 @@ class Inventory:
     policies: dict[str, dict[str, dict[str, Any]]] | None = None  # lower vault id -> lower name -> props
     storage: dict[str, tuple[str, str]] | None = None  # lower vault id -> (storage type, Locked/Unlocked)
     jobs: dict[str, list[JobFacts]] | None = None  # lower vault id -> latest jobs (see resourcegraph)
+    # The run's job cursors and open job alerts, read once for every vault (None: read per vault).
+    cursors: dict[str, Any] | None = None
+    alerts: list[dict[str, Any]] | None = None
 
     def item_of(self, vm: VmFacts) -> ItemFacts | None:
         return self.items.get(vm.id.lower())
@@ -117,7 +120,9 @@ def read_inventory(
 
 def dump_inventory(inventory: Inventory) -> dict[str, Any]:
     """An inventory as JSON data (a unit of work reads what the run's Resource Graph read saw)."""
-    return _plain(asdict(inventory))
+    data = _plain(asdict(inventory))
+    data["cursors"] = data["alerts"] = None  # the unit reads them afresh
+    return data
 
 
 def load_inventory(data: dict[str, Any]) -> Inventory:
@@ -165,6 +170,8 @@ def load_inventory(data: dict[str, Any]) -> Inventory:
         if data["storage"] is not None
         else None,
         jobs={k: [job(d) for d in v] for k, v in data["jobs"].items()} if data["jobs"] is not None else None,
+        cursors=None,
+        alerts=None,
     )
     return inventory
 
@@ -284,13 +291,18 @@ def read_estate(autopilot: Autopilot, subscriptions: Iterable[str] | None = None
         Scope(subscriptions=tuple(subscriptions)) if subscriptions is not None else _graph_scope(autopilot)
     )
     now = dt.datetime.now(dt.UTC)
-    cursors = [row["Since"] for row in autopilot.state.rows("sweep-cursor") if row.get("Since")]
+    cursor_rows = autopilot.state.rows("sweep-cursor")
+    cursors = [row["Since"] for row in cursor_rows if row.get("Since")]
     since = min(cursors) if cursors else now - dt.timedelta(days=1)
+    alerts = autopilot.state.rows("job-alert")
     open_entities = {
         f"{str(row.get('Vault', '')).lower()}|{str(row.get('Key', '')).rsplit(';', 1)[-1].lower()}"
-        for row in autopilot.state.rows("job-alert")
+        for row in alerts
     }
-    return read(Graph(autopilot.clients.resource_graph()), scope, autopilot.rules, since, open_entities)
+    estate = read(Graph(autopilot.clients.resource_graph()), scope, autopilot.rules, since, open_entities)
+    estate.cursors = {str(row.get("Key", "")): row for row in cursor_rows}
+    estate.alerts = alerts
+    return estate
 
 
 def inventory_from_estate(autopilot: Autopilot, estate: Estate, subscription: str) -> Inventory:
@@ -300,14 +312,18 @@ def inventory_from_estate(autopilot: Autopilot, estate: Estate, subscription: st
     rules = autopilot.rules
     vaults = list(rules.vaults_for([sub]))
     rules_vaults = {v.resource_id.lower() for v in vaults}
-    inventory = Inventory(source=GRAPH, policies={}, storage={}, jobs={})
-    inventory.vms = [vm for vm in estate.vms if vm.subscription_id.lower() == sub]
-    known = {vm.id.lower() for vm in inventory.vms}
-    for key, item in estate.items.items():
-        if key in known and item.vault_id.lower() in rules_vaults:
-            inventory.items[key] = item
-    inventory.orphans = [o for o in estate.orphans if o.vault_id.lower() in rules_vaults]
-    inventory.shared_disks = set(estate.shared_disks)
+    inventory = Inventory(
+        source=GRAPH, policies={}, storage={}, jobs={}, cursors=estate.cursors, alerts=estate.alerts
+    )
+    inventory.vms = list(estate.by_subscription.get(sub, []))
+    for vm in inventory.vms:
+        item = estate.items.get(vm.id.lower())
+        if item is not None and item.vault_id.lower() in rules_vaults:
+            inventory.items[vm.id.lower()] = item
+    inventory.orphans = [
+        o for o in estate.orphans_by_subscription.get(sub, []) if o.vault_id.lower() in rules_vaults
+    ]
+    inventory.shared_disks = estate.shared_disks
     for vault in vaults:
         key = vault.resource_id.lower()
         if key not in estate.vaults:

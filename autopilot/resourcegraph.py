@@ -25,7 +25,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -108,22 +108,25 @@ class Graph:
         self.rows = 0
 
     def query(self, kql: str, scope: Scope) -> list[dict[str, Any]]:
+        return [row for page in self.pages_of(kql, scope) for row in page]
+
+    def pages_of(self, kql: str, scope: Scope) -> Iterator[list[dict[str, Any]]]:
+        """The query's rows page by page (a page is let go once read: 100,000 rows are never held)."""
         from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
         self.queries += 1
-        rows: list[dict[str, Any]] = []
         token: str | None = None
         while True:
             options = QueryRequestOptions(result_format="objectArray", skip_token=token)
             answer = self.client.resources(QueryRequest(query=kql, options=options, **scope.request()))
             self.pages += 1
             data: Any = answer.data or []
-            rows.extend(data if isinstance(data, list) else [])
+            page = data if isinstance(data, list) else []
+            self.rows += len(page)
+            yield page
             token = answer.skip_token
             if not token:
                 break
-        self.rows += len(rows)
-        return rows
 
 
 # -- what rows become -------------------------------------------------------------------------------
@@ -172,7 +175,7 @@ def vm_facts(row: dict[str, Any]) -> VmFacts:
         provisioning_state=str(row.get("provisioning") or ""),
         data_disks=disks,
         time_created=_time(row.get("created")),
-        image={k: str(v) for k, v in image.items() if isinstance(v, str)},
+        image={},  # not kept: nothing reads it, and 100,000 VMs' image references cost memory
     )
 
 
@@ -322,6 +325,10 @@ class Estate:
     subscriptions: dict[str, tuple[str, tuple[str, ...]]] = field(
         default_factory=dict
     )  # id -> (name, groups)
+    by_subscription: dict[str, list[VmFacts]] = field(default_factory=dict)  # lower id -> its VMs
+    orphans_by_subscription: dict[str, list[ItemFacts]] = field(default_factory=dict)
+    cursors: dict[str, Any] | None = None  # the state's job cursors and open alerts, read with it
+    alerts: list[dict[str, Any]] | None = None
     queries: int = 0
     pages: int = 0
     rows: int = 0
@@ -346,21 +353,25 @@ def read_estate(
     """Everything the sweep reads, for the whole scope, in a handful of paged queries."""
     estate = Estate(read_at=dt.datetime.now(dt.UTC), jobs_since=jobs_since)
     before = (graph.queries, graph.pages, graph.rows)
-    for row in graph.query(VMS, scope):
-        vm = vm_facts(row)
-        if not estate.vms or estate.vms[-1].id != vm.id:
-            estate.vms.append(vm)
-        if row.get("itemId") and isinstance(row.get("item"), dict):
-            item = item_facts(str(row["itemId"]), row["item"])
-            key = vm.id.lower()
-            known = estate.items.get(key)
-            # A VM has one live item; a soft-deleted one elsewhere gives way to it.
-            if known is None or (known.soft_deleted and not item.soft_deleted):
-                estate.items[key] = item
-            estate.vault_items[item.vault_id.lower()] = estate.vault_items.get(item.vault_id.lower(), 0) + 1
+    for page in graph.pages_of(VMS, scope):
+        for row in page:
+            vm = vm_facts(row)
+            if not estate.vms or estate.vms[-1].id != vm.id:
+                estate.vms.append(vm)
+                estate.by_subscription.setdefault(vm.subscription_id.lower(), []).append(vm)
+            if row.get("itemId") and isinstance(row.get("item"), dict):
+                item = item_facts(str(row["itemId"]), row["item"])
+                key = vm.id.lower()
+                known = estate.items.get(key)
+                # A VM has one live item; a soft-deleted one elsewhere gives way to it.
+                if known is None or (known.soft_deleted and not item.soft_deleted):
+                    estate.items[key] = item
+                vault = item.vault_id.lower()
+                estate.vault_items[vault] = estate.vault_items.get(vault, 0) + 1
     for row in graph.query(ORPHANS, scope):
         item = item_facts(str(row["id"]), row.get("properties") or {})
         estate.orphans.append(item)
+        estate.orphans_by_subscription.setdefault(split_id(item.vault_id)[0].lower(), []).append(item)
         estate.vault_items[item.vault_id.lower()] = estate.vault_items.get(item.vault_id.lower(), 0) + 1
     for row in graph.query(VAULTS, scope):
         estate.vaults[str(row["id"]).lower()] = str(row.get("redundancy") or "")

@@ -572,7 +572,11 @@ def _check_jobs(
     listed in every report until it is resolved but announced, and retried, only once."""
     state = autopilot.state
     cursor_key = f"jobs:{vault.resource_id}"
-    cursor = state.get("sweep-cursor", cursor_key)
+    cursor = (
+        inventory.cursors.get(cursor_key)
+        if inventory.cursors is not None
+        else state.get("sweep-cursor", cursor_key)
+    )
     since = cursor["Since"] if cursor else now - FIRST_LOOK_BACK
     owners = _containers_by_name(inventory, vault)
     ambiguous = any(len(containers) > 1 for containers in owners.values())
@@ -596,7 +600,7 @@ def _check_jobs(
     vms = {vm.container_name.lower().removeprefix("iaasvmcontainer;"): vm for vm in inventory.vms}
     alerts = {
         row["Key"]: row
-        for row in state.rows("job-alert")
+        for row in (inventory.alerts if inventory.alerts is not None else state.rows("job-alert"))
         if str(row.get("Vault", "")).lower() == vault.resource_id.lower()
     }
     for container, job in latest.items():
@@ -735,7 +739,15 @@ def _retry(
 
 # -- runs -------------------------------------------------------------------------------------------
 def new_run(autopilot: Autopilot, dry_run: bool) -> tuple[str, list[dict[str, Any]]]:
-    """A run id and its queue messages. By ARM pages: one unit of work per subscription in scope. By
+    """A run id and its queue messages (see _new_run)."""
+    run_id, messages, _ = _new_run(autopilot, dry_run)
+    return run_id, messages
+
+
+def _new_run(
+    autopilot: Autopilot, dry_run: bool, finish: bool = True
+) -> tuple[str, list[dict[str, Any]], dict[str, UnitResult]]:
+    """A run id, its queue messages and the units already swept. By ARM pages: one unit of work per subscription in scope. By
     Resource Graph: the whole scope is read at once here, and a unit is queued only for a subscription
     with work to do (fixes, retries, changes left half done); the others are swept here, from what was
     read (they change nothing on Azure)."""
@@ -749,7 +761,7 @@ def new_run(autopilot: Autopilot, dry_run: bool) -> tuple[str, list[dict[str, An
     if source.name == ARM:
         info["readAt"] = dt.datetime.now(dt.UTC).isoformat()
         _put_run(autopilot, run_id, dry_run, units, info)
-        return run_id, [{"runId": run_id, "subscription": s, "dryRun": dry_run} for s in units]
+        return run_id, [{"runId": run_id, "subscription": s, "dryRun": dry_run} for s in units], {}
     estate = read_estate(autopilot)
     info.update(
         readAt=estate.read_at.isoformat(), queries=estate.queries, pages=estate.pages, rows=estate.rows
@@ -761,6 +773,7 @@ def new_run(autopilot: Autopilot, dry_run: bool) -> tuple[str, list[dict[str, An
         else {split_id(str(row.get("Key", "")))[0].lower() for row in autopilot.state.rows("pending")}
     )
     messages = []
+    done: dict[str, UnitResult] = {}
     for subscription in units:
         inventory = inventory_from_estate(autopilot, estate, subscription)
         probe = sweep_subscription(autopilot, subscription, run_id, True, GRAPH, inventory)
@@ -786,9 +799,10 @@ def new_run(autopilot: Autopilot, dry_run: bool) -> tuple[str, list[dict[str, An
         len(messages),
         len(units),
     )
-    if not messages:
+    del estate
+    if not messages and finish:
         finish_if_complete(autopilot, run_id)
-    return run_id, messages
+    return run_id, messages, done
 
 
 WORK = ("would-fix", "would-retry")  # a dry run's actions that a unit of work must carry out
@@ -969,7 +983,11 @@ def finish_run(
     report["jobHistory"] = _job_history(autopilot)
     container = autopilot.reports
     html = render_html(report)
-    text = json.dumps(report, indent=1)
+    text = (
+        json.dumps(report, separators=(",", ":"))
+        if len(report["vms"]) > 5000
+        else json.dumps(report, indent=1)
+    )
     table = render_csv(report)
     for name, body, content_type in (
         (f"runs/{run_id}/report.json", text, "application/json"),
@@ -1097,10 +1115,9 @@ def sweep_all(
 ) -> dict[str, Any]:
     """The whole sweep in this process (the command line): the run's units in turn (by Resource Graph
     only those with work; the rest were swept when the run began), then the report."""
-    run_id, messages = new_run(autopilot, dry_run)
+    run_id, messages, results = _new_run(autopilot, dry_run, finish=False)
     run = autopilot.state.get("sweep-run", run_id) or {}
     scope = _scope(autopilot, run_id, run)
-    results: dict[str, UnitResult] = {}
     for index, message in enumerate(messages, 1):
         if progress:
             progress(index - 1, len(messages), f"subscription {message['subscription']}")
@@ -1127,8 +1144,6 @@ def sweep_all(
                 json.loads(container.download_blob(f"runs/{run_id}/units/{_safe(unit)}.json").readall())
             )
     ordered = [results[u.lower()] for u in scope["units"]]
-    if not autopilot.state.put_once("sweep-finished", run_id, {"At": dt.datetime.now(dt.UTC)}):
-        # new_run finished it already (no unit had work): the stored report is the run's.
-        return dict(json.loads(container.download_blob(f"runs/{run_id}/report.json").readall()))
+    autopilot.state.put_once("sweep-finished", run_id, {"At": dt.datetime.now(dt.UTC)})
     inventory = json.loads(run.get("Inventory") or "null")
     return finish_run(autopilot, run_id, ordered, dry_run, inventory)

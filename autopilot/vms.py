@@ -20,14 +20,14 @@ CONTAINER_PREFIX = "IaasVMContainer;"
 ITEM_PREFIX = "VM;"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DataDisk:
     lun: int
     name: str
     managed_disk_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: an estate holds 100,000 of them
 class VmFacts:
     id: str
     subscription_id: str

@@ -153,7 +153,15 @@ def child(estate: str, source: str) -> None:
             control("POST", "/stats/reset")
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             started = time.perf_counter()
-            report = run_sweep(settings)
+            if os.environ.get("BENCH_PROFILE"):  # where the sweep's time goes (stderr)
+                import cProfile
+                import pstats
+
+                profile = cProfile.Profile()
+                report = profile.runcall(run_sweep, settings)
+                pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
+            else:
+                report = run_sweep(settings)
             seconds = time.perf_counter() - started
             stats = control("GET", "/stats")
     finally:

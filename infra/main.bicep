@@ -52,6 +52,14 @@ param hmacSecret string = ''
 @description('E-mail address for alerts (function failures, dead-lettered events); empty: alert rules without notification.')
 param alertEmail string = ''
 
+@allowed([
+  'auto'
+  'resourcegraph'
+  'arm'
+])
+@description('Where the sweep reads the estate (AUTOPILOT_INVENTORY): arm (ARM pages per subscription and vault), resourcegraph (Azure Resource Graph, every subscription at once: for many subscriptions), or auto (Resource Graph when the identity may query it, else ARM pages).')
+param inventory string = 'arm'
+
 @description('NCRONTAB schedule of the sweep (SWEEP_SCHEDULE).')
 param sweepSchedule string = '0 0 */6 * * *'
 
@@ -252,6 +260,7 @@ var appSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
   AUTOPILOT_ARM_ENDPOINT: environment().name
   AUTOPILOT_SUBSCRIPTIONS: join(scopeSubscriptions, ',')
+  AUTOPILOT_INVENTORY: inventory
   AUTOPILOT_RULES: rules.source
   AUTOPILOT_EVENTS_ENDPOINT: eventGrid.outputs.topicEndpoint
   AUTOPILOT_LOGS_WORKSPACE_ID: monitoring.outputs.workspaceCustomerId

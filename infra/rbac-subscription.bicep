@@ -27,11 +27,16 @@ param principalId string
 //   Virtual Machine Contributor on the VM, or a custom role with this action). The backup
 //   extension (VMSnapshot / VMSnapshotLinux) is installed by the Azure Backup service during the
 //   first backup, not with the caller's rights: no Microsoft.Compute/virtualMachines/extensions/write.
+// - Microsoft.ResourceGraph/resources/read: POST /providers/Microsoft.ResourceGraph/resources, the
+//   sweep's estate-wide inventory (AUTOPILOT_INVENTORY resourcegraph or auto). Resource Graph answers
+//   only with what the identity may read anyway (VMs and disks by this role, vault children by Backup
+//   Contributor); without this action `auto` reads ARM pages instead.
 var vmProtectionActions = [
   'Microsoft.Compute/virtualMachines/read'
   'Microsoft.Compute/virtualMachines/write'
   'Microsoft.Compute/disks/read'
   'Microsoft.RecoveryServices/locations/backupStatus/action'
+  'Microsoft.ResourceGraph/resources/read'
 ]
 
 // One definition per subscription, assignable there only. Role names are unique in a tenant, so the
@@ -41,7 +46,7 @@ resource vmProtectionRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
   name: guid(subscription().id, 'backup-autopilot-vm-protection')
   properties: {
     roleName: 'Backup Autopilot VM protection (${subscription().subscriptionId})'
-    description: 'Backup Autopilot for Azure VMs: read VMs and disks, check where a VM is backed up, and enable its backup (Azure Backup requires virtualMachines/write on the VM). No run command, extensions, deletes, storage keys or data access.'
+    description: 'Backup Autopilot for Azure VMs: read VMs and disks (also through Resource Graph), check where a VM is backed up, and enable its backup (Azure Backup requires virtualMachines/write on the VM). No run command, extensions, deletes, storage keys or data access.'
     type: 'CustomRole'
     permissions: [
       {
@@ -61,7 +66,8 @@ resource vmProtectionRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
 // its resource groups. Needed by the inventory and the sweep (Microsoft.Compute/virtualMachines/read,
 // Microsoft.Compute/disks/read), by the check before protecting
 // (Microsoft.RecoveryServices/locations/backupStatus/action), and by enabling or resuming protection
-// (Microsoft.Compute/virtualMachines/write on the VM, Azure Backup's linked-access check).
+// (Microsoft.Compute/virtualMachines/write on the VM, Azure Backup's linked-access check), and by
+// the sweep's Resource Graph inventory (Microsoft.ResourceGraph/resources/read).
 resource vmProtection 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(subscription().id, principalId, vmProtectionRole.id)
   properties: {

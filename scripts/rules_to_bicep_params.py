@@ -48,11 +48,15 @@ def relative_source(path: Path) -> str:
         ) from None
 
 
-def build(rules: Rules, source: str) -> dict[str, Any]:
-    """The generated document: vaults grouped by (subscription, resource group), and the policies."""
+def build(rules: Rules, source: str, subscriptions: list[str] | None = None) -> dict[str, Any]:
+    """The generated document: vaults grouped by (subscription, resource group), and the policies.
+    Vault templates are expanded for `subscriptions` (and those the listed vaults name)."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
+    wanted = sorted(
+        {v.subscription_id.lower() for v in rules.vaults} | {s.lower() for s in subscriptions or []}
+    )
     for vault in sorted(
-        rules.vaults, key=lambda v: (v.subscription_id.lower(), v.resource_group.lower(), v.name)
+        rules.vaults_for(wanted), key=lambda v: (v.subscription_id.lower(), v.resource_group.lower(), v.name)
     ):
         key = (vault.subscription_id.lower(), vault.resource_group.lower())
         group = groups.setdefault(
@@ -68,9 +72,11 @@ def build(rules: Rules, source: str) -> dict[str, Any]:
         group["vaults"].append(
             {"name": vault.name, "region": vault.region, "storageRedundancy": vault.storage_redundancy}
         )
+    document: dict[str, Any] = {"$comment": COMMENT, "source": source}
+    if rules.vault_templates:
+        document["templateSubscriptions"] = sorted(s.lower() for s in subscriptions or [])
     return {
-        "$comment": COMMENT,
-        "source": source,
+        **document,
         "vaultGroups": list(groups.values()),
         "policies": [
             {"name": policy.name, "properties": policy.to_arm_properties()} for policy in rules.policies
@@ -82,10 +88,10 @@ def render(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def generate(rules_path: Path) -> str:
+def generate(rules_path: Path, subscriptions: list[str] | None = None) -> str:
     source = relative_source(rules_path)
     rules = load_rules(str(ROOT / source))
-    return render(build(rules, source))
+    return render(build(rules, source, subscriptions))
 
 
 def summary(document: dict[str, Any], subscription_id: str, other_subscriptions: bool) -> list[str]:
@@ -120,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         "--subscription", help="also print which vaults a deployment into this subscription handles"
     )
     parser.add_argument(
+        "--subscriptions",
+        help="comma-separated subscription ids for which the rules' vault templates are expanded "
+        "(default: those the existing output names)",
+    )
+    parser.add_argument(
         "--other-subscriptions",
         choices=("true", "false"),
         default="false",
@@ -134,9 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     rules_path = Path(rules_arg or DEFAULT_RULES)
     if not rules_path.is_absolute() and not rules_path.exists():
         rules_path = ROOT / rules_path
+    if args.subscriptions is not None:
+        subscriptions = [s.strip() for s in args.subscriptions.split(",") if s.strip()]
+    elif out.exists():
+        subscriptions = list(json.loads(out.read_text(encoding="utf-8")).get("templateSubscriptions") or [])
+    else:
+        subscriptions = []
 
     try:
-        text = generate(rules_path)
+        text = generate(rules_path, subscriptions)
     except RulesError as exc:
         print(f"rules_to_bicep_params: {exc}", file=sys.stderr)
         return 2

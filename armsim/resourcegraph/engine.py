@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import math
 import re
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
 
 _BASE = "memory.arg_base"
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_scopes_lock = threading.Lock()
-_scopes: dict[int, dict[str, str]] = {}  # id(snapshot connection) -> scope key -> catalog
 
 
 class QueryError(Exception):
@@ -65,25 +62,19 @@ def _catalog(snapshot: Snapshot, subscriptions: set[str] | None) -> str:
     """The catalog whose views show the scope's rows (made once per snapshot and scope)."""
     key = "*" if subscriptions is None else ",".join(sorted(subscriptions))
     con = snapshot.connection
-    with _scopes_lock:
-        known = _scopes.setdefault(id(con), {})
-        if key in known:
-            return known[key]
-        name = f"scope_{len(known)}"
-        con.execute(f"ATTACH ':memory:' AS {name}")
-        for table in TABLES:
-            where = ""
-            if subscriptions is not None:
-                listed = ", ".join(f"'{s}'" for s in sorted(subscriptions) if _GUID.match(s)) or "''"
-                where = f" WHERE lower(subscriptionId) IN ({listed})"
-            con.execute(f'CREATE VIEW {name}."{table}" AS SELECT * FROM {_BASE}."{table}"{where}')  # noqa: S608
-        known[key] = name
-        return name
-
-
-def forget(snapshot: Snapshot) -> None:
-    with _scopes_lock:
-        _scopes.pop(id(snapshot.connection), None)
+    known = snapshot.scopes  # the caller holds the snapshot's lock
+    if key in known:
+        return known[key]
+    name = f"scope_{len(known)}"
+    con.execute(f"ATTACH ':memory:' AS {name}")
+    for table in TABLES:
+        where = ""
+        if subscriptions is not None:
+            listed = ", ".join(f"'{s}'" for s in sorted(subscriptions) if _GUID.match(s)) or "''"
+            where = f" WHERE lower(subscriptionId) IN ({listed})"
+        con.execute(f'CREATE VIEW {name}."{table}" AS SELECT * FROM {_BASE}."{table}"{where}')  # noqa: S608
+    known[key] = name
+    return name
 
 
 def run(snapshot: Snapshot, query: str, subscriptions: set[str] | None, max_rows: int) -> Result:

@@ -123,6 +123,7 @@ class Snapshot:
     tables: Tables
     connection: DuckDBPyConnection
     lock: threading.Lock = field(default_factory=threading.Lock)
+    scopes: dict[str, str] = field(default_factory=dict)  # scope key -> catalog of its views
 
 
 @dataclass
@@ -228,6 +229,7 @@ class ResourceGraphBackend(Provider):
         }
         self.management_groups[name.lower()] = record
         self.world.changed()
+        self.seeded()  # set up by the control API, as a seed: indexed at once
         return dict(record)
 
     def subscriptions_of(self, groups: list[str]) -> set[str]:
@@ -283,7 +285,7 @@ class ResourceGraphBackend(Provider):
             return self._build()
 
     def _build(self) -> Snapshot:
-        from armsim.resourcegraph.engine import forget, load
+        from armsim.resourcegraph.engine import load
 
         with self.world.lock:
             self._indexed_seed = self._seeded
@@ -292,7 +294,6 @@ class ResourceGraphBackend(Provider):
         self._snapshot = Snapshot(tables, load(tables))
         if old is not None:
             with old.lock:
-                forget(old)
                 old.connection.close()
         return self._snapshot
 

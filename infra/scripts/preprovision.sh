@@ -18,6 +18,8 @@ if [ -x .venv/bin/python ]; then python=.venv/bin/python; else python=python3; f
 
 args=()
 if [ -n "${AUTOPILOT_RULES_FILE:-}" ]; then args+=(--rules "$AUTOPILOT_RULES_FILE"); fi
+# The rules' vault templates are expanded for these subscriptions (comma-separated ids; empty: as before).
+if [ -n "${AUTOPILOT_TEMPLATE_SUBSCRIPTIONS:-}" ]; then args+=(--subscriptions "$AUTOPILOT_TEMPLATE_SUBSCRIPTIONS"); fi
 if [ -n "${AZURE_SUBSCRIPTION_ID:-}" ]; then
   args+=(--subscription "$AZURE_SUBSCRIPTION_ID" --other-subscriptions "${AUTOPILOT_VAULTS_OTHER_SUBSCRIPTIONS:-false}")
 fi

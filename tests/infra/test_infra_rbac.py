@@ -60,6 +60,7 @@ VM_PROTECTION_ACTIONS = [
     "Microsoft.Compute/virtualMachines/write",  # Azure Backup's check on protectedItems PUT
     "Microsoft.Compute/disks/read",  # shared_disk_luns, shared_disks
     "Microsoft.RecoveryServices/locations/backupStatus/action",  # backup_status
+    "Microsoft.ResourceGraph/resources/read",  # the sweep's Resource Graph queries (resources)
 ]
 
 # Each role on the narrowest scope that works: the symbol of the resource it is scoped to
@@ -192,6 +193,7 @@ def test_the_actions_are_documented_call_by_call() -> None:
         "disks.list",
         "backup_status.get",
         "protected_items",
+        "ResourceGraphClient.resources",
     ):
         assert call in deploy, f"DEPLOY.md does not name the call {call}"
 
