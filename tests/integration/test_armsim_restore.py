@@ -9,13 +9,14 @@ simulated clock, and the clean-up of what a drill made. Evidence: armsim/SUPPORT
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, ContainerClient
 
-from tests.armsim_support import Sandbox, v1_policy
+from tests.armsim_support import Sandbox, sdk_clients, start_cli, v1_policy
 
 RG = "rg-app"
 STAGING = "rg-drill-staging"
@@ -511,3 +512,26 @@ def test_a_blob_read_needs_a_storage_token(arm: Sandbox, sdk: dict[str, Any]) ->
     with pytest.raises(HttpResponseError) as error:
         BlobClient.from_blob_url(uri).get_blob_properties()
     assert error.value.status_code == 401
+
+
+def test_a_running_restore_survives_a_restart(sandboxes: dict[str, Sandbox], tmp_path: Path) -> None:
+    """With --data, a restore still running when armsim stops makes its disks and blobs after the restart."""
+    certs = sandboxes["inprocess"].data_dir
+    first = start_cli(tmp_path / "data", certs_from=certs)
+    try:
+        estate(first)
+        first.configure(restoreTransferSeconds=600)
+        job_id = restore(first, sdk_clients(first))
+    finally:
+        first.stop()
+    second = start_cli(tmp_path / "data", certs_from=certs)
+    try:
+        clients = sdk_clients(second)
+        assert job(clients, job_id).status == "InProgress"
+        second.clock(advanceSeconds=700)
+        assert job(clients, job_id).status == "Completed"
+        assert len(staging_disks(clients)) == 3
+        uri = job(clients, job_id).extended_info.property_bag["Config Blob Uri"]
+        assert BlobClient.from_blob_url(uri, credential=second.credential()).get_blob_properties().size > 0
+    finally:
+        second.stop()
