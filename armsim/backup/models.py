@@ -801,7 +801,11 @@ class BackupBackend(Provider):
         if status != "InProgress":
             props["endTime"] = ts_iso(job["end"])
         plan = job["plan"]
-        code = (plan and (plan["snapshotError"] or plan["transferError"])) or job.get("error")
+        code = (
+            (plan and (plan["snapshotError"] or plan["transferError"]))
+            or job.get("error")
+            or (job.get("restore") or {}).get("warning")
+        )
         if code and status in ("Failed", "CompletedWithWarnings"):
             props["errorDetails"] = error_details(code, job["operation"])
         if detailed:

@@ -248,7 +248,12 @@ def _start(
     }
     job["end"] = transfer_end if error and error[0] == "Failed" else end
     if error and error[1]:
-        job["error"] = error[1]
+        # A failure's code is the job's error (as a management job's, which Log Analytics reads as
+        # Failed); a warning's is the restore's own.
+        if error[0] == "Failed":
+            job["error"] = error[1]
+        else:
+            job["restore"]["warning"] = error[1]
     backend.pending_restores.append([vault["model"]["id"].lower(), job["id"]])
     return job
 

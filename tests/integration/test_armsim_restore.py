@@ -272,6 +272,29 @@ def test_a_forced_outcome_applies_to_the_next_restore_only(arm: Sandbox, sdk: di
     assert job(sdk, second).status == "Completed"
 
 
+def test_a_restore_forced_to_complete_with_warnings_makes_its_disks(
+    arm: Sandbox, sdk: dict[str, Any]
+) -> None:
+    estate(arm)
+    arm.control(
+        "POST",
+        "/jobs/outcomes",
+        {
+            "vm": ids(arm)["vm"],
+            "operation": "Restore",
+            "outcome": "CompletedWithWarnings",
+            "errorCode": "CloudInternalError",
+        },
+    )
+    job_id = restore(arm, sdk)
+    arm.clock(advanceSeconds=60)
+    warned = job(sdk, job_id)
+    assert warned.status == "CompletedWithWarnings"
+    assert warned.error_details[0].error_code == "CloudInternalError"
+    assert "Config Blob Uri" in warned.extended_info.property_bag
+    assert len(staging_disks(sdk)) == 3
+
+
 def test_an_unknown_forced_restore_error_is_a_control_error(arm: Sandbox) -> None:
     estate(arm)
     with pytest.raises(AssertionError, match="InvalidControlRequest"):
