@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -282,8 +282,13 @@ def _arm_subscriptions(autopilot: Autopilot) -> tuple[str, ...]:
     return tuple(sorted(set(found)))
 
 
-def read_estate(autopilot: Autopilot, subscriptions: Iterable[str] | None = None) -> Estate:
-    """Everything the sweep reads of the scope (or of these subscriptions), from Resource Graph."""
+def read_estate(
+    autopilot: Autopilot,
+    subscriptions: Iterable[str] | None = None,
+    complete: Callable[[Estate, str], None] | None = None,
+) -> Estate:
+    """Everything the sweep reads of the scope (or of these subscriptions), from Resource Graph;
+    `complete(estate, subscription)` as each subscription's VMs are read (see resourcegraph)."""
     from autopilot.resourcegraph import Graph, Scope
     from autopilot.resourcegraph import read_estate as read
 
@@ -299,10 +304,16 @@ def read_estate(autopilot: Autopilot, subscriptions: Iterable[str] | None = None
         f"{str(row.get('Vault', '')).lower()}|{str(row.get('Key', '')).rsplit(';', 1)[-1].lower()}"
         for row in alerts
     }
-    estate = read(Graph(autopilot.clients.resource_graph()), scope, autopilot.rules, since, open_entities)
-    estate.cursors = {str(row.get("Key", "")): row for row in cursor_rows}
-    estate.alerts = alerts
-    return estate
+    from autopilot.resourcegraph import Estate
+
+    estate = Estate(read_at=now, cursors={str(row.get("Key", "")): row for row in cursor_rows}, alerts=alerts)
+
+    def done(subscription: str) -> None:
+        if complete is not None:
+            complete(estate, subscription)
+
+    graph = Graph(autopilot.clients.resource_graph())
+    return read(graph, scope, autopilot.rules, since, open_entities, done if complete else None, estate)
 
 
 def inventory_from_estate(autopilot: Autopilot, estate: Estate, subscription: str) -> Inventory:

@@ -184,10 +184,29 @@ def build_report(
 
 def render_csv(report: dict[str, Any]) -> str:
     """Every VM of the run, one row each, for auditors (the columns of VM_COLUMNS)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    return csv_bytes(report).decode()
+
+
+def csv_bytes(report: dict[str, Any]) -> bytes:
+    """The CSV as UTF-8, written straight to bytes (no text copy of it is held at 100,000 VMs)."""
+    out = io.BytesIO()
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    writer = csv.writer(text, lineterminator="\n")
     writer.writerow(report.get("vmColumns") or VM_COLUMNS)
     writer.writerows(report.get("vms") or [])
+    text.detach()
+    return out.getvalue()
+
+
+def json_bytes(report: dict[str, Any]) -> bytes:
+    """The report as UTF-8 JSON, encoded piece by piece (indented only when small)."""
+    import json
+
+    large = len(report.get("vms") or []) > 5000
+    encoder = json.JSONEncoder(separators=(",", ":")) if large else json.JSONEncoder(indent=1)
+    out = io.BytesIO()
+    for chunk in encoder.iterencode(report):
+        out.write(chunk.encode())
     return out.getvalue()
 
 

@@ -25,7 +25,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -313,7 +313,8 @@ class Estate:
     """What Resource Graph holds of the scope, as read once."""
 
     read_at: dt.datetime
-    vms: list[VmFacts] = field(default_factory=list)
+    vm_count: int = 0
+    last_vm: str = ""
     items: dict[str, ItemFacts] = field(default_factory=dict)  # lower VM id -> its item (any vault)
     orphans: list[ItemFacts] = field(default_factory=list)
     vaults: dict[str, str] = field(default_factory=dict)  # lower vault id -> storage redundancy
@@ -326,12 +327,19 @@ class Estate:
         default_factory=dict
     )  # id -> (name, groups)
     by_subscription: dict[str, list[VmFacts]] = field(default_factory=dict)  # lower id -> its VMs
+    # (a subscription's VMs and items may be let go once it is swept: forget())
     orphans_by_subscription: dict[str, list[ItemFacts]] = field(default_factory=dict)
     cursors: dict[str, Any] | None = None  # the state's job cursors and open alerts, read with it
     alerts: list[dict[str, Any]] | None = None
     queries: int = 0
     pages: int = 0
     rows: int = 0
+
+
+def forget(estate: Estate, subscription: str) -> None:
+    """Let a swept subscription's VMs and items go (100,000 VMs are not all held at once)."""
+    for vm in estate.by_subscription.pop(subscription.lower(), []):
+        estate.items.pop(vm.id.lower(), None)
 
 
 def read_subscriptions(graph: Graph, scope: Scope) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -349,25 +357,17 @@ def read_estate(
     rules: Rules,
     jobs_since: dt.datetime,
     open_entities: set[str] | None,
+    complete: Callable[[str], None] | None = None,
+    estate: Estate | None = None,
 ) -> Estate:
-    """Everything the sweep reads, for the whole scope, in a handful of paged queries."""
-    estate = Estate(read_at=dt.datetime.now(dt.UTC), jobs_since=jobs_since)
+    """Everything the sweep reads, for the whole scope, in a handful of paged queries (into `estate`,
+    if given); `complete` is called with each subscription (lower-case id) once its VMs are read."""
+    if estate is None:
+        estate = Estate(read_at=dt.datetime.now(dt.UTC))
+    estate.jobs_since = jobs_since
     before = (graph.queries, graph.pages, graph.rows)
-    for page in graph.pages_of(VMS, scope):
-        for row in page:
-            vm = vm_facts(row)
-            if not estate.vms or estate.vms[-1].id != vm.id:
-                estate.vms.append(vm)
-                estate.by_subscription.setdefault(vm.subscription_id.lower(), []).append(vm)
-            if row.get("itemId") and isinstance(row.get("item"), dict):
-                item = item_facts(str(row["itemId"]), row["item"])
-                key = vm.id.lower()
-                known = estate.items.get(key)
-                # A VM has one live item; a soft-deleted one elsewhere gives way to it.
-                if known is None or (known.soft_deleted and not item.soft_deleted):
-                    estate.items[key] = item
-                vault = item.vault_id.lower()
-                estate.vault_items[vault] = estate.vault_items.get(vault, 0) + 1
+    # The small queries first; then the VMs, by id: a subscription's VMs are complete once the rows
+    # move on to the next, and `complete` may sweep it while the next pages wait for the quota.
     for row in graph.query(ORPHANS, scope):
         item = item_facts(str(row["id"]), row.get("properties") or {})
         estate.orphans.append(item)
@@ -385,6 +385,30 @@ def read_estate(
     for row in graph.query(jobs_query(jobs_since, open_entities), scope):
         job = job_facts(row)
         estate.jobs.setdefault(job.vault_id.lower(), []).append(job)
+    current = ""
+    for page in graph.pages_of(VMS, scope):
+        for row in page:
+            vm = vm_facts(row)
+            sub = vm.subscription_id.lower()
+            if sub != current:
+                if current and complete is not None:
+                    complete(current)
+                current = sub
+            if estate.last_vm != vm.id:  # a VM with two items (one soft-deleted) has two rows
+                estate.last_vm = vm.id
+                estate.vm_count += 1
+                estate.by_subscription.setdefault(sub, []).append(vm)
+            if row.get("itemId") and isinstance(row.get("item"), dict):
+                item = item_facts(str(row["itemId"]), row["item"])
+                key = vm.id.lower()
+                known = estate.items.get(key)
+                # A VM has one live item; a soft-deleted one elsewhere gives way to it.
+                if known is None or (known.soft_deleted and not item.soft_deleted):
+                    estate.items[key] = item
+                vault = item.vault_id.lower()
+                estate.vault_items[vault] = estate.vault_items.get(vault, 0) + 1
+    if current and complete is not None:
+        complete(current)
     estate.queries, estate.pages, estate.rows = (
         graph.queries - before[0],
         graph.pages - before[1],

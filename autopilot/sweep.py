@@ -15,9 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -45,12 +48,14 @@ from autopilot.placement import VaultRoom
 from autopilot.policies import ensure_policy
 from autopilot.policyspec import policy_differences
 from autopilot.protect import Decision, decide, protect_vm
+from autopilot.resourcegraph import forget
 from autopilot.rules import Rules, SubscriptionFacts, VaultSpec
 from autopilot.telemetry import tracer
 from autopilot.vms import VmFacts, split_id
 
 if TYPE_CHECKING:
     from autopilot.context import Autopilot
+    from autopilot.resourcegraph import Estate
 
 log = logging.getLogger("autopilot.sweep")
 RETRY = "retry"  # the sweep's automatic retries in the on-demand ledger, keyed by the failed job's id
@@ -330,12 +335,12 @@ def _check_vm(
     row = [
         vm.id,
         vm.name,
-        vm.resource_group,
-        vm.subscription_id,
-        vm.location,
+        sys.intern(vm.resource_group),
+        sys.intern(vm.subscription_id),
+        sys.intern(vm.location),
         "not selected" if decision.kind is Kind.NOT_SELECTED else "opted out",
-        policy_name,
-        item.vault_id.rsplit("/", 1)[-1] if item else "",
+        sys.intern(policy_name),
+        sys.intern(item.vault_id.rsplit("/", 1)[-1]) if item else "",
         ("soft-deleted" if item.soft_deleted else item.protection_state) if item else "unprotected",
         item.last_recovery_point.isoformat() if item and item.last_recovery_point else "",
         "",
@@ -747,8 +752,8 @@ def new_run(autopilot: Autopilot, dry_run: bool) -> tuple[str, list[dict[str, An
 def _new_run(
     autopilot: Autopilot, dry_run: bool, finish: bool = True
 ) -> tuple[str, list[dict[str, Any]], dict[str, UnitResult]]:
-    """A run id, its queue messages and the units already swept. By ARM pages: one unit of work per subscription in scope. By
-    Resource Graph: the whole scope is read at once here, and a unit is queued only for a subscription
+    """A run id, its queue messages and the units already swept. By ARM pages: one unit of work per
+    subscription in scope. By Resource Graph: the whole scope is read at once here, and a unit is queued only for a subscription
     with work to do (fixes, retries, changes left half done); the others are swept here, from what was
     read (they change nothing on Azure)."""
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
@@ -762,19 +767,21 @@ def _new_run(
         info["readAt"] = dt.datetime.now(dt.UTC).isoformat()
         _put_run(autopilot, run_id, dry_run, units, info)
         return run_id, [{"runId": run_id, "subscription": s, "dryRun": dry_run} for s in units], {}
-    estate = read_estate(autopilot)
-    info.update(
-        readAt=estate.read_at.isoformat(), queries=estate.queries, pages=estate.pages, rows=estate.rows
-    )
-    _put_run(autopilot, run_id, dry_run, units, info)
     pending = (
         set()
         if dry_run
         else {split_id(str(row.get("Key", "")))[0].lower() for row in autopilot.state.rows("pending")}
     )
-    messages = []
+    # Each subscription is swept as soon as Resource Graph has given its VMs (a thread of its own, so
+    # that the sweep of one runs while the next pages wait for Resource Graph's quota).
+    lock = threading.Lock()
+    queued: set[str] = set()
     done: dict[str, UnitResult] = {}
-    for subscription in units:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-graph")
+    futures: dict[str, Future[None]] = {}
+    wanted = {u.lower(): u for u in units}
+
+    def sweep_one(estate: Estate, subscription: str) -> None:
         inventory = inventory_from_estate(autopilot, estate, subscription)
         probe = sweep_subscription(autopilot, subscription, run_id, True, GRAPH, inventory)
         # A dry run changes nothing, so no unit has work; a real one queues the subscriptions with fixes
@@ -785,16 +792,39 @@ def _new_run(
                 json.dumps(dump_inventory(inventory)),
                 overwrite=True,
             )
-            messages.append({"runId": run_id, "subscription": subscription, "dryRun": dry_run})
-            continue
+            with lock:
+                queued.add(subscription.lower())
+            forget(estate, subscription)
+            return
         result = (
             probe if dry_run else sweep_subscription(autopilot, subscription, run_id, False, GRAPH, inventory)
         )
         store_unit(autopilot, result)
+        with lock:
+            done[subscription.lower()] = result
+
+    def complete(estate: Estate, subscription: str) -> None:
+        if subscription in wanted and subscription not in futures:
+            futures[subscription] = pool.submit(sweep_one, estate, wanted[subscription])
+
+    try:
+        estate = read_estate(autopilot, complete=complete)
+        for key, unit in wanted.items():  # subscriptions without VMs
+            if key not in futures:
+                futures[key] = pool.submit(sweep_one, estate, unit)
+        for future in futures.values():
+            future.result()
+    finally:
+        pool.shutdown(wait=True)
+    info.update(
+        readAt=estate.read_at.isoformat(), queries=estate.queries, pages=estate.pages, rows=estate.rows
+    )
+    _put_run(autopilot, run_id, dry_run, units, info)
+    messages = [{"runId": run_id, "subscription": u, "dryRun": dry_run} for u in units if u.lower() in queued]
     log.info(
         "sweep %s: Resource Graph read %d VMs in %d pages; %d of %d subscriptions have work",
         run_id,
-        len(estate.vms),
+        estate.vm_count,
         estate.pages,
         len(messages),
         len(units),
@@ -971,7 +1001,7 @@ def finish_run(
     dry_run: bool,
     inventory: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    from autopilot.report import build_report, render_csv, render_html
+    from autopilot.report import build_report, csv_bytes, json_bytes, render_html
 
     now = dt.datetime.now(dt.UTC)
     findings = [f for r in results for f in r.findings] + dst_findings(
@@ -983,12 +1013,9 @@ def finish_run(
     report["jobHistory"] = _job_history(autopilot)
     container = autopilot.reports
     html = render_html(report)
-    text = (
-        json.dumps(report, separators=(",", ":"))
-        if len(report["vms"]) > 5000
-        else json.dumps(report, indent=1)
-    )
-    table = render_csv(report)
+    # Encoded once and uploaded twice: at 100,000 VMs the JSON and the CSV are tens of MB each.
+    text = json_bytes(report)
+    table = csv_bytes(report)
     for name, body, content_type in (
         (f"runs/{run_id}/report.json", text, "application/json"),
         (f"runs/{run_id}/report.html", html, "text/html; charset=utf-8"),
