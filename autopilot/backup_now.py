@@ -515,8 +515,27 @@ def _running_backup(autopilot: Autopilot, vault: VaultSpec, vm: VmFacts) -> JobF
 def _trigger(
     autopilot: Autopilot, vault: VaultSpec, vm: VmFacts, request: BackupRequest, source: str
 ) -> JobFacts:
-    """Start the request's backup, within the daily cap, with its intent written first."""
+    """Start the request's backup, within the daily cap, with its intent written first; not when
+    the VM's agent cannot take it (the backup would only fail: Azure Backup works through it)."""
     azure = autopilot.azure
+    if vm.agent_status in ("NotReady", "Missing"):
+        from autopilot.protect import agent_guidance
+
+        ready = vm.agent_status == "NotReady"
+        raise Problem(
+            409,
+            "vm-agent-not-ready" if ready else "vm-agent-missing",
+            "The VM's agent cannot take a backup now" if ready else "The VM has no VM agent",
+            (
+                f"{vm.name}'s VM agent has not reported Ready (a new VM's reports a minute or two after its "
+                "creation), so a backup would fail; retry in a minute with the same requestId. "
+                if ready
+                else f"{vm.name} has no VM agent, so its backups fail. "
+            )
+            + agent_guidance(vm),
+            "vm",
+            headers={"Retry-After": "60"} if ready else None,
+        )
     today = on_demand.started_today(autopilot, vm.id)
     cap = autopilot.settings.backup_daily_cap
     if today >= cap:

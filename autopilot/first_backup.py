@@ -57,6 +57,18 @@ def _trigger(
         with low_priority():  # after the protection of other new VMs when ARM's tokens are short
             operation = on_demand.trigger(autopilot, vault, vm, retain_until, PURPOSE, vm.id, once=True)
     except Exception as error:
+        if error_code(error) == "UserErrorBackupOperationInProgress":
+            # Another backup of the VM runs (a backup now, a scheduled one): its recovery point is
+            # the first; the ledger row stays, marked, so no later delivery starts one again.
+            on_demand.covered(autopilot, PURPOSE, vm.id)
+            autopilot.audit.record(
+                vm_id=vm.id,
+                action="first-backup",
+                reason="first backup after protection",
+                outcome="not started: a backup of the VM is already running, and gives it its first recovery point",
+                source=source,
+            )
+            return
         on_demand.forget(autopilot, PURPOSE, vm.id)
         if is_transient(error):
             raise

@@ -46,11 +46,10 @@ def started_today(autopilot: Autopilot, vm_id: str, now: dt.datetime | None = No
     """How many on-demand backups the product started (or may have started) for the VM since
     midnight UTC."""
     since = _midnight(now or dt.datetime.now(dt.UTC))
-    return len(
-        autopilot.state.rows(
-            KIND, "VmKey eq @vm and Started ge @since", {"vm": vm_id.lower(), "since": since}
-        )
+    rows = autopilot.state.rows(
+        KIND, "VmKey eq @vm and Started ge @since", {"vm": vm_id.lower(), "since": since}
     )
+    return sum(1 for row in rows if not row.get("Covered"))
 
 
 def trigger(
@@ -90,6 +89,12 @@ def trigger(
         raise
     autopilot.state.put(KIND, key, {"OperationId": operation})
     return operation
+
+
+def covered(autopilot: Autopilot, purpose: str, ref: str) -> None:
+    """A ledger row whose trigger Azure refused because another backup of the VM runs: kept (so the
+    purpose counts as served, e.g. a VM's first backup) but not counted as a backup started."""
+    autopilot.state.put(KIND, _key(purpose, ref), {"Covered": True})
 
 
 def forget(autopilot: Autopilot, purpose: str, ref: str) -> None:

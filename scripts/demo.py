@@ -96,7 +96,8 @@ def main() -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="autopilot-demo-"))
     heading("Backup Autopilot for Azure VMs: a tour on the local sandbox")
     print("Starting Azurite, armsim (the Azure sandbox) and the function app on devhost ...", flush=True)
-    stack = Stack.ephemeral(run_dir, snapshotSeconds=2.0, transferSeconds=3.0)
+    # A new VM's agent reports Ready 8 s after its creation here (in Azure: a minute or two).
+    stack = Stack.ephemeral(run_dir, snapshotSeconds=2.0, transferSeconds=3.0, agentReadySeconds=8.0)
     try:
         stack.start()
         print(stack.describe(), flush=True)
@@ -260,8 +261,13 @@ def backup_now_tour(stack: Stack, vm_id: str) -> bool:
         "reason": "patching tonight",
     }
     print(f"  POST /api/backups {body}")
-    time.sleep(3)  # the first backup that protection started is still in its snapshot phase
     accepted = requests.post(f"{stack.host.url}/api/backups", json=body, headers=headers, timeout=60)
+    deadline = time.monotonic() + 60
+    while accepted.status_code == 409 and time.monotonic() < deadline:
+        # A VM created moments ago: its agent has not reported Ready yet, so a backup would fail.
+        print(f"  -> 409 {accepted.json().get('detail', '')[:110]}...")
+        time.sleep(float(accepted.headers.get("Retry-After", "5")) / 12)  # the sandbox's agent is quick
+        accepted = requests.post(f"{stack.host.url}/api/backups", json=body, headers=headers, timeout=60)
     print(f"  -> {accepted.status_code} Location: {accepted.headers.get('Location')}")
     print(f"     {accepted.json()}")
     again = requests.post(f"{stack.host.url}/api/backups", json=body, headers=headers, timeout=60)

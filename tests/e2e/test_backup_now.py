@@ -363,6 +363,21 @@ def test_a_connection_lost_after_the_trigger_is_a_problem_and_a_later_retry_gets
     assert e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0) - before == 1
 
 
+def test_a_vm_whose_agent_has_not_reported_is_refused_with_when_to_retry(e2e: E2E) -> None:
+    """A VM created moments ago reports its agent Not Ready (recorded); a backup would fail, so the
+    request is refused with a 409 that says why and a Retry-After, and starts nothing."""
+    e2e.control("POST", "/config", {"agentReadySeconds": 3600})
+    try:
+        e2e.create_vm(GROUP, "bn-new-agent", "westeurope", {"backup-policy": "gold"})
+        assert wait_for(lambda: e2e.item("rsv-autopilot-weu", GROUP, "bn-new-agent"), timeout=30)
+        before = e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0)
+        refused = problem(post(e2e, {"vm": vm_id(e2e, "bn-new-agent"), "requestId": "AGENT-1"}), 409)
+    finally:
+        e2e.control("POST", "/config", {"agentReadySeconds": 0})
+    assert refused["type"].endswith(":vm-agent-not-ready") and "retry in a minute" in refused["detail"]
+    assert e2e.control("GET", "/stats")["byOperation"].get("Backups_Trigger", 0) == before
+
+
 def test_the_same_request_id_with_another_body_is_refused(e2e: E2E, protected_vm: str) -> None:
     first = post(e2e, {"vm": protected_vm, "requestId": "CHG-3000", "retainUntil": "2031-01-01"})
     assert first.status_code == 202, first.text
