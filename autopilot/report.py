@@ -263,9 +263,8 @@ h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
 table{border-collapse:collapse;margin:.5rem 0;min-width:30rem}
 th,td{border:1px solid #c8c8c8;padding:.3rem .6rem;text-align:left;vertical-align:top;font-size:.9rem}
 th{background:#f0f3f7}td.empty{color:#777;font-style:italic}
-.findings{width:100%}.findings td{overflow-wrap:anywhere}
-.findings td:nth-child(1),.findings td:nth-child(2),.findings td:nth-child(6),.findings td:nth-child(7){white-space:nowrap}
-.findings td:nth-child(8),.findings td:nth-child(9){min-width:14rem}
+.findings{width:100%}.findings td{overflow-wrap:anywhere}.findings td:nth-child(8){min-width:12rem}
+.findings td:nth-child(9){min-width:9rem}.findings td:nth-child(5){font-size:.75rem}
 .inventory{color:#333;font-size:.9rem}.more{color:#555;font-size:.85rem}
 .glossary dt{font-weight:600;margin-top:.4rem}.glossary dd{margin:0 0 0 1.2rem;font-size:.9rem}
 .history,.history-summary{width:100%}.history th,.history td,.history-summary th,.history-summary td{font-size:.8rem;overflow-wrap:anywhere;padding:.25rem .4rem}

@@ -1018,11 +1018,12 @@ def finish_run(
     table = csv_bytes(report)
     for name, body, content_type in (
         (f"runs/{run_id}/report.json", text, "application/json"),
-        (f"runs/{run_id}/report.html", html, "text/html; charset=utf-8"),
         (f"runs/{run_id}/vms.csv", table, "text/csv; charset=utf-8"),
         ("latest.json", text, "application/json"),
-        ("latest.html", html, "text/html; charset=utf-8"),
         ("latest.csv", table, "text/csv; charset=utf-8"),
+        ("latest.html", html, "text/html; charset=utf-8"),
+        # The run's page last: whoever waits for it finds everything else written.
+        (f"runs/{run_id}/report.html", html, "text/html; charset=utf-8"),
     ):
         from azure.storage.blob import ContentSettings
 
