@@ -626,7 +626,7 @@ def view(
         if expiry is not None:
             body["recoveryPointExpiry"] = _iso(expiry)
         if job.error_code:
-            info = classify(job.error_code)
+            info = classify(job.error_code, job.recommendations)
             body["error"] = {
                 "code": job.error_code,
                 "message": job.error_message,

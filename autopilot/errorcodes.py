@@ -1,5 +1,5 @@
 """Backup job error codes: which are transient (a retry is the documented fix) and which need a
-person, with the remedy from Azure's troubleshooting docs (DESIGN §6)."""
+person, with the remedy from Azure's troubleshooting docs (docs/AZURE_BACKUP_FACTS.md §3)."""
 
 from __future__ import annotations
 
@@ -139,11 +139,18 @@ COMPLETED_WITH_WARNINGS = (
 )
 
 
-def classify(code: str | int | None) -> ErrorInfo:
+def classify(code: str | int | None, recommendations: tuple[str, ...] = ()) -> ErrorInfo:
+    """The class and remedy of a job's error code; for a code the table does not know, Azure's own
+    recommendations when the job gave some (docs/AZURE_BACKUP_FACTS.md §3)."""
     text = str(code or "")
     info = TABLE.get(text.lower())
     if info is not None:
         return info
+    advice = " ".join(r.strip() for r in recommendations if r and r.strip())
     return ErrorInfo(
-        text, ErrorClass.UNKNOWN, "Look the error code up in the Azure Backup troubleshooting guide."
+        text,
+        ErrorClass.UNKNOWN,
+        f"Azure recommends: {advice}"
+        if advice
+        else "Look the error code up in the Azure Backup troubleshooting guide.",
     )

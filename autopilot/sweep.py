@@ -686,13 +686,13 @@ def _triage(
             "job-completed-with-warnings",
             target,
             f"backup job {job.id} of {name} completed with warnings ({job.error_code or 'no code'}): {COMPLETED_WITH_WARNINGS}",
-            classify(job.error_code).remedy,
+            classify(job.error_code, job.recommendations).remedy,
             "reported",
             region=vault.region,
             vault=vault.resource_id,
             detail=job.error_code,
         )
-    info = classify(job.error_code)
+    info = classify(job.error_code, job.recommendations)
     reason = f"backup job {job.id} of {name} {job.status.lower()} with {job.error_code or 'no error code'}: {job.error_message or 'no message'}"
     action = "reported"
     if info.error_class is ErrorClass.TRANSIENT and vm is not None and retry:

@@ -1,4 +1,4 @@
-"""Backup job error codes armsim can produce, with Azure's wording and recommendation (DESIGN §6)."""
+"""Backup job error codes armsim can produce, with Azure's wording and recommendation (docs/AZURE_BACKUP_FACTS.md §3)."""
 
 from __future__ import annotations
 

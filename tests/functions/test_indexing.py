@@ -1,4 +1,4 @@
-"""The functions level (DESIGN §5): every registered function through `app.get_functions()`.
+"""The functions level: every registered function through `app.get_functions()`.
 
 The indexing contract guards what silently drops every function of the app on the Functions host:
 one trigger per function, parameter names equal binding names, schedules and queue names from app

@@ -1,4 +1,4 @@
-"""The backup job status table of DESIGN §1, on armsim's models directly (no server): each row of
+"""The backup job status table of docs/AZURE_BACKUP_FACTS.md §1, on armsim's models directly (no server): each row of
 Snapshot x Transfer data to vault gives the documented job status."""
 
 from __future__ import annotations
