@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("autopilot.callbacks")
 
-BACKOFF_SECONDS = (30, 60, 120, 300, 600, 1800, 3600, 7200)
+# The waits between attempts: 8 attempts in all, the last about 1 h 50 min after the first.
+BACKOFF_SECONDS = (30, 60, 120, 300, 600, 1800, 3600)
+MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
 TIMEOUT_SECONDS = 10
 
 
@@ -68,7 +70,7 @@ def _call_back(autopilot: Autopilot, record: dict[str, object], operation_id: st
             outcome = f"answered {status}"
     except Problem as refused:
         outcome = f"refused: {refused.detail}"
-        attempts = len(BACKOFF_SECONDS)  # never retried
+        attempts = MAX_ATTEMPTS  # never retried
     except (OSError, urllib3.exceptions.HTTPError) as error:
         outcome = f"failed: {type(error).__name__}"
     done = outcome == "sent"
@@ -83,7 +85,7 @@ def _call_back(autopilot: Autopilot, record: dict[str, object], operation_id: st
     )
     if done:
         record["CallbackStatus"] = "sent"
-    elif attempts >= len(BACKOFF_SECONDS):
+    elif attempts >= MAX_ATTEMPTS:
         record["CallbackStatus"] = "failed"
     else:
         record["NextCallbackAt"] = now + dt.timedelta(seconds=BACKOFF_SECONDS[attempts - 1])

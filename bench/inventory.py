@@ -62,7 +62,10 @@ def start_armsim(data: Path) -> tuple[subprocess.Popen[str], str]:
     seed batch would measure the disk); its CA and identity header written to `data`."""
     data.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.inventory", "--armsim", str(data)], cwd=REPO, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "bench.inventory", "--armsim", str(data)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert process.stdout is not None
     return process, process.stdout.readline().strip()
@@ -187,7 +190,9 @@ def child(estate: str, source: str) -> None:
             f"{tag}: Resource Graph requests {graph_requests}; paging minimum {minimum} "
             f"(queries' rows: {seeded['graphRows']}); ratio {graph_requests / minimum:.2f} (target <= 1.1)"
         )
-    print(f"{tag}: wall time {seconds:.1f} s; peak RSS {peak:.0f} MiB (before the sweep {before / 1024:.0f} MiB)")
+    print(
+        f"{tag}: wall time {seconds:.1f} s; peak RSS {peak:.0f} MiB (before the sweep {before / 1024:.0f} MiB)"
+    )
     keys = sorted({f"{f['kind']}|{f['target'].lower()}|{f['action']}" for f in report["findings"]})
     print(
         json.dumps(
@@ -266,7 +271,13 @@ def seed(
             tags = {"backup-policy": tag} if tag else {}
             group = f"rg-apps-{index % 20:02d}"
             vms.append(
-                {"subscriptionId": sub, "resourceGroup": group, "name": name, "location": region, "tags": tags}
+                {
+                    "subscriptionId": sub,
+                    "resourceGroup": group,
+                    "name": name,
+                    "location": region,
+                    "tags": tags,
+                }
             )
             vm_id = f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachines/{name}"
             if tag in ("gold", "silver") and (index * 7919) % 100 < PROTECTED_SHARE * 100:

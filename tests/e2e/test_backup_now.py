@@ -542,6 +542,92 @@ def test_a_callback_reports_the_result_signed(e2e: E2E, protected_vm: str) -> No
     assert headers["X-Autopilot-Signature"] == sign(secret, headers["X-Autopilot-Timestamp"], payload)
 
 
+def test_a_callback_that_keeps_failing_is_given_up_audited_and_announced(e2e: E2E) -> None:
+    from autopilot.backup_now import KIND
+    from autopilot.callbacks import MAX_ATTEMPTS
+    from autopilot.context import get_autopilot
+
+    answered: list[int] = []
+
+    class Broken(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            answered.append(503)
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    # A VM of its own: the tests above use up bn-gold-1's on-demand backups for the day.
+    e2e.create_vm(GROUP, "bn-hook-1", "westeurope", {"backup-policy": "gold"})
+    assert wait_for(lambda: e2e.item("rsv-autopilot-weu", GROUP, "bn-hook-1"), timeout=30)
+    time.sleep(3.5)  # the first backup (protect-on-create's) ends, as for bn-gold-1
+    vm = vm_id(e2e, "bn-hook-1")
+    server = HTTPServer(("127.0.0.1", 0), Broken)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    master = {"x-functions-key": e2e.stack.values["DEVHOST_MASTER_KEY"]}
+
+    def follow_up() -> None:
+        started = e2e.app("POST", "/admin/functions/backup_followup", json={"input": ""}, headers=master)
+        assert started.status_code == 202
+
+    try:
+        with app_settings(
+            AUTOPILOT_CALLBACK_ALLOWED_HOSTS="127.0.0.1/32", AUTOPILOT_CALLBACK_HTTP_ALLOWED="127.0.0.1/32"
+        ):
+            body = {
+                "vm": vm,
+                "requestId": "CB-FAIL-1",
+                "callbackUrl": f"http://127.0.0.1:{server.server_port}/h",
+            }
+            accepted = post(e2e, body)
+            assert accepted.status_code == 202, accepted.text
+            operation = accepted.json()["id"]
+            wait_for(
+                lambda: e2e.app("GET", accepted.headers["Location"]).json()["status"] != "InProgress", 30
+            )
+            state = get_autopilot().state
+            follow_up()
+            # The first attempt fails (503) and waits 30 s for the next one.
+            first = wait_for(
+                lambda: (r := state.get_row(KIND, operation)) and r.get("CallbackAttempts") and r
+            )
+            assert first and first["CallbackAttempts"] == 1 and first["CallbackStatus"] == "pending"
+            assert first["NextCallbackAt"] > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20)
+            # Skip ahead to the last attempt, as if the backoff's hours had passed.
+            last = {
+                **first,
+                "CallbackAttempts": MAX_ATTEMPTS - 1,
+                "NextCallbackAt": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1),
+            }
+            assert state.replace_row(KIND, operation, last, str(first["_etag"]))
+            follow_up()
+            given_up = wait_for(
+                lambda: (r := state.get_row(KIND, operation)) and r["CallbackStatus"] != "pending" and r
+            )
+    finally:
+        server.shutdown()
+    assert given_up and given_up["CallbackStatus"] == "failed"
+    assert given_up["CallbackAttempts"] == MAX_ATTEMPTS and answered == [503, 503]
+    audit = [
+        r for r in get_autopilot().audit.entries() if r["Action"] == "backup-callback" and r["VmId"] == vm
+    ]
+    assert {r["Outcome"] for r in audit} == {
+        "answered 503 (attempt 1)",
+        f"answered 503 (attempt {MAX_ATTEMPTS})",
+    }
+    announced = wait_for(
+        lambda: [
+            e for e in e2e.outcome_events("bn-hook-1") if e["type"] == "BackupAutopilot.Backup.CallbackFailed"
+        ]
+    )
+    assert announced and announced[0]["data"]["id"] == operation
+    assert announced[0]["data"]["reason"] == "answered 503"
+    # The caller can still read the result.
+    assert e2e.app("GET", accepted.headers["Location"]).json()["status"] == "Completed"
+
+
 def test_the_command_line_backs_up_a_vm_and_waits_for_it(e2e: E2E) -> None:
     import subprocess
     import sys
