@@ -10,7 +10,7 @@ from armsim.core.clock import parse_iso
 from armsim.core.errors import ArmError
 from armsim.core.http import Request, Response, Router
 from armsim.core.operations import Operation, operations
-from armsim.core.paging import paged, parse_filter
+from armsim.core.paging import newest_first, paged, parse_filter
 
 if TYPE_CHECKING:
     from armsim.backup.models import BackupBackend
@@ -437,12 +437,12 @@ def register(router: Router, backend: BackupBackend) -> None:
         if "endDate" in filters:
             end = filter_time(filters["endDate"])
             points = [p for p in points if p["time"] <= end]
-        points = list(reversed(points))  # newest first, as Azure lists them
         return paged(
             request,
             points,
             world.config["pageSize"]["recoveryPoints"],
             lambda p: backend.point_view(item, p, detailed=False),
+            newest_first("time"),
         )
 
     @route("GET", ITEM + "/recoveryPoints/{recoveryPointId}", "RecoveryPoints_Get")
@@ -462,7 +462,11 @@ def register(router: Router, backend: BackupBackend) -> None:
         )
         jobs = backend.list_jobs(vault_of(request), filters)
         return paged(
-            request, jobs, world.config["pageSize"]["jobs"], lambda job: backend.job_view(job, detailed=False)
+            request,
+            jobs,
+            world.config["pageSize"]["jobs"],
+            lambda job: backend.job_view(job, detailed=False),
+            newest_first("start"),
         )
 
     @route("GET", V + "/backupJobs/{jobName}", "JobDetails_Get")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import bisect
+import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -9,21 +13,68 @@ from typing import Any
 from armsim.core.errors import ArmError
 from armsim.core.http import Request, Response
 
+Position = tuple[Any, ...]
+
+
+def by_id(item: Any) -> Position:
+    """A list's default order: by resource id, as ARM lists are not in insertion order either."""
+    identifier = item.get("id") if isinstance(item, dict) else None
+    if identifier is None:
+        identifier = item["model"]["id"]
+    return (str(identifier).lower(),)
+
 
 def paged(
-    request: Request, items: Sequence[Any], page_size: int, render: Callable[[Any], Any] | None = None
+    request: Request,
+    items: Sequence[Any],
+    page_size: int,
+    render: Callable[[Any], Any] | None = None,
+    position: Callable[[Any], Position] = by_id,
 ) -> Response:
-    """One page of `items` from `$skiptoken`, with a nextLink to the rest; `render` shapes the page's items."""
-    token = request.query.get("$skiptoken", "0")
-    if not token.isdigit():
-        raise ArmError(400, "InvalidSkipToken", f"The skip token '{token}' is not valid for this list.")
-    start = int(token)
-    page = [render(item) if render else item for item in items[start : start + page_size]]
+    """One page of `items` after `$skiptoken`, with a nextLink to the rest; `render` shapes the page's
+    items. The list is ordered by `position` (unique per item: the id, or e.g. newest first and then
+    the id), and the token names the last position given, not an offset: an item that is there from
+    the first page to the last is listed exactly once however the list changes in between, as Azure's
+    opaque skip tokens behave (an offset would skip or repeat items when one is added or removed)."""
+    ordered = sorted(items, key=position)
+    positions = [position(item) for item in ordered]
+    start = 0
+    token = request.query.get("$skiptoken")
+    if token is not None:
+        try:
+            start = bisect.bisect_right(positions, _decode(token))
+        except TypeError:  # a token of another list
+            raise ArmError(
+                400, "InvalidSkipToken", f"The skip token '{token}' is not valid for this list."
+            ) from None
+    end = start + page_size
+    page = [render(item) if render else item for item in ordered[start:end]]
     body: dict[str, Any] = {"value": page}
-    if start + page_size < len(items):
+    if end < len(ordered):
         query = {k: v for k, v in request.query.items() if k not in ("api-version", "$skiptoken")}
-        body["nextLink"] = request.url_for(request.path, **query, **{"$skiptoken": str(start + page_size)})
+        body["nextLink"] = request.url_for(
+            request.path, **query, **{"$skiptoken": _encode(positions[end - 1])}
+        )
     return Response(200, body)
+
+
+def newest_first(time_field: str) -> Callable[[Any], Position]:
+    """The order of lists Azure gives newest first (jobs, recovery points), ties by id."""
+    return lambda item: (-float(item[time_field]), str(item["id"]).lower())
+
+
+def _encode(position: Position) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode().rstrip("=")
+
+
+def _decode(token: str) -> Position:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError):
+        value = None
+    if not isinstance(value, list) or not value:
+        raise ArmError(400, "InvalidSkipToken", f"The skip token '{token}' is not valid for this list.")
+    return tuple(value)
 
 
 _CLAUSE = re.compile(r"^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$", re.IGNORECASE)

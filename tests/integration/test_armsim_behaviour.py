@@ -117,6 +117,35 @@ def test_vm_list_all_follows_next_links(arm: Sandbox, sdk: dict[str, Any]) -> No
     assert arm.stats()["byOperation"] == {"VirtualMachines_ListAll": 4}
 
 
+def test_vm_pages_stay_true_while_vms_are_created_and_deleted(arm: Sandbox, sdk: dict[str, Any]) -> None:
+    # Another client creates and deletes VMs while the SDK walks the pages (the product's sweep runs
+    # while deployments go on): a VM that is there from the first page to the last is listed once.
+    arm.configure(pageSize={"virtualMachines": 4})
+    seed(arm, vms=[{"name": f"vm-{i:02d}"} for i in range(0, 20, 2)])
+    compute = sdk["compute"].virtual_machines
+    listed: list[str] = []
+    for number, page in enumerate(compute.list_all().by_page()):
+        listed += [vm.name for vm in page]
+        if number == 0:
+            for name in ("vm-01", "vm-03", "vm-15", "vm-19"):  # before and after the cursor
+                arm.seed(
+                    vms=[
+                        {
+                            "subscriptionId": arm.subscription,
+                            "resourceGroup": RG,
+                            "location": LOCATION,
+                            "name": name,
+                        }
+                    ]
+                )
+            compute.begin_delete(RG, "vm-00").result()  # already listed
+            compute.begin_delete(RG, "vm-18").result()  # not yet listed
+    assert len(listed) == len(set(listed)), listed
+    assert {f"vm-{i:02d}" for i in range(2, 18, 2)} <= set(listed), listed
+    assert "vm-18" not in listed and {"vm-15", "vm-19"} <= set(listed)
+    assert not {"vm-01", "vm-03"} & set(listed)  # created behind the cursor: the next walk finds them
+
+
 def test_protected_items_list_follows_next_links(arm: Sandbox, sdk: dict[str, Any]) -> None:
     arm.configure(pageSize={"protectedItems": 2})
     vms = [f"vm-{i}" for i in range(5)]

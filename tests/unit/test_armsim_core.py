@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import urllib.parse
+from collections.abc import Callable
 
 import pytest
 
@@ -12,7 +14,7 @@ from armsim.core.auth import ARM_AUDIENCES, check_bearer, issue_token, make_toke
 from armsim.core.clock import SimClock, iso, parse_iso
 from armsim.core.errors import ArmError
 from armsim.core.http import Request
-from armsim.core.paging import paged, parse_filter
+from armsim.core.paging import newest_first, paged, parse_filter
 
 
 def bearer(audience: str, expires_in: float = 3600) -> str:
@@ -108,21 +110,68 @@ def request(query: dict[str, str]) -> Request:
     return Request("GET", "/subscriptions/s/things", query, {}, b"", "https://127.0.0.1:8443")
 
 
+def things(*names: str) -> list[dict[str, str]]:
+    return [{"id": f"/subscriptions/s/things/{name}", "name": name} for name in names]
+
+
+def follow(items: Callable[[int], list[dict[str, str]]], page_size: int) -> list[str]:
+    """Every name listed by following nextLinks; `items(n)` is the list as it is when page n is asked."""
+    names: list[str] = []
+    query = {"api-version": "2025-04-01"}
+    for n in range(100):
+        body = paged(request(query), items(n), page_size).body
+        names += [item["name"] for item in body["value"]]
+        if "nextLink" not in body:
+            return names
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(body["nextLink"]).query))
+    raise AssertionError("the pages never ended")
+
+
 def test_pages_link_to_the_rest_with_a_skip_token() -> None:
-    first = paged(request({"api-version": "2025-04-01", "statusonly": "true"}), list(range(5)), 2).body
-    assert first["value"] == [0, 1]
+    first = paged(request({"api-version": "2025-04-01", "statusonly": "true"}), things("c", "a", "b"), 2).body
+    assert [item["name"] for item in first["value"]] == ["a", "b"]  # by id
     assert first["nextLink"].startswith(
         "https://127.0.0.1:8443/subscriptions/s/things?api-version=2025-04-01"
     )
-    assert "statusonly=true" in first["nextLink"] and "%24skiptoken=2" in first["nextLink"]
-    last = paged(request({"api-version": "2025-04-01", "$skiptoken": "4"}), list(range(5)), 2).body
-    assert last == {"value": [4]}
+    assert "statusonly=true" in first["nextLink"] and "%24skiptoken=" in first["nextLink"]
+    assert follow(lambda n: things("c", "a", "b"), 2) == ["a", "b", "c"]
+    assert follow(lambda n: things("a", "b"), 2) == ["a", "b"]  # a full last page links nowhere
 
 
-def test_bad_skip_token_is_refused() -> None:
+def test_paging_lists_every_item_once_while_items_come_and_go() -> None:
+    # Between pages, items are added before and after the cursor and others removed: every item that
+    # is there throughout is listed exactly once (an offset token skipped or repeated them).
+    base = [f"vm{i:02}" for i in range(0, 40, 2)]
+
+    def changing(n: int) -> list[dict[str, str]]:
+        added = [f"vm{i:02}" for i in range(1, 2 * n + 1, 2)]  # odd names, before and after the cursor
+        removed = {f"vm{i:02}" for i in range(30, 30 + 2 * n, 2) if i < 30 + 2 * n - 2}
+        return things(*[name for name in base + added if name not in removed])
+
+    listed = follow(changing, 3)
+    assert len(listed) == len(set(listed)), "an item was listed twice"
+    always = [name for name in base if name < "vm30"]
+    assert all(name in listed for name in always), "an item that was there throughout was skipped"
+    assert listed == sorted(listed)
+
+
+def test_newest_first_lists_page_by_time_and_id() -> None:
+    jobs = [{"id": f"job{i}", "start": float(i // 2)} for i in range(7)]
+    order = newest_first("start")
+    first = paged(request({}), jobs, 3, position=order).body
+    assert [job["id"] for job in first["value"]] == ["job6", "job4", "job5"]
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(first["nextLink"]).query))
+    jobs.append({"id": "job7", "start": 9.0})  # a new job: it sorts before the cursor, not listed again
+    second = paged(request(query), jobs, 3, position=order).body
+    assert [job["id"] for job in second["value"]] == ["job2", "job3", "job0"]
+
+
+@pytest.mark.parametrize("token", ["x", "4", "bm90IGpzb24", "W10", "WzFd"])
+def test_bad_skip_token_is_refused(token: str) -> None:
+    # Not base64, an old offset, not JSON, an empty position, a position of another kind of list.
     with pytest.raises(ArmError) as err:
-        paged(request({"$skiptoken": "x"}), [1], 1)
-    assert err.value.status == 400
+        paged(request({"$skiptoken": token}), things("a", "b"), 1)
+    assert err.value.status == 400 and err.value.code == "InvalidSkipToken"
 
 
 def test_filter_clauses_are_parsed_case_insensitively_with_quotes() -> None:
