@@ -2,8 +2,13 @@
 
 One YAML file (path from the setting AUTOPILOT_RULES) holds the vaults per region, the backup
 policies and the selection rules on tags. It is read and validated as a whole before anything
-uses it; a mistake stops with one `RulesError` naming the file, line and field, and how to fix it.
-docs/RULES.md is the reference of the format.
+uses it; mistakes stop it with one `RulesError` that lists every mistake of the file, each naming
+the file, line and field, and how to fix it. docs/RULES.md is the reference of the format.
+
+The validation is written here rather than by a JSON-schema library because its errors are better
+for the person who edits the file: the YAML line of the field (a schema validator sees parsed data,
+without lines), a hint naming the likely key for a typo, and checks across entries (policy names
+that ignore case, priorities, Trusted Launch siblings, vault names per subscription).
 
     rules = load_rules("rules/sandbox.yaml")
     selection = rules.select(vm.tags, shared_disk_luns=[2])
@@ -15,10 +20,11 @@ Pure Python: no I/O besides reading the file, no Azure calls.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -93,7 +99,10 @@ _LUN_SEPARATORS = re.compile(r"[,;]")
 
 
 class RulesError(ValueError):
-    """A mistake in the rules file: where it is (file, line, field) and what to do about it."""
+    """A mistake in the rules file: where it is (file, line, field) and what to do about it.
+
+    Raised for a whole file, it carries every mistake found (`mistakes`, in the order they were found,
+    one line each when printed); its own path, line, field and message are the first one's."""
 
     def __init__(self, path: str, line: int, field: str, message: str) -> None:
         super().__init__(path, line, field, message)
@@ -101,10 +110,24 @@ class RulesError(ValueError):
         self.line = line
         self.field = field
         self.message = message
+        self.mistakes: tuple[RulesError, ...] = (self,)
 
-    def __str__(self) -> str:
+    @classmethod
+    def of_file(cls, mistakes: Sequence[RulesError]) -> RulesError:
+        first = mistakes[0]
+        error = cls(first.path, first.line, first.field, first.message)
+        error.mistakes = tuple(mistakes)
+        return error
+
+    def _where(self) -> str:
         where = f"{self.path}:{self.line}" if self.line > 0 else self.path
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+    def __str__(self) -> str:
+        if len(self.mistakes) == 1:
+            return self._where()
+        lines = [mistake._where() for mistake in self.mistakes]
+        return "\n".join([*lines, f"({len(lines)} mistakes in {self.path})"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -614,6 +637,16 @@ class _Context:
     def __init__(self, source: str) -> None:
         self.source = source
         self.constructor = SafeConstructor()
+        self.mistakes: list[RulesError] = []
+
+    @contextlib.contextmanager
+    def gathering(self) -> Iterator[None]:
+        """Note a mistake in the block and go on with the next part of the file, so that one run
+        reports every mistake (each part is checked on its own: a policy, a vault, a rule, a section)."""
+        try:
+            yield
+        except RulesError as mistake:
+            self.mistakes.append(mistake)
 
 
 class _Field:
@@ -675,13 +708,16 @@ def _mapping(
         key = str(key_node.value)
         if extensions and key.startswith("x-"):
             continue
-        if key not in allowed:
-            raise RulesError(
-                f.ctx.source,
-                int(key_node.start_mark.line) + 1,
-                f"{f.path}.{key}" if f.path else key,
-                f"unknown key '{key}'{_close(key, allowed)}; allowed keys here: {', '.join(allowed)}",
+        if key not in allowed:  # noted, and the rest of the mapping is still checked
+            f.ctx.mistakes.append(
+                RulesError(
+                    f.ctx.source,
+                    int(key_node.start_mark.line) + 1,
+                    f"{f.path}.{key}" if f.path else key,
+                    f"unknown key '{key}'{_close(key, allowed)}; allowed keys here: {', '.join(allowed)}",
+                )
             )
+            continue
         out[key] = f.child(value_node, key, key_node)
     for key in required:
         if key not in out:
@@ -823,47 +859,53 @@ def _parse_vaults(f: _Field) -> tuple[VaultSpec, ...]:
     vaults: list[VaultSpec] = []
     lines: list[int] = []
     for item in _list(f, "vaults"):
-        keys = _mapping(
-            item,
-            ("subscription", "resourceGroup", "name", "region", "storageRedundancy", "count"),
-            ("subscription", "resourceGroup", "name", "region"),
-        )
-        subscription = _text(keys["subscription"], "the subscription id").strip()
-        if not SUBSCRIPTION_ID.match(subscription):
-            raise keys["subscription"].error(
-                f"'{subscription}' is not a subscription id;"
-                " write its GUID, e.g. 00000000-0000-0000-0000-000000000000"
-            )
-        group = _text(keys["resourceGroup"], "the resource group name").strip()
-        if not RESOURCE_GROUP.match(group) or group.endswith("."):
-            raise keys["resourceGroup"].error(
-                f"'{group}' is not a valid resource group name: up to 90 letters, digits, underscores,"
-                " hyphens, periods and parentheses, not ending in a period"
-            )
-        names = _vault_names(keys["name"], keys.get("count"))
-        region = normalize_region(_text(keys["region"], "the Azure region, e.g. westeurope"))
-        if not _REGION.match(region):
-            raise keys["region"].error(
-                f"'{region}' is not an Azure region name; write it like westeurope or eastus"
-            )
-        redundancy: StorageRedundancy = "GeoRedundant"
-        if "storageRedundancy" in keys:
-            redundancy = (
-                "LocallyRedundant"
-                if _choice(keys["storageRedundancy"], STORAGE_REDUNDANCIES) == ("LocallyRedundant")
-                else "GeoRedundant"
-            )
-        for name in names:
-            vault = VaultSpec(subscription.lower(), group, name, region, redundancy)
-            for index, other in enumerate(vaults):
-                if other.subscription_id == vault.subscription_id and other.name.lower() == name.lower():
-                    raise keys["name"].error(
-                        f"vault name '{name}' is already used by the vault on line {lines[index]} in the"
-                        " same subscription; vault names are unique within a subscription"
-                    )
-            vaults.append(vault)
-            lines.append(item.line)
+        with f.ctx.gathering():
+            _parse_vault(item, vaults, lines)
     return tuple(vaults)
+
+
+def _parse_vault(item: _Field, vaults: list[VaultSpec], lines: list[int]) -> None:
+    """One entry of `vaults` (one vault, or several with a count), added to `vaults`."""
+    keys = _mapping(
+        item,
+        ("subscription", "resourceGroup", "name", "region", "storageRedundancy", "count"),
+        ("subscription", "resourceGroup", "name", "region"),
+    )
+    subscription = _text(keys["subscription"], "the subscription id").strip()
+    if not SUBSCRIPTION_ID.match(subscription):
+        raise keys["subscription"].error(
+            f"'{subscription}' is not a subscription id;"
+            " write its GUID, e.g. 00000000-0000-0000-0000-000000000000"
+        )
+    group = _text(keys["resourceGroup"], "the resource group name").strip()
+    if not RESOURCE_GROUP.match(group) or group.endswith("."):
+        raise keys["resourceGroup"].error(
+            f"'{group}' is not a valid resource group name: up to 90 letters, digits, underscores,"
+            " hyphens, periods and parentheses, not ending in a period"
+        )
+    names = _vault_names(keys["name"], keys.get("count"))
+    region = normalize_region(_text(keys["region"], "the Azure region, e.g. westeurope"))
+    if not _REGION.match(region):
+        raise keys["region"].error(
+            f"'{region}' is not an Azure region name; write it like westeurope or eastus"
+        )
+    redundancy: StorageRedundancy = "GeoRedundant"
+    if "storageRedundancy" in keys:
+        redundancy = (
+            "LocallyRedundant"
+            if _choice(keys["storageRedundancy"], STORAGE_REDUNDANCIES) == ("LocallyRedundant")
+            else "GeoRedundant"
+        )
+    for name in names:
+        vault = VaultSpec(subscription.lower(), group, name, region, redundancy)
+        for index, other in enumerate(vaults):
+            if other.subscription_id == vault.subscription_id and other.name.lower() == name.lower():
+                raise keys["name"].error(
+                    f"vault name '{name}' is already used by the vault on line {lines[index]} in the"
+                    " same subscription; vault names are unique within a subscription"
+                )
+        vaults.append(vault)
+        lines.append(item.line)
 
 
 def _vault_names(name_field: _Field, count_field: _Field | None) -> list[str]:
@@ -1209,21 +1251,22 @@ def _parse_policies(f: _Field) -> tuple[PolicySpec, ...]:
     trusted_fields: dict[str, _Field] = {}
     seen: dict[str, int] = {}
     for name, item in entries:
-        if not _POLICY_NAME.match(name):
-            raise item.error(
-                f"'{name}' is not a valid policy name: start with a letter or digit and use only letters,"
-                " digits, hyphens and underscores, at most 150 characters"
-            )
-        if name.lower() in seen:
-            raise item.error(
-                f"policy '{name}' is defined twice (also on line {seen[name.lower()]}); Azure policy names"
-                " ignore case, so give each policy its own name"
-            )
-        seen[name.lower()] = item.line
-        spec, trusted = _parse_policy(name, item)
-        policies.append(spec)
-        if trusted is not None:
-            trusted_fields[name] = trusted
+        with f.ctx.gathering():
+            if not _POLICY_NAME.match(name):
+                raise item.error(
+                    f"'{name}' is not a valid policy name: start with a letter or digit and use only letters,"
+                    " digits, hyphens and underscores, at most 150 characters"
+                )
+            if name.lower() in seen:
+                raise item.error(
+                    f"policy '{name}' is defined twice (also on line {seen[name.lower()]}); Azure policy"
+                    " names ignore case, so give each policy its own name"
+                )
+            seen[name.lower()] = item.line
+            spec, trusted = _parse_policy(name, item)
+            policies.append(spec)
+            if trusted is not None:
+                trusted_fields[name] = trusted
 
     by_name = {policy.name.lower(): policy for policy in policies}
     resolved: list[PolicySpec] = []
@@ -1291,41 +1334,56 @@ def _parse_match(f: _Field, depth: int = 0) -> Match:
     return TagMatch(tag, "equals" if op == "equals" else "like", (value,), case_sensitive)
 
 
-def _parse_selection(f: _Field, policies: Sequence[PolicySpec]) -> tuple[SelectionRule, ...]:
+def _parse_selection(f: _Field, known: Mapping[str, str]) -> tuple[SelectionRule, ...]:
+    """The selection rules; `known` has the policy names (lower-cased: as declared)."""
     rules: list[SelectionRule] = []
     first: dict[int, tuple[str, int]] = {}
     names: dict[str, int] = {}
-    known = {policy.name.lower(): policy.name for policy in policies}
     for item in _list(f, "selection rules"):
-        keys = _mapping(
-            item,
-            ("name", "priority", "match", "policy", "description"),
-            ("name", "priority", "match", "policy"),
-        )
-        name = _text(keys["name"], "the rule's name").strip()
-        if name.lower() in names:
-            raise keys["name"].error(
+        with f.ctx.gathering():
+            rules.append(_parse_selection_rule(item, known, first, names))
+    return tuple(sorted(rules, key=lambda rule: rule.priority))
+
+
+def _parse_selection_rule(
+    item: _Field, known: Mapping[str, str], first: dict[int, tuple[str, int]], names: dict[str, int]
+) -> SelectionRule:
+    keys = _mapping(
+        item,
+        ("name", "priority", "match", "policy", "description"),
+        ("name", "priority", "match", "policy"),
+    )
+    name = _text(keys["name"], "the rule's name").strip()
+    # A clash or an unknown policy is noted and the rule still checked, as the rest of the file is.
+    mistakes = item.ctx.mistakes
+    if name.lower() in names:
+        mistakes.append(
+            keys["name"].error(
                 f"rule name '{name}' is used twice (also on line {names[name.lower()]}); name each rule once"
             )
-        names[name.lower()] = keys["name"].line
-        priority = _int(keys["priority"], 0, 1_000_000, "write a whole number from 0; the lowest number wins")
-        if priority in first:
-            other, line = first[priority]
-            raise keys["priority"].error(
+        )
+    names.setdefault(name.lower(), keys["name"].line)
+    priority = _int(keys["priority"], 0, 1_000_000, "write a whole number from 0; the lowest number wins")
+    if priority in first:
+        other, line = first[priority]
+        mistakes.append(
+            keys["priority"].error(
                 f"rules '{other}' (line {line}) and '{name}' both have priority {priority};"
                 " give each rule its own priority (the lowest number wins when several match)"
             )
-        first[priority] = (name, keys["priority"].line)
-        policy_name = _text(keys["policy"], "a policy name").strip()
-        if policy_name.lower() not in known:
-            raise keys["policy"].error(
+        )
+    first.setdefault(priority, (name, keys["priority"].line))
+    policy_name = _text(keys["policy"], "a policy name").strip()
+    if policy_name.lower() not in known:
+        mistakes.append(
+            keys["policy"].error(
                 f"rule '{name}' selects policy '{policy_name}', which is not defined"
                 f"{_close(policy_name, known.values())}; known policies: {', '.join(known.values())}"
             )
-        description = _text(keys["description"], "a description") if "description" in keys else ""
-        match = _parse_match(keys["match"])
-        rules.append(SelectionRule(name, priority, match, known[policy_name.lower()], description))
-    return tuple(sorted(rules, key=lambda rule: rule.priority))
+        )
+    description = _text(keys["description"], "a description") if "description" in keys else ""
+    match = _parse_match(keys["match"])
+    return SelectionRule(name, priority, match, known.get(policy_name.lower(), policy_name), description)
 
 
 def _parse_opt_out(f: _Field) -> OptOut:
@@ -1408,25 +1466,63 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
         )
     keys = _mapping(top, _TOP_LEVEL, ("policies", "selection"), extensions=True)
     if "vaults" not in keys and "vaultTemplates" not in keys:
-        raise top.error("missing key 'vaults'; list the vaults, or declare them by template (vaultTemplates)")
-    if "version" in keys:
-        _int(keys["version"], 1, 1, "this autopilot reads version 1 of the rules format")
+        ctx.mistakes.append(
+            top.error("missing key 'vaults'; list the vaults, or declare them by template (vaultTemplates)")
+        )
+    rules = _parse_sections(ctx, keys)
+    if ctx.mistakes:
+        raise RulesError.of_file(ctx.mistakes)
+    assert rules is not None
+    return rules
 
-    policies = _parse_policies(keys["policies"])
-    vaults = _parse_vaults(keys["vaults"]) if "vaults" in keys else ()
-    templates = _parse_vault_templates(keys["vaultTemplates"], vaults) if "vaultTemplates" in keys else ()
-    selection = _parse_selection(keys["selection"], policies)
-    opt_out = _parse_opt_out(keys["optOut"]) if "optOut" in keys else None
+
+def _parse_sections(ctx: _Context, keys: Mapping[str, _Field]) -> Rules | None:
+    """Each section checked on its own, so that the mistakes of all of them are reported at once."""
+    policies: tuple[PolicySpec, ...] = ()
+    vaults: tuple[VaultSpec, ...] = ()
+    templates: tuple[VaultTemplate, ...] = ()
+    selection: tuple[SelectionRule, ...] = ()
+    opt_out: OptOut | None = None
     disk_tag: str | None = None
-    if "diskExclusion" in keys:
-        disk = _mapping(keys["diskExclusion"], ("tag",), ("tag",))
-        disk_tag = _text(disk["tag"], "the tag name").strip()
-    first_backup = _parse_first_backup(keys["firstBackup"]) if "firstBackup" in keys else FirstBackup()
-    actions = _parse_actions(keys["actions"]) if "actions" in keys else Actions()
-    capacity = _parse_vault_capacity(keys["vaultCapacity"]) if "vaultCapacity" in keys else VaultCapacity()
+    first_backup, actions, capacity = FirstBackup(), Actions(), VaultCapacity()
+    with ctx.gathering():
+        if "version" in keys:
+            _int(keys["version"], 1, 1, "this autopilot reads version 1 of the rules format")
+    with ctx.gathering():
+        policies = _parse_policies(keys["policies"])
+    with ctx.gathering():
+        vaults = _parse_vaults(keys["vaults"]) if "vaults" in keys else ()
+    with ctx.gathering():
+        templates = _parse_vault_templates(keys["vaultTemplates"], vaults) if "vaultTemplates" in keys else ()
+    with ctx.gathering():
+        selection = _parse_selection(keys["selection"], _declared_names(keys["policies"]))
+    with ctx.gathering():
+        opt_out = _parse_opt_out(keys["optOut"]) if "optOut" in keys else None
+    with ctx.gathering():
+        if "diskExclusion" in keys:
+            disk = _mapping(keys["diskExclusion"], ("tag",), ("tag",))
+            disk_tag = _text(disk["tag"], "the tag name").strip()
+    with ctx.gathering():
+        first_backup = _parse_first_backup(keys["firstBackup"]) if "firstBackup" in keys else FirstBackup()
+    with ctx.gathering():
+        actions = _parse_actions(keys["actions"]) if "actions" in keys else Actions()
+    with ctx.gathering():
+        capacity = (
+            _parse_vault_capacity(keys["vaultCapacity"]) if "vaultCapacity" in keys else VaultCapacity()
+        )
+    if ctx.mistakes:
+        return None
     return Rules(
-        source, vaults, policies, selection, opt_out, disk_tag, first_backup, actions, capacity, templates
+        ctx.source, vaults, policies, selection, opt_out, disk_tag, first_backup, actions, capacity, templates
     )
+
+
+def _declared_names(f: _Field) -> dict[str, str]:
+    """The policy names the file declares (lower-cased: as written), a policy with mistakes included:
+    a rule that selects it is not wrong."""
+    if not isinstance(f.node, MappingNode):
+        return {}
+    return {str(key.value).lower(): str(key.value) for key, _ in f.node.value}
 
 
 def load_rules(path: str) -> Rules:

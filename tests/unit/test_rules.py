@@ -414,6 +414,37 @@ def test_error_str_reads_like_the_brief() -> None:
     )
 
 
+def test_every_mistake_of_a_file_is_reported_in_one_run() -> None:
+    # Five mistakes in four parts of the file (a vault, two policies, a rule): one run names them all,
+    # in the file's order of sections, each with its line and field, as a linter does.
+    text = _replace("    region: eastus\n", "    region: east us!\n")
+    text = text.replace("    instantRestoreDays: 2\n", "    instantRestoreDays: 6\n", 1)
+    text = text.replace("  silver: {}\n", "  silver: {tiem: 3}\n")
+    text = text.replace("    priority: 20\n", "    priority: 10\n").replace(
+        "    policy: silver\n", "    policy: bronze\n"
+    )
+    error = _error(text)
+    found = [(mistake.line, mistake.field) for mistake in error.mistakes]
+    assert found == [
+        (_line_of(text, "instantRestoreDays: 6"), "policies.gold.instantRestoreDays"),
+        (_line_of(text, "tiem"), "policies.silver.tiem"),
+        (_line_of(text, "east us!"), "vaults[1].region"),
+        (_line_of(text, "priority: 10", 2), "selection[1].priority"),
+        (_line_of(text, "policy: bronze"), "selection[1].policy"),
+    ]
+    assert (error.line, error.field) == found[0]  # the error itself is the first mistake
+    lines = str(error).splitlines()
+    assert lines[0] == str(error.mistakes[0]) and lines[-1] == "(5 mistakes in rules/x.yaml)"
+    assert "did you mean" not in lines[1] and "allowed keys here" in lines[1]
+    assert "rules 'gold-rule'" in lines[3] and "'bronze', which is not defined" in lines[4]
+
+
+def test_a_rule_that_selects_a_policy_with_a_mistake_is_not_blamed_for_it() -> None:
+    text = _replace("  silver: {}\n", "  silver: {kind: enhanced-ish}\n")
+    error = _error(text)
+    assert [mistake.field for mistake in error.mistakes] == ["policies.silver.kind"]
+
+
 def test_weekly_standard_policy_needs_five_instant_restore_days() -> None:
     text = _replace(
         GOLD_DAILY,
