@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from autopilot.vms import vm_id_from_subject
+from autopilot.vms import split_id, vm_id_from_subject
 
 log = logging.getLogger("autopilot.intake")
 
@@ -44,7 +44,7 @@ def vm_from_event(event_type: object, subject: object, data: object, subscriptio
         not isinstance(resource_uri, str) or resource_uri.lower() != str(subject).lower()
     ):
         return Intake(None, "data.resourceUri does not match the subject")
-    subscription = vm_id.split("/")[2].lower()
+    subscription = split_id(vm_id)[0].lower()
     allowed = {s.lower() for s in subscriptions}
     if subscription not in allowed:
         return Intake(None, f"subscription {subscription} is not in scope")

@@ -23,7 +23,7 @@ from autopilot.placement import Placement
 from autopilot.policyspec import PolicySpec
 from autopilot.rules import Rules, Selection, VaultSpec
 from autopilot.telemetry import tracer
-from autopilot.vms import VmFacts, same_id
+from autopilot.vms import VmFacts, same_id, split_id
 
 if TYPE_CHECKING:
     from autopilot.context import Autopilot
@@ -247,7 +247,7 @@ def decide(
         return _attention(vault, policy, selection, blocking, protected=live and item is not None)
     if item is None:
         if elsewhere is not None and not same_id(elsewhere[0], vault.resource_id):
-            other = elsewhere[0].rsplit("/", 1)[-1]
+            other = split_id(elsewhere[0])[2]
             return Decision(
                 Kind.NEEDS_ATTENTION,
                 f"{_why(selection)}, but the VM is already protected by vault {other} (policy {elsewhere[1] or 'unknown'}); "

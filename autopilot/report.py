@@ -17,6 +17,8 @@ from collections import Counter
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from azure.mgmt.core.tools import parse_resource_id
+
 if TYPE_CHECKING:
     from autopilot.sweep import Finding, UnitResult
 
@@ -74,22 +76,23 @@ def severity(kind: str) -> str:
 def named(target: str) -> tuple[str, str, str]:
     """(name, resource group, subscription) of a finding's target, as a person reads them: a VM by
     its name; a backup item by its VM's name; a policy or vault by its name."""
-    parts = target.split("/")
-    if len(parts) < 3 or parts[1].lower() != "subscriptions":
+    parts = parse_resource_id(target)
+    subscription = str(parts.get("subscription", ""))
+    if not subscription:
         return target.replace("policy:", "policy "), "", ""
-    subscription = parts[2]
-    group = parts[4] if len(parts) > 4 and parts[3].lower() == "resourcegroups" else ""
-    last = parts[-1]
-    lower = target.lower()
-    if "/protectioncontainers/" in lower:
-        container = target.split("/protectionContainers/", 1)[1].split("/", 1)[0]
-        bits = container.split(";")
+    group = str(parts.get("resource_group", ""))
+    last = str(parts.get("resource_name") or parts.get("name") or group)
+    children = {
+        str(parts.get(f"child_type_{n}", "")).lower(): str(parts.get(f"child_name_{n}", ""))
+        for n in (1, 2, 3)
+    }
+    if "protectioncontainers" in children:  # IaasVMContainer;iaasvmcontainerv2;<group>;<vm>
+        bits = children["protectioncontainers"].split(";")
         vm_group, vm = (bits[-2], bits[-1]) if len(bits) >= 3 else (group, last)
         return f"{vm} (backup item)", vm_group, subscription
-    if "/backuppolicies/" in lower:
-        vault = target.split("/vaults/", 1)[1].split("/", 1)[0]
-        return f"policy {last} in vault {vault}", group, subscription
-    if lower.endswith(f"/subscriptions/{subscription.lower()}"):
+    if "backuppolicies" in children:
+        return f"policy {last} in vault {parts['name']}", group, subscription
+    if not last:
         return f"subscription {subscription}", "", subscription
     return last, group, subscription
 

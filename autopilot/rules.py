@@ -55,7 +55,7 @@ from autopilot.policyspec import (
     week_order,
 )
 from autopilot.settings import SUBSCRIPTION_ID
-from autopilot.vms import RESOURCE_GROUP
+from autopilot.vms import RESOURCE_GROUP, split_id
 
 __all__ = [
     "Actions",
@@ -470,8 +470,7 @@ class Rules:
         found = next((v for v in self.vaults if v.resource_id.lower() == resource_id.lower()), None)
         if found is not None or not self.vault_templates:
             return found
-        parts = resource_id.split("/")
-        subscription = parts[2] if len(parts) > 2 else ""
+        subscription = split_id(resource_id)[0]
         return next(
             (v for v in self.vaults_for([subscription]) if v.resource_id.lower() == resource_id.lower()), None
         )

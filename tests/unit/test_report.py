@@ -345,6 +345,10 @@ def test_names_say_resource_group_and_subscription() -> None:
     assert named(item) == ("gone (backup item)", "rg-app", SUB_A)
     assert named("policy:silver") == ("policy silver", "", "")
     assert named(f"/subscriptions/{SUB_A}") == (f"subscription {SUB_A}", "", SUB_A)
+    vault = f"/subscriptions/{SUB_A}/resourceGroups/rg-backup/providers/Microsoft.RecoveryServices/vaults/rsv"
+    assert named(vault) == ("rsv", "rg-backup", SUB_A)
+    assert named(vault + "/backupPolicies/gold") == ("policy gold in vault rsv", "rg-backup", SUB_A)
+    assert named(f"/subscriptions/{SUB_A}/resourceGroups/rg-app") == ("rg-app", "rg-app", SUB_A)
 
 
 def test_a_huge_estate_gives_a_bounded_page_problems_first_and_every_vm_in_the_csv() -> None:
