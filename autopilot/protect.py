@@ -181,56 +181,18 @@ def decide(
     """What the rules want for this VM. `item` is its protected item in a vault of the set the rules
     name for its region (None if none); `elsewhere` is (vault id, policy name) when a vault outside
     the set protects it; `placement` is the vault of the set with room for a VM to protect (None:
-    the set's first vault)."""
+    the set's first vault). Read top to bottom: opted out, not selected, no vault, not protectable,
+    not protected yet, protection stopped, protected (with drift or not)."""
     selection = rules.select(vm.tags, shared_disk_luns=shared_disk_luns)
     vaults = rules.vault_set(vm.subscription_id, vm.location)
     vault = _vault_of(rules, vaults, item, elsewhere, placement)
     live = item is not None and not item.soft_deleted and item.protection_state != "ProtectionStopped"
     if selection.opted_out:
-        if not live or vault is None or item is None:
-            return Decision(Kind.OPTED_OUT, _why(selection), selection=selection)
-        if rules.actions.on_opt_out == "stopProtection":
-            return Decision(
-                Kind.PROTECTION_STOPPED,
-                f"{_why(selection)}; protection stopped, backup data kept",
-                change="stop",
-                vault=vault,
-                selection=selection,
-            )
-        return Decision(
-            Kind.NEEDS_ATTENTION,
-            f"{_why(selection)}, but it is still protected in vault {vault.name} under policy {item.policy_name}",
-            "Stop protection if the VM should no longer be backed up, or remove the opt-out tag.",
-            vault=vault,
-            selection=selection,
-        )
+        return _opted_out(rules, selection, vault, item if live else None)
     if selection.policy is None:
         return Decision(Kind.NOT_SELECTED, _why(selection), selection=selection)
-    if vault is None and vaults:
-        names = ", ".join(v.name for v in vaults)
-        return Decision(
-            Kind.NEEDS_ATTENTION,
-            f"{_why(selection)}, but every vault of its region's set is full ({names}: "
-            f"{rules.vault_capacity.usable} VMs each; Azure holds at most {rules.vault_capacity.max_items})",
-            f"Add a vault to the set for region '{vm.location}' (subscription {vm.subscription_id}) in the rules "
-            "file, e.g. raise the count of its name pattern, and deploy it (the Bicep generated from the "
-            "rules, infra/rules.generated.json, creates it).",
-            selection=selection,
-            details={
-                "region": vm.location,
-                "vaultSetFull": True,
-                "vaultSet": [v.resource_id for v in vaults],
-            },
-        )
     if vault is None:
-        return Decision(
-            Kind.NEEDS_ATTENTION,
-            f"{_why(selection)}, but the rules name no vault in region {vm.location} of subscription {vm.subscription_id}",
-            f"Add a Recovery Services vault for region '{vm.location}' (subscription {vm.subscription_id}) to the rules "
-            "file; Azure protects a VM only in a vault of its own region.",
-            selection=selection,
-            details={"region": vm.location, "missingVault": True},
-        )
+        return _no_vault(rules, vm, selection, vaults)
     policy = rules.policy_for(selection.policy, vm.trusted_launch)
     problems = tuple(preflight(vm, policy))
     if selection.lun_error:
@@ -246,74 +208,12 @@ def decide(
     if blocking:
         return _attention(vault, policy, selection, blocking, protected=live and item is not None)
     if item is None:
-        if elsewhere is not None and not same_id(elsewhere[0], vault.resource_id):
-            other = split_id(elsewhere[0])[2]
-            return Decision(
-                Kind.NEEDS_ATTENTION,
-                f"{_why(selection)}, but the VM is already protected by vault {other} (policy {elsewhere[1] or 'unknown'}); "
-                "Azure allows one vault per VM",
-                f"If vault {vault.name} should protect it, stop protection in {other} and delete its backup data first; "
-                "otherwise add that vault to the rules file.",
-                vault=vault,
-                policy=policy,
-                selection=selection,
-                details={"otherVault": elsewhere[0]},
-            )
-        reason = f"{_why(selection)}; protect in vault {vault.name} under policy {policy.name}"
-        if selection.excluded_luns:
-            reason += f" (data disks at LUN {', '.join(map(str, selection.excluded_luns))} excluded)"
-        if problems:
-            return _attention(vault, policy, selection, problems, protected=True, change="enable")
-        return Decision(
-            Kind.PROTECTED, reason, change="enable", vault=vault, policy=policy, selection=selection
-        )
+        return _unprotected(vault, policy, selection, problems, elsewhere)
     if not live:
-        state = "soft-deleted" if item.soft_deleted else "stopped"
-        if rules.actions.on_stopped_protection != "resume":
-            return Decision(
-                Kind.NEEDS_ATTENTION,
-                f"{_why(selection)}, but its protection in vault {vault.name} is {state}",
-                "Resume protection, or set actions.onStoppedProtection: resume in the rules file.",
-                vault=vault,
-                policy=policy,
-                selection=selection,
-            )
-        return Decision(
-            Kind.RESUMED,
-            f"{_why(selection)}; protection was {state} and is resumed under policy {policy.name}",
-            change="undelete-resume" if item.soft_deleted else "resume",
-            vault=vault,
-            policy=policy,
-            selection=selection,
-        )
-    wrong_policy = item.policy_name.lower() != policy.name.lower()
-    exclusions_differ = tuple(sorted(item.excluded_luns)) != tuple(sorted(selection.excluded_luns))
-    if wrong_policy or exclusions_differ:
-        if wrong_policy and rules.actions.on_wrong_policy != "fix":
-            return Decision(
-                Kind.NEEDS_ATTENTION,
-                f"{_why(selection)}, but it is protected under policy {item.policy_name or 'none'}",
-                f"Change its policy to {policy.name}, or set actions.onWrongPolicy: fix in the rules file.",
-                vault=vault,
-                policy=policy,
-                selection=selection,
-            )
-        changes = []
-        if wrong_policy:
-            changes.append(f"policy changes from {item.policy_name} to {policy.name}")
-        if exclusions_differ:
-            before = ", ".join(map(str, sorted(item.excluded_luns))) or "none"
-            after = ", ".join(map(str, sorted(selection.excluded_luns))) or "none"
-            changes.append(f"excluded data disk LUNs change from {before} to {after}")
-        return Decision(
-            Kind.POLICY_UPDATED,
-            f"{_why(selection)}; " + " and ".join(changes),
-            change="change-policy",
-            vault=vault,
-            policy=policy,
-            selection=selection,
-            details={"oldPolicy": item.policy_name},
-        )
+        return _stopped(rules, vault, policy, selection, item)
+    drift = _drift(rules, vault, policy, selection, item)
+    if drift is not None:
+        return drift
     if problems:
         return _attention(vault, policy, selection, problems, protected=True)
     return Decision(
@@ -323,6 +223,145 @@ def decide(
         policy=policy,
         selection=selection,
         protected=True,
+    )
+
+
+def _opted_out(
+    rules: Rules, selection: Selection, vault: VaultSpec | None, live: ItemFacts | None
+) -> Decision:
+    """The VM's tags opt it out; `live` is its protected item while protection runs."""
+    if live is None or vault is None:
+        return Decision(Kind.OPTED_OUT, _why(selection), selection=selection)
+    if rules.actions.on_opt_out == "stopProtection":
+        return Decision(
+            Kind.PROTECTION_STOPPED,
+            f"{_why(selection)}; protection stopped, backup data kept",
+            change="stop",
+            vault=vault,
+            selection=selection,
+        )
+    return Decision(
+        Kind.NEEDS_ATTENTION,
+        f"{_why(selection)}, but it is still protected in vault {vault.name} under policy {live.policy_name}",
+        "Stop protection if the VM should no longer be backed up, or remove the opt-out tag.",
+        vault=vault,
+        selection=selection,
+    )
+
+
+def _no_vault(rules: Rules, vm: VmFacts, selection: Selection, vaults: tuple[VaultSpec, ...]) -> Decision:
+    """Selected, but no vault of the region's set can take it: the set is full, or there is none."""
+    if vaults:
+        names = ", ".join(v.name for v in vaults)
+        return Decision(
+            Kind.NEEDS_ATTENTION,
+            f"{_why(selection)}, but every vault of its region's set is full ({names}: "
+            f"{rules.vault_capacity.usable} VMs each; Azure holds at most {rules.vault_capacity.max_items})",
+            f"Add a vault to the set for region '{vm.location}' (subscription {vm.subscription_id}) in the rules "
+            "file, e.g. raise the count of its name pattern, and deploy it (the Bicep generated from the "
+            "rules, infra/rules.generated.json, creates it).",
+            selection=selection,
+            details={
+                "region": vm.location,
+                "vaultSetFull": True,
+                "vaultSet": [v.resource_id for v in vaults],
+            },
+        )
+    return Decision(
+        Kind.NEEDS_ATTENTION,
+        f"{_why(selection)}, but the rules name no vault in region {vm.location} of subscription {vm.subscription_id}",
+        f"Add a Recovery Services vault for region '{vm.location}' (subscription {vm.subscription_id}) to the rules "
+        "file; Azure protects a VM only in a vault of its own region.",
+        selection=selection,
+        details={"region": vm.location, "missingVault": True},
+    )
+
+
+def _unprotected(
+    vault: VaultSpec,
+    policy: PolicySpec,
+    selection: Selection,
+    problems: tuple[Problem, ...],
+    elsewhere: tuple[str, str] | None,
+) -> Decision:
+    """Selected and not protected in the set: protect it, unless a vault outside the set has it."""
+    if elsewhere is not None and not same_id(elsewhere[0], vault.resource_id):
+        other = split_id(elsewhere[0])[2]
+        return Decision(
+            Kind.NEEDS_ATTENTION,
+            f"{_why(selection)}, but the VM is already protected by vault {other} (policy {elsewhere[1] or 'unknown'}); "
+            "Azure allows one vault per VM",
+            f"If vault {vault.name} should protect it, stop protection in {other} and delete its backup data first; "
+            "otherwise add that vault to the rules file.",
+            vault=vault,
+            policy=policy,
+            selection=selection,
+            details={"otherVault": elsewhere[0]},
+        )
+    reason = f"{_why(selection)}; protect in vault {vault.name} under policy {policy.name}"
+    if selection.excluded_luns:
+        reason += f" (data disks at LUN {', '.join(map(str, selection.excluded_luns))} excluded)"
+    if problems:
+        return _attention(vault, policy, selection, problems, protected=True, change="enable")
+    return Decision(Kind.PROTECTED, reason, change="enable", vault=vault, policy=policy, selection=selection)
+
+
+def _stopped(
+    rules: Rules, vault: VaultSpec, policy: PolicySpec, selection: Selection, item: ItemFacts
+) -> Decision:
+    """Its protection is stopped or soft-deleted: resume it if the rules say so."""
+    state = "soft-deleted" if item.soft_deleted else "stopped"
+    if rules.actions.on_stopped_protection != "resume":
+        return Decision(
+            Kind.NEEDS_ATTENTION,
+            f"{_why(selection)}, but its protection in vault {vault.name} is {state}",
+            "Resume protection, or set actions.onStoppedProtection: resume in the rules file.",
+            vault=vault,
+            policy=policy,
+            selection=selection,
+        )
+    return Decision(
+        Kind.RESUMED,
+        f"{_why(selection)}; protection was {state} and is resumed under policy {policy.name}",
+        change="undelete-resume" if item.soft_deleted else "resume",
+        vault=vault,
+        policy=policy,
+        selection=selection,
+    )
+
+
+def _drift(
+    rules: Rules, vault: VaultSpec, policy: PolicySpec, selection: Selection, item: ItemFacts
+) -> Decision | None:
+    """Protected under another policy or other excluded disks than the rules say (None: neither)."""
+    wrong_policy = item.policy_name.lower() != policy.name.lower()
+    exclusions_differ = tuple(sorted(item.excluded_luns)) != tuple(sorted(selection.excluded_luns))
+    if not (wrong_policy or exclusions_differ):
+        return None
+    if wrong_policy and rules.actions.on_wrong_policy != "fix":
+        return Decision(
+            Kind.NEEDS_ATTENTION,
+            f"{_why(selection)}, but it is protected under policy {item.policy_name or 'none'}",
+            f"Change its policy to {policy.name}, or set actions.onWrongPolicy: fix in the rules file.",
+            vault=vault,
+            policy=policy,
+            selection=selection,
+        )
+    changes = []
+    if wrong_policy:
+        changes.append(f"policy changes from {item.policy_name} to {policy.name}")
+    if exclusions_differ:
+        before = ", ".join(map(str, sorted(item.excluded_luns))) or "none"
+        after = ", ".join(map(str, sorted(selection.excluded_luns))) or "none"
+        changes.append(f"excluded data disk LUNs change from {before} to {after}")
+    return Decision(
+        Kind.POLICY_UPDATED,
+        f"{_why(selection)}; " + " and ".join(changes),
+        change="change-policy",
+        vault=vault,
+        policy=policy,
+        selection=selection,
+        details={"oldPolicy": item.policy_name},
     )
 
 

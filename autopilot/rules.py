@@ -925,6 +925,43 @@ _TEMPLATE_PLACEHOLDERS = ("{region}", "{subscription}", "{subscriptionShort}", "
 _SAMPLE_SUBSCRIPTION = "0123abcd-0000-0000-0000-000000000000"
 
 
+def _template_subscriptions(sel: _Field) -> tuple[bool, tuple[str, ...], str, str]:
+    """(every subscription, ids, name pattern, management group): what a template's `subscriptions` selects."""
+    all_subs, name_pattern, group = False, "", ""
+    ids: tuple[str, ...] = ()
+    if isinstance(sel.node, ScalarNode) and str(sel.node.value).strip() == "*":
+        all_subs = True
+    elif isinstance(sel.node, SequenceNode):
+        ids = tuple(_subscription_id(entry) for entry in _list(sel, "subscription ids"))
+    elif isinstance(sel.node, MappingNode):
+        chosen = _mapping(sel, ("namePattern", "managementGroup"))
+        if len(chosen) != 1:
+            raise sel.error("give exactly one of namePattern and managementGroup")
+        if "namePattern" in chosen:
+            name_pattern = _text(chosen["namePattern"], "a pattern on the subscription's name, e.g. prod-*")
+        else:
+            group = _text(chosen["managementGroup"], "a management group id").strip()
+    else:
+        raise sel.error(
+            "write '*' (every subscription in scope), a list of subscription ids, {namePattern: prod-*} or "
+            "{managementGroup: mg-id}"
+        )
+    return all_subs, ids, name_pattern, group
+
+
+def _template_regions(f: _Field) -> list[str]:
+    """A template's regions, each named once."""
+    regions: list[str] = []
+    for entry in _list(f, "regions"):
+        region = normalize_region(_text(entry, "the Azure region, e.g. westeurope"))
+        if not _REGION.match(region):
+            raise entry.error(f"'{region}' is not an Azure region name; write it like westeurope or eastus")
+        if region in regions:
+            raise entry.error(f"region '{region}' is listed twice; name each once")
+        regions.append(region)
+    return regions
+
+
 def _parse_vault_templates(f: _Field, vaults: Sequence[VaultSpec]) -> tuple[VaultTemplate, ...]:
     """Vaults by template: for every subscription selected (`subscriptions: "*"`, a list of ids,
     `{namePattern: ...}` or `{managementGroup: ...}`), one vault set per region of the template."""
@@ -943,43 +980,13 @@ def _parse_vault_templates(f: _Field, vaults: Sequence[VaultSpec]) -> tuple[Vaul
             ),
             ("subscriptions", "regions", "resourceGroup", "name"),
         )
-        sel = keys["subscriptions"]
-        all_subs, name_pattern, group = False, "", ""
-        ids: tuple[str, ...] = ()
-        if isinstance(sel.node, ScalarNode) and str(sel.node.value).strip() == "*":
-            all_subs = True
-        elif isinstance(sel.node, SequenceNode):
-            ids = tuple(_subscription_id(entry) for entry in _list(sel, "subscription ids"))
-        elif isinstance(sel.node, MappingNode):
-            chosen = _mapping(sel, ("namePattern", "managementGroup"))
-            if len(chosen) != 1:
-                raise sel.error("give exactly one of namePattern and managementGroup")
-            if "namePattern" in chosen:
-                name_pattern = _text(
-                    chosen["namePattern"], "a pattern on the subscription's name, e.g. prod-*"
-                )
-            else:
-                group = _text(chosen["managementGroup"], "a management group id").strip()
-        else:
-            raise sel.error(
-                "write '*' (every subscription in scope), a list of subscription ids, {namePattern: prod-*} or "
-                "{managementGroup: mg-id}"
-            )
+        all_subs, ids, name_pattern, group = _template_subscriptions(keys["subscriptions"])
         exclude = (
             tuple(_subscription_id(e) for e in _list(keys["excludeSubscriptions"], "subscription ids"))
             if "excludeSubscriptions" in keys
             else ()
         )
-        regions: list[str] = []
-        for entry in _list(keys["regions"], "regions"):
-            region = normalize_region(_text(entry, "the Azure region, e.g. westeurope"))
-            if not _REGION.match(region):
-                raise entry.error(
-                    f"'{region}' is not an Azure region name; write it like westeurope or eastus"
-                )
-            if region in regions:
-                raise entry.error(f"region '{region}' is listed twice; name each once")
-            regions.append(region)
+        regions = _template_regions(keys["regions"])
         count = (
             _int(keys["count"], 1, MAX_VAULT_COUNT, f"write 1 to {MAX_VAULT_COUNT} vaults")
             if "count" in keys
@@ -1088,6 +1095,46 @@ def _parse_time_zone(f: _Field) -> str:
     return canonical
 
 
+_DAILY: tuple[str, str, str, tuple[str, ...]] = ("daily", DEFAULT_TIME, DEFAULT_TIME_ZONE, ())
+
+
+def _parse_schedule(f: _Field) -> tuple[str, str, str, tuple[str, ...]]:
+    """(frequency, time, time zone, weekdays) of a policy's schedule."""
+    frequency, time, time_zone, weekdays = _DAILY
+    schedule = _mapping(f, ("frequency", "time", "timeZone", "weekdays"))
+    if "frequency" in schedule:
+        frequency = _choice(schedule["frequency"], ("daily", "weekly"))
+    if "time" in schedule:
+        time = _parse_time(schedule["time"])
+    if "timeZone" in schedule:
+        time_zone = _parse_time_zone(schedule["timeZone"])
+    if frequency == "weekly":
+        if "weekdays" not in schedule:
+            raise f.error("a weekly schedule needs weekdays, e.g. weekdays: [Sunday]")
+        weekdays = _choices(schedule["weekdays"], WEEKDAYS, "weekdays")
+    elif "weekdays" in schedule:
+        raise schedule["weekdays"].error(
+            "a daily schedule runs every day; remove weekdays or set frequency: weekly"
+        )
+    return frequency, time, time_zone, weekdays
+
+
+def _instant_restore_days(f: _Field | None, kind: str, frequency: str) -> int:
+    """How many days the policy keeps instant restore snapshots (Azure's default when `f` is None)."""
+    if f is None:
+        if kind == "standard" and frequency == "weekly":
+            return WEEKLY_STANDARD_INSTANT_RESTORE_DAYS
+        return DEFAULT_INSTANT_RESTORE_DAYS
+    low, high = ENHANCED_INSTANT_RESTORE_DAYS if kind == "enhanced" else STANDARD_INSTANT_RESTORE_DAYS
+    instant = _int(f, low, high, f"Azure allows {low} to {high} days for {kind} policies")
+    if kind == "standard" and frequency == "weekly" and instant != WEEKLY_STANDARD_INSTANT_RESTORE_DAYS:
+        raise f.error(
+            f"{instant} is not allowed for a weekly standard policy; Azure keeps its instant restore"
+            f" snapshots exactly {WEEKLY_STANDARD_INSTANT_RESTORE_DAYS} days: set 5 or leave it out"
+        )
+    return instant
+
+
 def _parse_policy(name: str, f: _Field) -> tuple[PolicySpec, _Field | None]:
     """A policy and the field of its trustedLaunch key (checked once all policies are known)."""
     if f.is_null:
@@ -1095,39 +1142,8 @@ def _parse_policy(name: str, f: _Field) -> tuple[PolicySpec, _Field | None]:
     keys = _mapping(f, ("kind", "schedule", "instantRestoreDays", "retention", "trustedLaunch"))
     kind = _choice(keys["kind"], ("standard", "enhanced")) if "kind" in keys else "standard"
 
-    frequency, time, time_zone = "daily", DEFAULT_TIME, DEFAULT_TIME_ZONE
-    weekdays: tuple[str, ...] = ()
-    if "schedule" in keys:
-        schedule = _mapping(keys["schedule"], ("frequency", "time", "timeZone", "weekdays"))
-        if "frequency" in schedule:
-            frequency = _choice(schedule["frequency"], ("daily", "weekly"))
-        if "time" in schedule:
-            time = _parse_time(schedule["time"])
-        if "timeZone" in schedule:
-            time_zone = _parse_time_zone(schedule["timeZone"])
-        if frequency == "weekly":
-            if "weekdays" not in schedule:
-                raise keys["schedule"].error("a weekly schedule needs weekdays, e.g. weekdays: [Sunday]")
-            weekdays = _choices(schedule["weekdays"], WEEKDAYS, "weekdays")
-        elif "weekdays" in schedule:
-            raise schedule["weekdays"].error(
-                "a daily schedule runs every day; remove weekdays or set frequency: weekly"
-            )
-
-    if "instantRestoreDays" in keys:
-        low, high = ENHANCED_INSTANT_RESTORE_DAYS if kind == "enhanced" else STANDARD_INSTANT_RESTORE_DAYS
-        instant = _int(
-            keys["instantRestoreDays"], low, high, f"Azure allows {low} to {high} days for {kind} policies"
-        )
-        if kind == "standard" and frequency == "weekly" and instant != WEEKLY_STANDARD_INSTANT_RESTORE_DAYS:
-            raise keys["instantRestoreDays"].error(
-                f"{instant} is not allowed for a weekly standard policy; Azure keeps its instant restore"
-                f" snapshots exactly {WEEKLY_STANDARD_INSTANT_RESTORE_DAYS} days: set 5 or leave it out"
-            )
-    elif kind == "standard" and frequency == "weekly":
-        instant = WEEKLY_STANDARD_INSTANT_RESTORE_DAYS
-    else:
-        instant = DEFAULT_INSTANT_RESTORE_DAYS
+    frequency, time, time_zone, weekdays = _parse_schedule(keys["schedule"]) if "schedule" in keys else _DAILY
+    instant = _instant_restore_days(keys.get("instantRestoreDays"), kind, frequency)
 
     daily: int | None = DEFAULT_DAILY_RETENTION_DAYS if frequency == "daily" else None
     weekly: WeeklyRetention | None = None

@@ -93,24 +93,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        endpoint_setting = _text(env, "AUTOPILOT_ARM_ENDPOINT", "AzureCloud")
-        cloud: AzureClouds | None = CLOUD_NAMES.get(endpoint_setting.lower())
-        if cloud is not None:
-            endpoints = get_arm_endpoints(cloud)
-            arm_endpoint = endpoints["resource_manager"]
-            arm_scope = endpoints["credential_scopes"][0]
-        else:
-            parts = urlsplit(endpoint_setting)
-            if parts.scheme != "https" or not parts.hostname:
-                raise SettingsError(
-                    f"AUTOPILOT_ARM_ENDPOINT={endpoint_setting!r} is neither a cloud name "
-                    f"({', '.join(sorted(CLOUD_NAMES))}) nor an https:// URL; "
-                    "set it to e.g. 'AzureCloud' or 'https://127.0.0.1:8443'."
-                )
-            arm_endpoint = endpoint_setting
-            audience = _text(env, "AUTOPILOT_ARM_AUDIENCE", "https://management.azure.com/")
-            arm_scope = audience.rstrip("/") + "/.default"
-
+        arm_endpoint, arm_scope, cloud = _arm(env)
         subscriptions = _csv(env.get("AUTOPILOT_SUBSCRIPTIONS", ""))
         all_subscriptions = subscriptions == ("*",)
         if all_subscriptions:
@@ -127,14 +110,7 @@ class Settings:
                     "(a GUID such as 00000000-0000-0000-0000-000000000000); separate ids with commas."
                 )
 
-        scope_tag = None
-        if env.get("AUTOPILOT_BACKUP_SCOPE_TAG"):
-            key, sep, value = env["AUTOPILOT_BACKUP_SCOPE_TAG"].partition("=")
-            if not sep or not key.strip():
-                raise SettingsError(
-                    "AUTOPILOT_BACKUP_SCOPE_TAG must look like 'key=value', e.g. 'backup-now=allowed'."
-                )
-            scope_tag = (key.strip(), value.strip())
+        scope_tag = _scope_tag(env)
 
         inventory = _text(env, "AUTOPILOT_INVENTORY", "arm").lower()
         if inventory not in INVENTORY_SOURCES:
@@ -241,6 +217,40 @@ def _rules_path(env: Mapping[str, str]) -> str | None:
     if root and not os.path.isabs(path):
         return os.path.join(root, path)
     return path
+
+
+def _arm(env: Mapping[str, str]) -> tuple[str, str, AzureClouds | None]:
+    """(ARM endpoint, token scope, cloud) from AUTOPILOT_ARM_ENDPOINT: a cloud name or an https URL."""
+    endpoint_setting = _text(env, "AUTOPILOT_ARM_ENDPOINT", "AzureCloud")
+    cloud: AzureClouds | None = CLOUD_NAMES.get(endpoint_setting.lower())
+    if cloud is not None:
+        endpoints = get_arm_endpoints(cloud)
+        arm_endpoint = endpoints["resource_manager"]
+        arm_scope = endpoints["credential_scopes"][0]
+    else:
+        parts = urlsplit(endpoint_setting)
+        if parts.scheme != "https" or not parts.hostname:
+            raise SettingsError(
+                f"AUTOPILOT_ARM_ENDPOINT={endpoint_setting!r} is neither a cloud name "
+                f"({', '.join(sorted(CLOUD_NAMES))}) nor an https:// URL; "
+                "set it to e.g. 'AzureCloud' or 'https://127.0.0.1:8443'."
+            )
+        arm_endpoint = endpoint_setting
+        audience = _text(env, "AUTOPILOT_ARM_AUDIENCE", "https://management.azure.com/")
+        arm_scope = audience.rstrip("/") + "/.default"
+    return arm_endpoint, arm_scope, cloud
+
+
+def _scope_tag(env: Mapping[str, str]) -> tuple[str, str] | None:
+    """AUTOPILOT_BACKUP_SCOPE_TAG as (key, value), or None when it is not set."""
+    if not env.get("AUTOPILOT_BACKUP_SCOPE_TAG"):
+        return None
+    key, sep, value = env["AUTOPILOT_BACKUP_SCOPE_TAG"].partition("=")
+    if not sep or not key.strip():
+        raise SettingsError(
+            "AUTOPILOT_BACKUP_SCOPE_TAG must look like 'key=value', e.g. 'backup-now=allowed'."
+        )
+    return (key.strip(), value.strip())
 
 
 def _text(env: Mapping[str, str], name: str, default: str) -> str:
