@@ -48,6 +48,7 @@ from autopilot.policyspec import (
     policy_differences,
     week_order,
 )
+from autopilot.posture import PostureRules
 from autopilot.settings import SUBSCRIPTION_ID
 from autopilot.vms import RESOURCE_GROUP
 
@@ -434,6 +435,7 @@ class Rules:
     vault_templates: tuple[VaultTemplate, ...] = ()
     # What templates that select by name or management group know of each subscription (lower id).
     subscription_facts: Mapping[str, SubscriptionFacts] = field(default_factory=dict)
+    posture: PostureRules | None = None  # the vaults' security posture (None: not checked)
 
     # --- vaults -------------------------------------------------------------------------------
 
@@ -1374,6 +1376,7 @@ _TOP_LEVEL = (
     "actions",
     "vaultCapacity",
     "vaultTemplates",
+    "posture",
 )
 
 
@@ -1424,9 +1427,14 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
     first_backup = _parse_first_backup(keys["firstBackup"]) if "firstBackup" in keys else FirstBackup()
     actions = _parse_actions(keys["actions"]) if "actions" in keys else Actions()
     capacity = _parse_vault_capacity(keys["vaultCapacity"]) if "vaultCapacity" in keys else VaultCapacity()
-    return Rules(
+    rules = Rules(
         source, vaults, policies, selection, opt_out, disk_tag, first_backup, actions, capacity, templates
     )
+    if "posture" in keys:
+        from autopilot.posture_rules import parse_posture
+
+        rules = dataclasses.replace(rules, posture=parse_posture(keys["posture"]))
+    return rules
 
 
 def load_rules(path: str) -> Rules:
