@@ -273,3 +273,19 @@ def _gap(rules: PostureRules, posture: VaultPosture, control: str) -> Gap | None
             f"{_cli(posture.vault_id, 'update')} --public-network-access Disable.",
         )
     return None
+
+
+def new_vault_settings(rules: PostureRules | None) -> dict[str, object]:
+    """What the Bicep gives a new vault (infra/modules/vaults.bicep, through rules.generated.json): soft
+    delete on with the rules' retention, immutability Unlocked when the rules require `immutability`
+    (left out otherwise: a redeployment must never try to undo a person's lock, and Azure refuses a
+    vault created Locked), cross-region restore and closed public access when required. Never Locked,
+    never always-on; multi-user authorization needs a Resource Guard, which is a person's."""
+    rules = rules or PostureRules(require=())
+    return {
+        "softDeleteState": "Enabled",
+        "softDeleteRetentionPeriodInDays": rules.soft_delete_retention_days,
+        "immutabilityState": "Unlocked" if "immutability" in rules.require else "",
+        "crossRegionRestore": "Enabled" if "crossRegionRestore" in rules.require else "Disabled",
+        "publicNetworkAccess": "Disabled" if "publicNetworkAccessDisabled" in rules.require else "Enabled",
+    }
