@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from azure.mgmt.core.tools import parse_resource_id
 
+from autopilot.posture import KINDS as POSTURE_KINDS
+
 if TYPE_CHECKING:
     from autopilot.sweep import Finding, UnitResult
 
@@ -58,6 +60,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "policy-drift": ("warning", "A vault's backup policy differs from the rules."),
     "redundancy-mismatch": ("warning", "A vault stores backups with another redundancy than the rules say."),
     "dst-change-ahead": ("info", "Daylight saving time changes soon; Azure does not move backup times."),
+    **POSTURE_KINDS,
 }
 ACTIONS = {
     "fixed": "the sweep fixed it",
@@ -182,7 +185,105 @@ def build_report(
         "history": history,
         "vmColumns": list(VM_COLUMNS),
         "vms": [row for r in results for row in r.vm_rows],
+        "posture": posture_rows(results),
     }
+
+
+POSTURE_COLUMNS = (
+    "vaultId",
+    "vault",
+    "resourceGroup",
+    "subscription",
+    "region",
+    "level",
+    "azureLevel",
+    "minimumLevel",
+    "softDelete",
+    "softDeleteRetentionDays",
+    "immutability",
+    "multiUserAuthorization",
+    "crossRegionRestore",
+    "publicNetworkAccess",
+    "redundancy",
+    "missing",
+    "fixed",
+    "note",
+)
+
+
+def posture_rows(results: list[UnitResult]) -> list[dict[str, Any]]:
+    """Every vault's security posture, vaults with something missing first (below the minimum first)."""
+    rows = [row for r in results for row in r.posture]
+    return sorted(
+        rows,
+        key=lambda row: (
+            not row.get("belowMinimum"),
+            not row.get("missing"),
+            str(row.get("vaultId", "")).lower(),
+        ),
+    )
+
+
+def posture_csv_bytes(report: dict[str, Any]) -> bytes:
+    """The vaults' security posture, one row a vault (POSTURE_COLUMNS), for auditors."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(POSTURE_COLUMNS)
+    for row in report.get("posture") or []:
+        writer.writerow(
+            "; ".join(map(str, v)) if isinstance(v, list) else ("" if v is None else v)
+            for v in (row.get(c) for c in POSTURE_COLUMNS)
+        )
+    return out.getvalue().encode()
+
+
+def _posture_html(report: dict[str, Any]) -> list[str]:
+    rows = report.get("posture") or []
+    if not rows:
+        return []
+    below = sum(1 for row in rows if row.get("belowMinimum"))
+    table = [
+        [
+            row.get("vault", ""),
+            row.get("resourceGroup", ""),
+            row.get("subscription", ""),
+            f"{row.get('level', '')} (minimum {row.get('minimumLevel', '')})",
+            f"{row.get('softDelete', '')}, {row.get('softDeleteRetentionDays', '')} days",
+            row.get("immutability", ""),
+            "on" if row.get("multiUserAuthorization") else "off",
+            "on" if row.get("crossRegionRestore") else "off",
+            row.get("publicNetworkAccess", ""),
+            row.get("redundancy", ""),
+            ", ".join(row.get("missing") or []) or "nothing",
+            ", ".join(row.get("fixed") or []),
+        ]
+        for row in rows
+    ]
+    return [
+        f"<h2>Vault security posture ({below} of {len(rows)} below the rules' minimum)</h2>",
+        '<p class="more">Security level as Azure Business Continuity Center grades it (Excellent: immutability'
+        " Locked or soft delete always-on, and multi-user authorization; Good: the irreversible protection;"
+        " Fair: multi-user authorization; Poor: neither). Settings as read before the sweep's fixes; the"
+        " findings above name each missing control and its remedy (GET /api/report?format=posture-csv).</p>",
+        _table(
+            [
+                "vault",
+                "resource group",
+                "subscription",
+                "level",
+                "soft delete",
+                "immutability",
+                "multi-user authorization",
+                "cross-region restore",
+                "public access",
+                "redundancy",
+                "missing",
+                "fixed now",
+            ],
+            table,
+            "posture",
+        ),
+    ]
 
 
 def render_csv(report: dict[str, Any]) -> str:
@@ -416,6 +517,7 @@ def render_html(report: dict[str, Any]) -> str:
             finding_rows,
             "findings",
         ),
+        *_posture_html(report),
         "<h2>Per region</h2>",
         _table(["region", "VMs", "selected", "compliant"], region_rows, "by-region"),
         "<h2>Per policy</h2>",

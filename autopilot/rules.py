@@ -54,6 +54,7 @@ from autopilot.policyspec import (
     policy_differences,
     week_order,
 )
+from autopilot.posture import PostureRules
 from autopilot.settings import SUBSCRIPTION_ID
 from autopilot.vms import RESOURCE_GROUP, split_id
 
@@ -457,6 +458,7 @@ class Rules:
     vault_templates: tuple[VaultTemplate, ...] = ()
     # What templates that select by name or management group know of each subscription (lower id).
     subscription_facts: Mapping[str, SubscriptionFacts] = field(default_factory=dict)
+    posture: PostureRules | None = None  # the vaults' security posture (None: not checked)
 
     # --- vaults -------------------------------------------------------------------------------
 
@@ -1447,6 +1449,7 @@ _TOP_LEVEL = (
     "actions",
     "vaultCapacity",
     "vaultTemplates",
+    "posture",
 )
 
 
@@ -1525,11 +1528,18 @@ def _parse_sections(ctx: _Context, keys: Mapping[str, _Field]) -> Rules | None:
         capacity = (
             _parse_vault_capacity(keys["vaultCapacity"]) if "vaultCapacity" in keys else VaultCapacity()
         )
+    posture = None
+    if "posture" in keys:
+        from autopilot.posture_rules import parse_posture
+
+        with ctx.gathering():
+            posture = parse_posture(keys["posture"])
     if ctx.mistakes:
         return None
-    return Rules(
+    rules = Rules(
         ctx.source, vaults, policies, selection, opt_out, disk_tag, first_backup, actions, capacity, templates
     )
+    return dataclasses.replace(rules, posture=posture) if posture is not None else rules
 
 
 def _declared_names(f: _Field) -> dict[str, str]:

@@ -47,10 +47,12 @@ from autopilot.pacing import low_priority
 from autopilot.placement import VaultRoom
 from autopilot.policies import ensure_policy
 from autopilot.policyspec import policy_differences
+from autopilot.posture import FINDING_EVENTS as POSTURE_EVENTS
 from autopilot.protect import Decision, decide, protect_vm
 from autopilot.resourcegraph import forget
 from autopilot.rules import Rules, SubscriptionFacts, VaultSpec
 from autopilot.telemetry import tracer
+from autopilot.vaultposture import check_vault as check_posture
 from autopilot.vms import VmFacts, split_id
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ FINDING_EVENTS = {
     "no-access": "BackupAutopilot.Scope.NoAccess",
     "vault-set-full": "BackupAutopilot.VaultSet.Full",
     "missing-vault": "BackupAutopilot.Vault.Missing",
+    **POSTURE_EVENTS,
 }
 SWEEP_COMPLETED = "BackupAutopilot.Sweep.Completed"
 UNIT_FAILED = "BackupAutopilot.Sweep.UnitFailed"
@@ -121,6 +124,7 @@ class UnitResult:
     error: str = ""
     inventory: str = "arm"  # where the unit's estate was read: arm or resourcegraph
     vm_rows: list[list[str]] = field(default_factory=list)  # every VM (report.VM_COLUMNS), for the CSV
+    posture: list[dict[str, Any]] = field(default_factory=list)  # each vault's security posture
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -203,6 +207,10 @@ def _sweep_subscription(
     for vault in vaults:
         _check_vault(autopilot, rules, vault, result, dry_run, inventory)
         _check_jobs(autopilot, vault, inventory, result, dry_run, now)
+        if rules.posture is not None:
+            findings, row = check_posture(autopilot, rules.posture, vault, dry_run)
+            result.findings.extend(findings)
+            result.posture.append(row)
     # Fixes an earlier, interrupted attempt of this unit made (the VMs look fine now).
     if not dry_run:
         seen = {(f.kind, f.target.lower()) for f in result.findings}
@@ -1001,7 +1009,7 @@ def finish_run(
     dry_run: bool,
     inventory: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    from autopilot.report import build_report, csv_bytes, json_bytes, render_html
+    from autopilot.report import build_report, csv_bytes, json_bytes, posture_csv_bytes, render_html
 
     now = dt.datetime.now(dt.UTC)
     findings = [f for r in results for f in r.findings] + dst_findings(
@@ -1016,6 +1024,14 @@ def finish_run(
     # Encoded once and uploaded twice: at 100,000 VMs the JSON and the CSV are tens of MB each.
     text = json_bytes(report)
     table = csv_bytes(report)
+    if report["posture"]:  # the vaults' security posture, before the run's page (written last)
+        from azure.storage.blob import ContentSettings
+
+        posture = posture_csv_bytes(report)
+        for name in (f"runs/{run_id}/posture.csv", "latest-posture.csv"):
+            container.upload_blob(
+                name, posture, overwrite=True, content_settings=ContentSettings(content_type="text/csv")
+            )
     for name, body, content_type in (
         (f"runs/{run_id}/report.json", text, "application/json"),
         (f"runs/{run_id}/vms.csv", table, "text/csv; charset=utf-8"),

@@ -69,7 +69,9 @@ def sweep_report(req: func.HttpRequest) -> func.HttpResponse:
 
     from autopilot.context import get_autopilot
 
-    name = {"json": "latest.json", "csv": "latest.csv"}.get(req.params.get("format") or "", "latest.html")
+    name = {"json": "latest.json", "csv": "latest.csv", "posture-csv": "latest-posture.csv"}.get(
+        req.params.get("format") or "", "latest.html"
+    )
     try:
         body = get_autopilot().reports.download_blob(name).readall()
     except ResourceNotFoundError:
@@ -88,5 +90,6 @@ def sweep_report(req: func.HttpRequest) -> func.HttpResponse:
     mimetype = {"json": "application/json", "csv": "text/csv"}.get(name.rsplit(".", 1)[-1], "text/html")
     headers = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
     if name.endswith(".csv"):  # every VM of the latest run, for auditors: a download
-        headers["Content-Disposition"] = 'attachment; filename="backup-autopilot-vms.csv"'
+        download = "vault-posture" if "posture" in name else "vms"
+        headers["Content-Disposition"] = f'attachment; filename="backup-autopilot-{download}.csv"'
     return func.HttpResponse(body, status_code=200, mimetype=mimetype, headers=headers)

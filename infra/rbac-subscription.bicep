@@ -3,7 +3,8 @@
 // group and resource assignments are in rbac.bicep. With a management group instead of a list of
 // subscriptions, create the same role there and assign it yourself (docs/DEPLOY.md, "Scoping").
 //
-// Least privilege: a custom role with exactly the four actions the app's calls on VMs need
+// Least privilege: a custom role with exactly the actions the app's calls on VMs (and a vault's
+// Resource Guard proxies) need
 // (autopilot/azure_backup.py; docs/DEPLOY.md has the table of call and action), instead of Reader
 // (every read in the subscription) and Virtual Machine Contributor, which also grants
 // Microsoft.Compute/virtualMachines/* (run command, extension writes, VM delete), disk write and
@@ -31,12 +32,17 @@ param principalId string
 //   sweep's estate-wide inventory (AUTOPILOT_INVENTORY resourcegraph or auto). Resource Graph answers
 //   only with what the identity may read anyway (VMs and disks by this role, vault children by Backup
 //   Contributor); without this action `auto` reads ARM pages instead.
+// - Microsoft.RecoveryServices/Vaults/backupResourceGuardProxies/read: GET .../vaults/{vault}/
+//   backupResourceGuardProxies, which Resource Guard protects a vault (multi-user authorization), read
+//   by the sweep's posture check (autopilot/vaultposture.py); Backup Contributor does not hold it.
+//   Read only: associating or removing a guard stays a person's.
 var vmProtectionActions = [
   'Microsoft.Compute/virtualMachines/read'
   'Microsoft.Compute/virtualMachines/write'
   'Microsoft.Compute/disks/read'
   'Microsoft.RecoveryServices/locations/backupStatus/action'
   'Microsoft.ResourceGraph/resources/read'
+  'Microsoft.RecoveryServices/Vaults/backupResourceGuardProxies/read'
 ]
 
 // One definition per subscription, assignable there only. Role names are unique in a tenant, so the
@@ -46,7 +52,7 @@ resource vmProtectionRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
   name: guid(subscription().id, 'backup-autopilot-vm-protection')
   properties: {
     roleName: 'Backup Autopilot VM protection (${subscription().subscriptionId})'
-    description: 'Backup Autopilot for Azure VMs: read VMs and disks (also through Resource Graph), check where a VM is backed up, and enable its backup (Azure Backup requires virtualMachines/write on the VM). No run command, extensions, deletes, storage keys or data access.'
+    description: 'Backup Autopilot for Azure VMs: read VMs and disks (also through Resource Graph), check where a VM is backed up, enable its backup (Azure Backup requires virtualMachines/write on the VM), and read which Resource Guard protects a vault. No run command, extensions, deletes, storage keys or data access.'
     type: 'CustomRole'
     permissions: [
       {
@@ -67,7 +73,8 @@ resource vmProtectionRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
 // Microsoft.Compute/disks/read), by the check before protecting
 // (Microsoft.RecoveryServices/locations/backupStatus/action), and by enabling or resuming protection
 // (Microsoft.Compute/virtualMachines/write on the VM, Azure Backup's linked-access check), and by
-// the sweep's Resource Graph inventory (Microsoft.ResourceGraph/resources/read).
+// the sweep's Resource Graph inventory (Microsoft.ResourceGraph/resources/read), and by the sweep's
+// vault posture check (Microsoft.RecoveryServices/Vaults/backupResourceGuardProxies/read).
 resource vmProtection 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(subscription().id, principalId, vmProtectionRole.id)
   properties: {

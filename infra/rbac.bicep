@@ -189,7 +189,9 @@ resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (
 // rules' vaults (Microsoft.RecoveryServices/vaults/backupFabrics/...): refreshContainers,
 // protectedItems read, list and write (enable, change policy, resume, undelete, stop), backups
 // (trigger: backup now), operation statuses, backupPolicies read and write (ensure-policies, policy
-// drift), backupJobs read, backupstorageconfig read and patch (storage redundancy). Scoped to these
+// drift), backupJobs read, backupstorageconfig read and patch (storage redundancy), and the vault
+// posture check: Microsoft.RecoveryServices/Vaults/read (security settings), Vaults/write (immutability
+// Unlocked), backupconfig read and patch (soft delete, its retention). Scoped to these
 // resource groups it also holds Microsoft.RecoveryServices/Vaults/write (vault settings) but not
 // vault delete, and no Microsoft.Authorization write: it cannot grant access.
 resource vaultBackupContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (assignBackupContributor) {

@@ -70,6 +70,7 @@ module vaults 'modules/vaults.bicep' = [for (g, i) in vaultGroups: {
     createVaults: vaultMode == 'create'
     vaults: g.vaults
     policies: rules.policies
+    posture: rules.posture
     workspaceId: workspaceId
     tags: tags
   }

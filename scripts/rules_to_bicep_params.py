@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from autopilot.posture import new_vault_settings  # noqa: E402
 from autopilot.rules import Rules, RulesError, load_rules  # noqa: E402
 
 DEFAULT_RULES = "rules/example.yaml"
@@ -78,6 +79,7 @@ def build(rules: Rules, source: str, subscriptions: list[str] | None = None) -> 
     return {
         **document,
         "vaultGroups": list(groups.values()),
+        "posture": new_vault_settings(rules.posture),
         "policies": [
             {"name": policy.name, "properties": policy.to_arm_properties()} for policy in rules.policies
         ],

@@ -16,6 +16,9 @@ param vaults array
 @description('The policies: [{name, properties}], properties being PolicySpec.to_arm_properties().')
 param policies array
 
+@description('New vaults\' security posture from the rules\' posture section (autopilot/posture.py new_vault_settings): {softDeleteRetentionPeriodInDays, immutabilityState (Unlocked, or empty: no state sent), crossRegionRestore, publicNetworkAccess}. Never Locked, never always-on.')
+param posture object
+
 @description('Log Analytics workspace for the backup reports.')
 param workspaceId string
 
@@ -42,18 +45,25 @@ resource vault 'Microsoft.RecoveryServices/vaults@2024-04-01' = [for v in vaults
     tier: 'Standard'
   }
   properties: {
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: posture.publicNetworkAccess
+    // Soft delete as the rules' posture says (Azure leaves it as it is when an existing vault is written);
+    // immutability Unlocked only when the rules require it, otherwise no state is sent, so that a redeployment
+    // never tries to undo a lock a person made (Azure refuses leaving Locked). Locking is a person's.
     securitySettings: {
       softDeleteSettings: {
         softDeleteState: 'Enabled'
-        softDeleteRetentionPeriodInDays: 14
+        softDeleteRetentionPeriodInDays: posture.softDeleteRetentionPeriodInDays
         enhancedSecurityState: 'Enabled'
+      }
+      immutabilitySettings: empty(posture.immutabilityState) ? {} : {
+        state: posture.immutabilityState
       }
     }
     // The storage redundancy the rules name; Azure refuses to change it once the vault holds items.
+    // Cross-region restore needs geo-redundant storage.
     redundancySettings: {
       standardTierStorageRedundancy: v.storageRedundancy
-      crossRegionRestore: 'Disabled'
+      crossRegionRestore: v.storageRedundancy == 'GeoRedundant' ? posture.crossRegionRestore : 'Disabled'
     }
     monitoringSettings: {
       azureMonitorAlertSettings: {

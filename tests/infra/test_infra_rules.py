@@ -153,7 +153,30 @@ def test_each_vault_has_the_rules_redundancy_and_soft_delete() -> None:
     )
     soft_delete = properties["securitySettings"]["softDeleteSettings"]
     assert soft_delete["softDeleteState"] == "Enabled"
-    assert soft_delete["softDeleteRetentionPeriodInDays"] >= 14
+    assert soft_delete["softDeleteRetentionPeriodInDays"] == accessor(
+        "posture", "softDeleteRetentionPeriodInDays"
+    )
+
+
+@pytest.mark.parametrize("rules_file", sorted((ROOT / "rules").glob("*.yaml")), ids=lambda p: p.name)
+def test_new_vaults_get_the_rules_posture_and_never_a_lock(rules_file: Path) -> None:
+    """The generated posture (autopilot/posture.py new_vault_settings) that modules/vaults.bicep gives new
+    vaults: the rules' soft-delete retention, immutability Unlocked only when `immutability` is required
+    (never Locked, never always-on), cross-region restore and closed public access when required."""
+    rules = load_rules(str(rules_file))
+    posture = json.loads(generator.generate(rules_file))["posture"]
+    wanted = rules.posture.require if rules.posture else ()
+    days = rules.posture.soft_delete_retention_days if rules.posture else 14
+    assert posture == {
+        "softDeleteState": "Enabled",
+        "softDeleteRetentionPeriodInDays": days,
+        "immutabilityState": "Unlocked" if "immutability" in wanted else "",
+        "crossRegionRestore": "Enabled" if "crossRegionRestore" in wanted else "Disabled",
+        "publicNetworkAccess": "Disabled" if "publicNetworkAccessDisabled" in wanted else "Enabled",
+    }
+    text = VAULTS.read_text(encoding="utf-8")
+    assert "'Locked'" not in text and "'AlwaysON'" not in text
+    assert "posture: rules.posture" in VAULTS_MAIN.read_text(encoding="utf-8")
 
 
 def test_every_policy_goes_into_every_vault_one_at_a_time() -> None:
