@@ -6,6 +6,11 @@ and any of those with a step ``/n`` (``5/15`` means from 5 to the end of the ran
 Months and weekdays may be names (``Jan``, ``January``, ``Mon``, ``Monday``); Sunday is 0.
 As in NCrontab, a time matches when every field matches: day of month AND day of week.
 Times are computed in the time zone of the datetime given (devhost passes UTC).
+
+Why not croniter: tried (7.0.0, with ``second_at_beginning=True`` and ``day_or=False``), it covers
+the seconds-first layout, steps and the AND of day fields, but refuses the full month and weekday
+names that NCrontab (the Functions host's parser, whose field names list ``January`` and ``Monday``)
+accepts, and it would be one more dependency for about a hundred lines.
 """
 
 from __future__ import annotations
