@@ -54,12 +54,14 @@ def ensure_policy(
     source: str,
     fix_drift: bool = True,
     current: dict[str, Any] | None = _ABSENT,
+    dry_run: bool = False,
 ) -> PolicyResult:
     """Create the policy, or update it when it drifted and `fix_drift`, within the vault's budget of
     policy edits: Azure allows 50 creates or updates of a vault's policies in 24 hours, and the
     autopilot makes at most AUTOPILOT_POLICY_EDITS_PER_DAY of them; an edit over the budget is not
     made and the result says when it can be. `current` is the policy as read (None: absent), when
-    the caller has already read it."""
+    the caller has already read it. A dry run decides the same and writes nothing: what would be
+    made is "would-create" or "would-update". The one place where the autopilot writes a policy."""
     if current is _ABSENT:
         current = autopilot.azure.get_policy(vault, spec.name)
     differences = (
@@ -80,6 +82,10 @@ def ensure_policy(
         until = edits[len(edits) - budget] + EDIT_WINDOW
         log.warning("policy %s in vault %s: edit budget used up until %s", spec.name, vault.name, until)
         return PolicyResult(vault.name, spec.name, "deferred", differences, until)
+    if dry_run:
+        return PolicyResult(
+            vault.name, spec.name, "would-create" if current is None else "would-update", differences
+        )
     action = "create-policy" if current is None else "update-policy"
     autopilot.state.put(
         EDIT_KIND, f"{vault.resource_id}|{uuid.uuid4()}", {"Vault": vault.resource_id.lower(), "At": now}
@@ -97,24 +103,12 @@ def ensure_policy(
 
 def ensure_policies(autopilot: Autopilot, source: str, dry_run: bool = False) -> list[PolicyResult]:
     """Every policy of the rules in every vault of the rules."""
-    results = []
-    fix = autopilot.rules.actions.on_policy_drift == "fix" and not dry_run
-    for vault in autopilot.rules.vaults:
-        for spec in autopilot.rules.policies:
-            if dry_run:
-                current = autopilot.azure.get_policy(vault, spec.name)
-                if current is None:
-                    results.append(PolicyResult(vault.name, spec.name, "would-create"))
-                    continue
-                differences = tuple(policy_differences(spec, current))
-                results.append(
-                    PolicyResult(
-                        vault.name, spec.name, "would-update" if differences else "unchanged", differences
-                    )
-                )
-                continue
-            results.append(ensure_policy(autopilot, vault, spec, source, fix_drift=fix))
-    return results
+    fix = autopilot.rules.actions.on_policy_drift == "fix"
+    return [
+        ensure_policy(autopilot, vault, spec, source, fix_drift=fix, dry_run=dry_run)
+        for vault in autopilot.rules.vaults
+        for spec in autopilot.rules.policies
+    ]
 
 
 class PolicyCache:

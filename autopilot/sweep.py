@@ -473,7 +473,12 @@ def _age(delta: dt.timedelta) -> str:
     return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.0f} hours"
 
 
-_DRIFT_ACTIONS = {"created": "fixed", "updated": "fixed"}
+_DRIFT_ACTIONS = {
+    "created": "fixed",
+    "updated": "fixed",
+    "would-create": "would-fix",
+    "would-update": "would-fix",
+}
 
 
 def _drift(vault: VaultSpec, policy: str, differences: list[str], action: str) -> Finding:
@@ -498,7 +503,7 @@ def _check_vault(
     inventory: Inventory | None = None,
 ) -> None:
     azure = autopilot.azure
-    fix_drift = rules.actions.on_policy_drift == "fix" and not dry_run
+    fix_drift = rules.actions.on_policy_drift == "fix"
     graph = inventory is not None and inventory.policies is not None
     if inventory is not None and inventory.policies is not None:
         in_vault = inventory.policies.get(vault.resource_id.lower(), {})  # read by Resource Graph
@@ -510,16 +515,7 @@ def _check_vault(
             if current is not None and not policy_differences(spec, current):
                 continue
             current = azure.get_policy(vault, spec.name)  # Resource Graph lags: ARM says what to change
-        if dry_run:
-            differences = (
-                ["the policy does not exist in the vault"]
-                if current is None
-                else policy_differences(spec, current)
-            )
-            if differences:
-                result.findings.append(_drift(vault, spec.name, differences, "would-fix"))
-            continue
-        outcome = ensure_policy(autopilot, vault, spec, "sweep", fix_drift, current)
+        outcome = ensure_policy(autopilot, vault, spec, "sweep", fix_drift, current, dry_run=dry_run)
         if outcome.action == "unchanged":
             continue
         finding = _drift(
