@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from azure.mgmt.core.tools import parse_resource_id
 
 from autopilot.posture import KINDS as POSTURE_KINDS
+from autopilot.problems import Problem, printable
 
 if TYPE_CHECKING:
     from autopilot.sweep import Finding, UnitResult
@@ -534,3 +535,38 @@ def render_html(report: dict[str, Any]) -> str:
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p)
+
+
+# The files of the latest run that GET /api/report serves, by its `format` parameter.
+LATEST = {
+    "html": ("latest.html", "text/html", ""),
+    "json": ("latest.json", "application/json", ""),
+    "csv": ("latest.csv", "text/csv", "backup-autopilot-vms.csv"),
+    "posture-csv": ("latest-posture.csv", "text/csv", "backup-autopilot-vault-posture.csv"),
+}
+
+
+def latest_report(reports: Any, report_format: str | None) -> tuple[bytes, str, dict[str, str]]:
+    """(body, media type, headers) of the latest run's report in a format of LATEST (html when none
+    is asked for), read from the reports container; a Problem when the format is unknown (400) or
+    no sweep has finished yet (404)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    wanted = report_format or "html"
+    if wanted not in LATEST:
+        raise Problem(
+            400,
+            "bad-format",
+            "Unknown report format",
+            f"format={printable(wanted[:40])!r} is not a report format; use one of {', '.join(LATEST)}.",
+            field="format",
+        )
+    name, media_type, download = LATEST[wanted]
+    try:
+        body = reports.download_blob(name).readall()
+    except ResourceNotFoundError:
+        raise Problem(404, "no-report", "No report yet", "No sweep has finished yet.") from None
+    headers = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+    if download:  # every VM (or vault) of the latest run, for auditors: a download
+        headers["Content-Disposition"] = f'attachment; filename="{download}"'
+    return bytes(body), media_type, headers

@@ -65,31 +65,14 @@ def sweep_poison(message: func.QueueMessage) -> None:
 @bp.function_name("sweep_report")
 @bp.route(route="report", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def sweep_report(req: func.HttpRequest) -> func.HttpResponse:
-    from azure.core.exceptions import ResourceNotFoundError
-
     from autopilot.context import get_autopilot
+    from autopilot.problems import Problem
+    from autopilot.report import latest_report
 
-    name = {"json": "latest.json", "csv": "latest.csv", "posture-csv": "latest-posture.csv"}.get(
-        req.params.get("format") or "", "latest.html"
-    )
     try:
-        body = get_autopilot().reports.download_blob(name).readall()
-    except ResourceNotFoundError:
+        body, media_type, headers = latest_report(get_autopilot().reports, req.params.get("format"))
+    except Problem as problem:
         return func.HttpResponse(
-            json.dumps(
-                {
-                    "type": "urn:backup-autopilot:problem:no-report",
-                    "title": "No report yet",
-                    "status": 404,
-                    "detail": "No sweep has finished yet.",
-                }
-            ),
-            status_code=404,
-            mimetype="application/problem+json",
+            json.dumps(problem.body()), status_code=problem.status, mimetype="application/problem+json"
         )
-    mimetype = {"json": "application/json", "csv": "text/csv"}.get(name.rsplit(".", 1)[-1], "text/html")
-    headers = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
-    if name.endswith(".csv"):  # every VM of the latest run, for auditors: a download
-        download = "vault-posture" if "posture" in name else "vms"
-        headers["Content-Disposition"] = f'attachment; filename="backup-autopilot-{download}.csv"'
-    return func.HttpResponse(body, status_code=200, mimetype=mimetype, headers=headers)
+    return func.HttpResponse(body, status_code=200, mimetype=media_type, headers=headers)

@@ -213,6 +213,9 @@ def test_the_report_page_is_served(sweep_e2e: E2E) -> None:
     assert requests.get(f"{e2e.stack.host.url}/api/report", timeout=10).status_code == 401  # type: ignore[union-attr]
     as_json = e2e.app("GET", "/api/report?format=json").json()
     assert as_json["summary"]["runId"]
+    wrong = e2e.app("GET", "/api/report?format=xml")
+    assert wrong.status_code == 400 and wrong.headers["Content-Type"].startswith("application/problem+json")
+    assert wrong.json()["field"] == "format" and "html, json, csv, posture-csv" in wrong.json()["detail"]
 
 
 def test_a_unit_that_keeps_failing_lands_in_the_poison_queue_and_the_run_still_reports(
