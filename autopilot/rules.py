@@ -20,7 +20,7 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -50,6 +50,9 @@ from autopilot.policyspec import (
 )
 from autopilot.settings import SUBSCRIPTION_ID
 from autopilot.vms import RESOURCE_GROUP
+
+if TYPE_CHECKING:
+    from autopilot.drills.spec import DrillRules
 
 __all__ = [
     "Actions",
@@ -434,6 +437,7 @@ class Rules:
     vault_templates: tuple[VaultTemplate, ...] = ()
     # What templates that select by name or management group know of each subscription (lower id).
     subscription_facts: Mapping[str, SubscriptionFacts] = field(default_factory=dict)
+    drills: DrillRules | None = None  # restore drills (autopilot/drills/spec.py); None: no drills
 
     # --- vaults -------------------------------------------------------------------------------
 
@@ -1374,6 +1378,7 @@ _TOP_LEVEL = (
     "actions",
     "vaultCapacity",
     "vaultTemplates",
+    "drills",
 )
 
 
@@ -1424,8 +1429,23 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
     first_backup = _parse_first_backup(keys["firstBackup"]) if "firstBackup" in keys else FirstBackup()
     actions = _parse_actions(keys["actions"]) if "actions" in keys else Actions()
     capacity = _parse_vault_capacity(keys["vaultCapacity"]) if "vaultCapacity" in keys else VaultCapacity()
+    drills = None
+    if "drills" in keys:
+        from autopilot.drills.spec import parse_drills
+
+        drills = parse_drills(keys["drills"], policies, vaults)
     return Rules(
-        source, vaults, policies, selection, opt_out, disk_tag, first_backup, actions, capacity, templates
+        source,
+        vaults,
+        policies,
+        selection,
+        opt_out,
+        disk_tag,
+        first_backup,
+        actions,
+        capacity,
+        templates,
+        drills=drills,
     )
 
 
