@@ -17,6 +17,9 @@ from collections import Counter
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from autopilot.drills.findings import KINDS as DRILL_KINDS
+from autopilot.drills.findings import drills_html
+
 if TYPE_CHECKING:
     from autopilot.sweep import Finding, UnitResult
 
@@ -57,6 +60,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "redundancy-mismatch": ("warning", "A vault stores backups with another redundancy than the rules say."),
     "dst-change-ahead": ("info", "Daylight saving time changes soon; Azure does not move backup times."),
 }
+KINDS.update(DRILL_KINDS)
 ACTIONS = {
     "fixed": "the sweep fixed it",
     "would-fix": "a dry run: the sweep would fix it",
@@ -422,6 +426,7 @@ def render_html(report: dict[str, Any]) -> str:
         "<h2>Compliance over the last runs</h2>",
         _chart(report["history"]),
         *_job_history_html(report.get("jobHistory")),
+        *drills_html(report.get("drills")),
         "<h2>What the labels mean</h2>",
         _glossary(),
         f'<p class="more">VMs with nothing to act on have no row here: all {summary["vms"]} VMs are in the JSON'

@@ -38,6 +38,9 @@ def look(
     result = Look()
     messages = [(drill_id, 0.0) for drill_id in stalled(autopilot, now)]
     result.taken_over = [m[0] for m in messages]
+    if autopilot.rules.drills is not None:
+        # Since when drills run: a VM is late for its drill only once a whole rotation has passed.
+        autopilot.state.put_once(ROUND, "programme", {"Since": now})
     if autopilot.rules.drills is not None and (force or _due(autopilot, now)):
         result.round_started = True
         for vm_id in plan_round(autopilot):

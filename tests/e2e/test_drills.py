@@ -121,6 +121,121 @@ def _audit(e2e: E2E) -> list[dict[str, Any]]:
     return [dict(e) for e in table.list_entities()]
 
 
+def test_a_vm_with_an_excluded_lun_restores_without_it(e2e: E2E) -> None:
+    disks = {
+        "dataDisks": [
+            {"lun": 0, "diskSizeGB": 64, "createOption": "Empty"},
+            {"lun": 1, "diskSizeGB": 32, "createOption": "Empty"},
+        ]
+    }
+    vm = protected_and_backed_up(
+        e2e, "drill-excl-1", {"backup-exclude-luns": "1"}, storageProfile=_storage(disks)
+    )
+    drill = finished(e2e, start_drill(e2e, vm)["id"])
+    assert drill["status"] == "Passed", json.dumps(drill, indent=1)
+    assert len(drill["restoredDisks"]) == 2, drill["restoredDisks"]  # the OS disk and LUN 0, not LUN 1
+    checks = {c["name"]: c for c in drill["checks"]}
+    assert checks["excluded LUNs absent"]["expected"] == "no disk of LUN(s) [1]"
+    assert checks["excluded LUNs absent"]["found"] == "data disks at LUN(s) [0]"
+    assert checks["sizes as the source"]["expected"] == "OS 30 GB, LUN 0 64 GB"
+    assert staging_disks(e2e) == []
+
+
+def _storage(extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "imageReference": {
+            "publisher": "Canonical",
+            "offer": "ubuntu-24_04-lts",
+            "sku": "server",
+            "version": "latest",
+        },
+        "osDisk": {"createOption": "FromImage"},
+        **extra,
+    }
+
+
+def test_a_forced_restore_failure_is_a_finding_with_class_and_remedy(e2e: E2E) -> None:
+    from tests.e2e.test_sweep import run_sweep
+
+    vm = protected_and_backed_up(e2e, "drill-fail-1")
+    e2e.control(
+        "POST",
+        "/jobs/outcomes",
+        {"vm": vm, "operation": "Restore", "outcome": "Failed", "errorCode": "UserErrorInstantRpNotFound"},
+    )
+    drill = finished(e2e, start_drill(e2e, vm)["id"])
+    assert (drill["status"], drill["outcome"]) == ("Failed", "restore-failed"), json.dumps(drill, indent=1)
+    assert drill["error"] == {
+        "code": "UserErrorInstantRpNotFound",
+        "class": "needs-a-person",
+        "remedy": "The recovery point's snapshot is gone: restore from another point (one held in the vault tier).",
+    }
+    assert drill["restoredDisks"] == [] and staging_disks(e2e) == []
+    report = run_sweep(e2e)
+    [finding] = [f for f in report["findings"] if f["kind"] == "drill-restore-failed" and f["target"] == vm]
+    assert "UserErrorInstantRpNotFound (needs-a-person)" in finding["reason"]
+    assert finding["remedy"] == drill["error"]["remedy"] and finding["severity"] == "critical"
+    gold = next(p for p in report["drills"]["byPolicy"] if p["policy"] == "gold")
+    assert gold["drills"] >= 2 and gold["passed"] < gold["drills"]
+
+
+def test_a_drill_killed_half_way_is_cleaned_up_by_the_next_run(e2e: E2E, tmp_path: Any) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from autopilot.context import get_autopilot
+    from tests.e2e.conftest import app_settings
+
+    vm = protected_and_backed_up(e2e, "drill-kill-1")
+    e2e.control("POST", "/config", {"restoreTransferSeconds": 12.0})
+    try:
+        cli = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "autopilot",
+                "drill",
+                vm,
+                "--wait",
+                "--settings",
+                str(e2e.stack.settings_file),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        state = get_autopilot().state
+
+        def restoring() -> dict[str, Any] | None:
+            active = state.get("drill-active", vm)
+            record = state.get("drill", str(active["Drill"])) if active else None
+            return record if record and record.get("Status") == "Restoring" else None
+
+        record = wait_for(restoring, timeout=30, interval=0.2)
+        assert record, (
+            f"the CLI's drill reaches the restore: {cli.poll()} {cli.stderr.read1() if cli.poll() is not None else ''}"
+        )  # type: ignore[union-attr]
+        os.kill(cli.pid, signal.SIGKILL)
+        cli.wait(timeout=10)
+        # The restore goes on in Azure and makes its disks: left behind, were nothing to take over.
+        assert wait_for(lambda: staging_disks(e2e), timeout=30), "the cut-off drill's restore makes its disks"
+        with app_settings(AUTOPILOT_DRILL_STALE_SECONDS="1"):
+            time.sleep(1.5)
+            master = {"x-functions-key": e2e.stack.values["DEVHOST_MASTER_KEY"]}
+            assert (
+                e2e.app(
+                    "POST", "/admin/functions/drill_timer", json={"input": ""}, headers=master
+                ).status_code
+                == 202
+            )
+            drill = finished(e2e, str(record["Id"]))
+        assert drill["status"] == "Passed" and drill["cleanedUp"], json.dumps(drill, indent=1)
+        assert staging_disks(e2e) == [] and staging_containers(e2e) == []
+    finally:
+        e2e.control("POST", "/config", {"restoreTransferSeconds": 6.0})
+
+
 def test_unknown_and_bad_drill_requests_are_refused_clearly(e2e: E2E) -> None:
     response = e2e.app("POST", "/api/drills", data=b'{"vm": "not-a-vm"}')
     assert response.status_code == 400 and response.json()["field"] == "vm"
@@ -129,3 +244,41 @@ def test_unknown_and_bad_drill_requests_are_refused_clearly(e2e: E2E) -> None:
     unauthenticated = requests.get(f"{e2e.stack.host.url}/api/drills/0123456789abcdef0123", timeout=10)  # type: ignore[union-attr]
     assert unauthenticated.status_code == 401
     time.sleep(0)
+
+
+def test_the_report_shows_the_drills_section_in_headless_chromium(e2e: E2E, tmp_path: Any) -> None:
+    """After the drills above (passed, excluded LUN, failed, taken over), the sweep's page as GET
+    /api/report serves it, loaded by headless Chromium: the drills per policy and per VM."""
+    from tests.browser_support import dump_dom, require_chromium
+    from tests.e2e.test_sweep import run_sweep
+
+    chromium = require_chromium()
+    run_sweep(e2e)
+    assert e2e.stack.host is not None
+    url = f"{e2e.stack.host.url}/api/report?code={e2e.stack.values['DEVHOST_FUNCTION_KEY']}"
+    dom, run = dump_dom(chromium, url)
+    assert dom.find("section", id="drills").find("h2").text() == "Restore drills (the last 30 days)"
+    head, rows = (dom.find("table", class_="drills-by-policy").rows(part) for part in ("thead", "tbody"))
+    assert head == [
+        [
+            "policy",
+            "drills",
+            "passed",
+            "success rate",
+            "median restore",
+            "worst restore",
+            "objective",
+            "within objective",
+        ]
+    ]
+    [gold] = [r for r in rows if r[0] == "gold"]
+    drills, passed = int(gold[1]), int(gold[2])
+    assert drills >= 4 and passed == drills - 1, gold  # the forced failure
+    assert gold[3] == f"{round(100 * passed / drills, 1)} %"
+    assert gold[6] == "30 min 0 s" and gold[7] == "yes"
+    assert gold[4].endswith(" s") and gold[5].endswith(" s")
+    by_vm = {r[0]: r for r in dom.find("table", class_="drills-by-vm").rows("tbody")}
+    assert by_vm["drill-gold-1"][1:5] == ["rg-e2e-drills", "gold", by_vm["drill-gold-1"][3], "passed"]
+    assert by_vm["drill-gold-1"][5].startswith("20"), "a proven VM shows when"
+    assert by_vm["drill-fail-1"][4] == "restore-failed" and by_vm["drill-fail-1"][5] == "never"
+    assert not run.csp_violations(), run.csp_violations()
