@@ -257,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
         "ensure-policies", "create or update the rules' policies in every vault", cmd_ensure_policies
     )
     ensure_parser.add_argument("--dry-run", action="store_true")
+    from autopilot.drills.cli import add_parser as add_drill_parser
+
+    add_drill_parser(command)
     return parser
 
 

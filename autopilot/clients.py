@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
     from azure.mgmt.resourcegraph import ResourceGraphClient
     from azure.monitor.query import LogsQueryClient
-    from azure.storage.blob import ContainerClient
+    from azure.storage.blob import BlobClient, ContainerClient
     from azure.storage.queue import QueueClient
 
 USER_AGENT = "backup-autopilot/0.1"
@@ -238,6 +238,39 @@ class Clients:
             return ContainerClient(storage.blob_uri, name, credential=self.credential)
 
         return self._cached("blob", name, build)
+
+    def blob_at(self, url: str) -> BlobClient:
+        """A blob that Azure named by URL (a restore's configuration blob in a staging account),
+        read with the app's identity; only https, and only Blob storage's hosts or a configured one."""
+        from azure.storage.blob import BlobClient
+
+        self._check_storage_url(url)
+        return BlobClient.from_blob_url(
+            url, credential=self.credential, retry_total=self.settings.retry_total
+        )
+
+    def container_at(self, url: str) -> ContainerClient:
+        """A blob container that Azure named by URL (a restore's container in a staging account)."""
+        from azure.storage.blob import ContainerClient
+
+        self._check_storage_url(url)
+        return ContainerClient.from_container_url(
+            url, credential=self.credential, retry_total=self.settings.retry_total
+        )
+
+    def _check_storage_url(self, url: str) -> None:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme != "https" or not (
+            host in self.settings.allowed_hosts or any(host.endswith(s) for s in BLOB_SUFFIXES)
+        ):
+            raise OutboundHostError(
+                f"refusing blob URL on {host!r}: not https Blob storage or a configured host"
+            )
+
+
+# Blob storage's hosts in Azure's clouds (public, US Government, China).
+BLOB_SUFFIXES = (".blob.core.windows.net", ".blob.core.usgovcloudapi.net", ".blob.core.chinacloudapi.cn")
 
 
 def _no_storage() -> Exception:

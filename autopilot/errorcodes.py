@@ -129,6 +129,12 @@ TABLE: dict[str, ErrorInfo] = {
             ErrorClass.EITHER,
             "Retry; if it persists, reinstall the backup extension (VMSnapshot) on the VM.",
         ),
+        # Restore jobs (restore drills): "Troubleshoot backup errors with Azure VMs", Restore.
+        ErrorInfo(
+            "UserErrorInstantRpNotFound",
+            ErrorClass.NEEDS_PERSON,
+            "The recovery point's snapshot is gone: restore from another point (one held in the vault tier).",
+        ),
     )
 }
 

@@ -135,7 +135,7 @@ def document() -> dict[str, Any]:
         },
     }
     signed: list[dict[str, list[str]]] = [{"functionKey": []}]
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "Backup Autopilot: backup now",
@@ -255,3 +255,9 @@ def document() -> dict[str, Any]:
             },
         },
     }
+    from autopilot.drills.openapi import drill_paths
+
+    paths, schemas = drill_paths(PROBLEM, VM_ID_PATTERN, signed)
+    doc["paths"].update(paths)
+    doc["components"]["schemas"].update(schemas)
+    return doc

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from azure.mgmt.core.tools import parse_resource_id
 
+from autopilot.drills.findings import KINDS as DRILL_KINDS
+from autopilot.drills.findings import drills_html
 from autopilot.posture import KINDS as POSTURE_KINDS
 from autopilot.problems import Problem, printable
 
@@ -63,6 +65,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "dst-change-ahead": ("info", "Daylight saving time changes soon; Azure does not move backup times."),
     **POSTURE_KINDS,
 }
+KINDS.update(DRILL_KINDS)
 ACTIONS = {
     "fixed": "the sweep fixed it",
     "would-fix": "a dry run: the sweep would fix it",
@@ -528,6 +531,7 @@ def render_html(report: dict[str, Any]) -> str:
         "<h2>Compliance over the last runs</h2>",
         _chart(report["history"]),
         *_job_history_html(report.get("jobHistory")),
+        *drills_html(report.get("drills")),
         "<h2>What the labels mean</h2>",
         _glossary(),
         f'<p class="more">VMs with nothing to act on have no row here: all {summary["vms"]} VMs are in the JSON'

@@ -26,7 +26,7 @@ import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -57,6 +57,9 @@ from autopilot.policyspec import (
 from autopilot.posture import PostureRules
 from autopilot.settings import SUBSCRIPTION_ID
 from autopilot.vms import RESOURCE_GROUP, split_id
+
+if TYPE_CHECKING:
+    from autopilot.drills.spec import DrillRules
 
 __all__ = [
     "Actions",
@@ -459,6 +462,7 @@ class Rules:
     # What templates that select by name or management group know of each subscription (lower id).
     subscription_facts: Mapping[str, SubscriptionFacts] = field(default_factory=dict)
     posture: PostureRules | None = None  # the vaults' security posture (None: not checked)
+    drills: DrillRules | None = None  # restore drills (autopilot/drills/spec.py); None: no drills
 
     # --- vaults -------------------------------------------------------------------------------
 
@@ -1450,6 +1454,7 @@ _TOP_LEVEL = (
     "vaultCapacity",
     "vaultTemplates",
     "posture",
+    "drills",
 )
 
 
@@ -1534,12 +1539,28 @@ def _parse_sections(ctx: _Context, keys: Mapping[str, _Field]) -> Rules | None:
 
         with ctx.gathering():
             posture = parse_posture(keys["posture"])
+    drills = None
+    if "drills" in keys:
+        from autopilot.drills.spec import parse_drills
+
+        with ctx.gathering():
+            drills = parse_drills(keys["drills"], policies, vaults)
     if ctx.mistakes:
         return None
-    rules = Rules(
-        ctx.source, vaults, policies, selection, opt_out, disk_tag, first_backup, actions, capacity, templates
+    return Rules(
+        ctx.source,
+        vaults,
+        policies,
+        selection,
+        opt_out,
+        disk_tag,
+        first_backup,
+        actions,
+        capacity,
+        templates,
+        drills=drills,
+        posture=posture,
     )
-    return dataclasses.replace(rules, posture=posture) if posture is not None else rules
 
 
 def _declared_names(f: _Field) -> dict[str, str]:

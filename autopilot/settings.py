@@ -90,6 +90,11 @@ class Settings:
     inventory: str = "arm"
     all_subscriptions: bool = False  # AUTOPILOT_SUBSCRIPTIONS=*: every subscription the identity can see
     management_groups: tuple[str, ...] = ()  # AUTOPILOT_MANAGEMENT_GROUPS: the scope as management groups
+    # Restore drills (autopilot/drills/): their queue, how often a running drill is looked at, and
+    # after how long without progress a drill counts as abandoned (its runner died) and is taken over.
+    drill_queue: str = "autopilot-drills"
+    drill_poll_seconds: int = 30
+    drill_stale_seconds: int = 900
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -184,6 +189,9 @@ class Settings:
             inventory=inventory,
             all_subscriptions=all_subscriptions,
             management_groups=tuple(groups),
+            drill_queue=_text(env, "DRILL_QUEUE", "autopilot-drills"),
+            drill_poll_seconds=_int(env, "AUTOPILOT_DRILL_POLL_SECONDS", 30, 1, 3600),
+            drill_stale_seconds=_int(env, "AUTOPILOT_DRILL_STALE_SECONDS", 900, 1, 24 * 3600),
         )
 
 

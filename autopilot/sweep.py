@@ -86,6 +86,12 @@ FINDING_EVENTS = {
     "vault-set-full": "BackupAutopilot.VaultSet.Full",
     "missing-vault": "BackupAutopilot.Vault.Missing",
     **POSTURE_EVENTS,
+    # Restore drills (autopilot/drills/findings.py).
+    "drill-restore-failed": "BackupAutopilot.Drill.RestoreFailed",
+    "drill-verify-failed": "BackupAutopilot.Drill.VerifyFailed",
+    "drill-no-recovery-point": "BackupAutopilot.Drill.NoRecoveryPoint",
+    "drill-slow-restore": "BackupAutopilot.Drill.SlowRestore",
+    "drill-overdue": "BackupAutopilot.Drill.Overdue",
 }
 SWEEP_COMPLETED = "BackupAutopilot.Sweep.Completed"
 UNIT_FAILED = "BackupAutopilot.Sweep.UnitFailed"
@@ -1008,13 +1014,17 @@ def finish_run(
     from autopilot.report import build_report, csv_bytes, json_bytes, posture_csv_bytes, render_html
 
     now = dt.datetime.now(dt.UTC)
+    from autopilot.drills.findings import drill_findings, drills_summary
+
     findings = [f for r in results for f in r.findings] + dst_findings(
         autopilot.rules, now, autopilot.settings.dst_warn_days
     )
+    findings += drill_findings(autopilot, results, now)
     new_keys = set() if dry_run else announce(autopilot, findings, complete=not any(r.error for r in results))
     history = [] if dry_run else _history(autopilot, run_id, results)
     report = build_report(run_id, results, findings, new_keys, history, dry_run, inventory)
     report["jobHistory"] = _job_history(autopilot)
+    report["drills"] = drills_summary(autopilot, now)
     container = autopilot.reports
     html = render_html(report)
     # Encoded once and uploaded twice: at 100,000 VMs the JSON and the CSV are tens of MB each.

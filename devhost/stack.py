@@ -133,7 +133,7 @@ class Stack:
             }
             for v in rules.vaults
         ]
-        self._control("POST", "/seed", {"vaults": vaults})
+        self._control("POST", "/seed", {"vaults": vaults, "storageAccounts": _staging_accounts(rules)})
 
     def _write_settings(self, subscription: str, events_endpoint: str) -> dict[str, str]:
         """local.settings.json for the sandbox: the template's keys, the sandbox's values, and
@@ -203,6 +203,27 @@ class Stack:
                 self.host.describe(),
             ]
         )
+
+
+def _staging_accounts(rules: Any) -> list[dict[str, Any]]:
+    """What `azd up` makes for restore drills: each region's staging group and storage account
+    (Standard LRS, in the vaults' region), in the subscriptions of the region's vaults."""
+    if rules.drills is None:
+        return []
+    accounts: dict[tuple[str, str], dict[str, Any]] = {}
+    for vault in rules.vaults:
+        staging = rules.drills.staging_for(vault.subscription_id, vault.region)
+        if staging is not None:
+            subscription = staging.subscription or vault.subscription_id
+            accounts[(subscription, staging.storage_account)] = {
+                "subscriptionId": subscription,
+                "resourceGroup": staging.resource_group,
+                "name": staging.storage_account,
+                "location": staging.region,
+                "sku": "Standard_LRS",
+                "kind": "StorageV2",
+            }
+    return list(accounts.values())
 
 
 def _forget_cached_settings() -> None:

@@ -127,6 +127,18 @@ param backupRecordRetentionDays string = '90'
 @description('AUTOPILOT_SWEEP_RETENTION_DAYS: days the state table keeps sweep runs, history, cursors and open job alerts.')
 param sweepRetentionDays string = '30'
 
+@description('Storage queue whose messages carry restore drills on (DRILL_QUEUE).')
+param drillQueueName string = 'autopilot-drills'
+
+@description('NCRONTAB schedule of the drill timer (DRILL_TIMER_SCHEDULE): it starts a drill round when the rules\' drills.schedule has come round, and takes over stalled drills.')
+param drillTimerSchedule string = '0 */10 * * * *'
+
+@description('AUTOPILOT_DRILL_POLL_SECONDS: how often a running drill looks at its restore job again.')
+param drillPollSeconds string = '30'
+
+@description('AUTOPILOT_DRILL_STALE_SECONDS: after how long without progress a drill is taken over by the timer.')
+param drillStaleSeconds string = '900'
+
 @description('Log Analytics query endpoint (AUTOPILOT_LOGS_ENDPOINT).')
 param logsEndpoint string = 'https://api.loganalytics.io/v1'
 
@@ -287,6 +299,10 @@ var appSettings = {
   AUTOPILOT_AGENT_WAIT_MINUTES: agentWaitMinutes
   BACKUP_FOLLOWUP_SCHEDULE: backupFollowupSchedule
   PRUNE_SCHEDULE: pruneSchedule
+  DRILL_QUEUE: drillQueueName
+  DRILL_TIMER_SCHEDULE: drillTimerSchedule
+  AUTOPILOT_DRILL_POLL_SECONDS: drillPollSeconds
+  AUTOPILOT_DRILL_STALE_SECONDS: drillStaleSeconds
 }
 
 module functionApp 'modules/function-app.bicep' = {

@@ -14,6 +14,8 @@ from armsim.core.operations import operations
 from armsim.core.world import DEFAULT_CONFIG, Provider
 from armsim.resources.models import ResourcesBackend, normalize_location
 
+IMAGE_OS_DISK_GB = {"Windows": 127, "Linux": 30}  # marketplace images' OS disks (recorded: 127 GB, Windows)
+
 VM_TYPE = "Microsoft.Compute/virtualMachines"
 DISK_TYPE = "Microsoft.Compute/disks"
 DEFAULT_AGENT_VERSION = "2.7.41491.1102"
@@ -142,6 +144,10 @@ class ComputeBackend(Provider):
         osdisk.setdefault("osType", _os_type(new_props))
         osdisk.setdefault("name", f"{name}_OsDisk_1")
         osdisk.setdefault("createOption", "FromImage")
+        if str(osdisk["createOption"]).lower() == "fromimage":
+            # Azure sizes an image's OS disk and says so in the VM's model (the official
+            # VirtualMachine_Get example: "diskSizeGB": 30): marketplace images' sizes.
+            osdisk.setdefault("diskSizeGB", IMAGE_OS_DISK_GB.get(osdisk["osType"], 30))
         os_managed = osdisk.get("managedDisk")
         if isinstance(os_managed, dict) and not os_managed.get("id"):
             # Azure names the OS disk's managed disk (recorded); only the id is filled in.

@@ -118,6 +118,8 @@ AZURE_DEFAULTS = {
     "AUTOPILOT_LOGS_ENDPOINT": "https://api.loganalytics.io/v1",  # a workspace exists in Azure
     # A real VM's agent takes a minute or more to report after creation; the sandbox's takes seconds.
     "AUTOPILOT_AGENT_RECHECK_SECONDS": "60",
+    # A real restore takes minutes; the sandbox's seconds.
+    "AUTOPILOT_DRILL_POLL_SECONDS": "30",
 }
 
 
