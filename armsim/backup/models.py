@@ -110,9 +110,9 @@ class BackupBackend(Provider):
         self._schedule: list[tuple[float, str, str]] = []  # (due, item id, policy id)
 
     def register(self, router: Router) -> None:
-        from armsim.backup import responses
+        from armsim.backup.responses import ROUTES, BackupResponses
 
-        responses.register(router, self)
+        router.mount(BackupResponses(self), ROUTES)
 
     @property
     def vaults(self) -> VaultsBackend:

@@ -46,9 +46,9 @@ class ComputeBackend(Provider):
         self.boot_plans: list[dict[str, Any]] = []
 
     def register(self, router: Router) -> None:
-        from armsim.compute import responses
+        from armsim.compute.responses import ROUTES, ComputeResponses
 
-        responses.register(router, self)
+        router.mount(ComputeResponses(self), ROUTES)
 
     @property
     def resources(self) -> ResourcesBackend:

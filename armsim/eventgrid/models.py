@@ -71,9 +71,9 @@ class EventGridBackend(Provider):
         self.add_topic(DEFAULT_TOPIC)
 
     def register(self, router: Router) -> None:
-        from armsim.eventgrid import responses
+        from armsim.eventgrid.responses import ROUTES, EventGridResponses
 
-        responses.register(router, self)
+        router.mount(EventGridResponses(self), ROUTES)
 
     # -- the delivery worker ---------------------------------------------------------------
     def start(self) -> None:

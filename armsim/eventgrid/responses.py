@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from armsim.core.errors import ArmError
-from armsim.core.http import Request, Response, Router
-
-if TYPE_CHECKING:
-    from armsim.eventgrid.models import EventGridBackend
+from armsim.core.http import Endpoint, Request, Response
+from armsim.core.responses import Responses
+from armsim.eventgrid.models import EventGridBackend
 
 EVENTGRID_DATA_API = ("2018-01-01",)
 CLOUD_EVENT_REQUIRED = ("id", "source", "specversion", "type")
@@ -17,13 +16,17 @@ EVENTGRID_REQUIRED = ("id", "subject", "eventType", "eventTime", "data", "dataVe
 MAX_BATCH_BYTES = 1024 * 1024
 
 
-def register(router: Router, backend: EventGridBackend) -> None:
-    @router.add(
-        "POST", "/eventgrid/topics/{topicName}/api/events", "EventGrid_Publish", EVENTGRID_DATA_API,
+ROUTES = (
+    Endpoint(
+        "POST", "/eventgrid/topics/{topicName}/api/events", "EventGrid_Publish", "publish", EVENTGRID_DATA_API,
         "Microsoft.EventGrid/topics", service="eventgrid",
-    )  # fmt: skip
-    def publish(request: Request) -> Response:
-        topic = backend.topic(request.params["topicName"])
+    ),
+)  # fmt: skip
+
+
+class EventGridResponses(Responses[EventGridBackend]):
+    def publish(self, request: Request) -> Response:
+        topic = self.backend.topic(request.params["topicName"])
         key = request.headers.get("aeg-sas-key")
         if key is not None and not hmac.compare_digest(key.encode(), topic["key"].encode()):
             raise ArmError(
@@ -32,7 +35,7 @@ def register(router: Router, backend: EventGridBackend) -> None:
         if len(request.body) > MAX_BATCH_BYTES:
             raise ArmError(413, "PayloadTooLarge", "The maximum size of an event batch is 1 MB.")
         events = _events(request)
-        backend.publish(request.params["topicName"], events)
+        self.backend.publish(request.params["topicName"], events)
         return Response(200)
 
 

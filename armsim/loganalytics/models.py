@@ -138,9 +138,9 @@ class LogAnalyticsBackend(Provider):
         self.add_workspace({"workspaceId": DEFAULT_WORKSPACE_ID})
 
     def register(self, router: Router) -> None:
-        from armsim.loganalytics import responses
+        from armsim.loganalytics.responses import ROUTES, LogAnalyticsResponses
 
-        responses.register(router, self)
+        router.mount(LogAnalyticsResponses(self), ROUTES)
 
     @property
     def backup(self) -> BackupBackend:

@@ -183,9 +183,9 @@ class ResourceGraphBackend(Provider):
         self.queries = 0
 
     def register(self, router: Router) -> None:
-        from armsim.resourcegraph import responses
+        from armsim.resourcegraph.responses import ROUTES, ResourceGraphResponses
 
-        responses.register(router, self)
+        router.mount(ResourceGraphResponses(self), ROUTES)
 
     def settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = self.world.config["resourceGraph"]

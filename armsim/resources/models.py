@@ -21,9 +21,9 @@ class ResourcesBackend(Provider):
         self.add_subscription(SANDBOX_SUBSCRIPTION, "armsim sandbox")
 
     def register(self, router: Router) -> None:
-        from armsim.resources import responses
+        from armsim.resources.responses import ROUTES, ResourcesResponses
 
-        responses.register(router, self)
+        router.mount(ResourcesResponses(self), ROUTES)
 
     # -- subscriptions ---------------------------------------------------------------------
     def add_subscription(self, subscription_id: str, display_name: str = "") -> dict[str, Any]:

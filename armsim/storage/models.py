@@ -63,9 +63,9 @@ class StorageBackend(Provider):
         self.accounts: dict[str, dict[str, Any]] = {}
 
     def register(self, router: Router) -> None:
-        from armsim.storage import responses
+        from armsim.storage.responses import ROUTES, StorageResponses
 
-        responses.register(router, self)
+        router.mount(StorageResponses(self), ROUTES)
 
     @property
     def resources(self) -> ResourcesBackend:

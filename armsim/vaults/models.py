@@ -42,9 +42,9 @@ class VaultsBackend(Provider):
         self.vaults: dict[str, dict[str, Any]] = {}  # lower-case id -> {"model", "storage"}
 
     def register(self, router: Router) -> None:
-        from armsim.vaults import responses
+        from armsim.vaults.responses import ROUTES, VaultsResponses
 
-        responses.register(router, self)
+        router.mount(VaultsResponses(self), ROUTES)
 
     @property
     def resources(self) -> ResourcesBackend:
