@@ -25,7 +25,6 @@ from armsim.core.errors import ArmError
 from armsim.core.http import Router
 from armsim.core.operations import Operation, operations
 from armsim.core.world import Provider
-from armsim.resources.models import ResourcesBackend
 from armsim.vaults import security as posture
 from armsim.vaults.models import VaultsBackend
 
@@ -114,23 +113,8 @@ class BackupBackend(Provider):
 
         router.mount(BackupResponses(self), ROUTES)
 
-    @property
-    def vaults(self) -> VaultsBackend:
-        backend: VaultsBackend = self.world.provider("vaults")
-        return backend
-
-    @property
-    def compute(self) -> ComputeBackend:
-        backend: ComputeBackend = self.world.provider("compute")
-        return backend
-
-    @property
-    def resources(self) -> ResourcesBackend:
-        backend: ResourcesBackend = self.world.provider("resources")
-        return backend
-
     def vault(self, subscription_id: str, group: str, name: str) -> dict[str, Any]:
-        return self.vaults.get(subscription_id, group, name)
+        return self.world.backend(VaultsBackend).get(subscription_id, group, name)
 
     # -- policies --------------------------------------------------------------------------
     def put_policy(
@@ -272,7 +256,7 @@ class BackupBackend(Provider):
         location = vault["model"]["location"]
         return [
             vm
-            for vm in self.compute.list_vms(subscription)
+            for vm in self.world.backend(ComputeBackend).list_vms(subscription)
             if vm["model"]["location"] == location
             and vm["model"]["id"].lower() not in self.by_vm
             and self.discovered(vault, vm)
@@ -357,7 +341,7 @@ class BackupBackend(Provider):
                 f"The container and item names must be 'IaasVMContainer;{expected_container}' and "
                 f"'VM;{expected_container}' for VM '{vm_id}'.",
             )
-        vm = self.compute.find_vm(vm_id)
+        vm = self.world.backend(ComputeBackend).find_vm(vm_id)
         if vm is None and existing is None:
             raise ArmError(
                 400,
@@ -495,7 +479,7 @@ class BackupBackend(Provider):
                 "Another operation is in progress on the selected item. Wait until the previous operation is "
                 "completed and then retry.",
             )
-        security = self.vaults.security(vault)
+        security = self.world.backend(VaultsBackend).security(vault)
         visible = self.visible_points(item)
         if visible and posture.immutable(security):
             # Immutable vault: "A protected item can't have its recovery points deleted before their
@@ -660,7 +644,7 @@ class BackupBackend(Provider):
         config = self.world.config
         job = self._new_job(vault, item, "Backup", kind)
         job["start"] = start
-        vm = self.compute.find_vm(item["vm"])
+        vm = self.world.backend(ComputeBackend).find_vm(item["vm"])
         snapshot_code, transfer_code = self._plan_outcome(item, vm)
         snapshot_start = max(start, item["snapshotBusy"])
         snapshot_end = snapshot_start + config["snapshotSeconds"]
@@ -951,7 +935,7 @@ class BackupBackend(Provider):
             "exclusion": bool(item["exclusion"]),
             # What a restore of the point makes (armsim/backup/restore.py): the backed-up disks' sizes
             # and SKUs, and whether the VM had an agent.
-            "restore": restore.disk_facts(self.compute, vm, included) if vm else None,
+            "restore": restore.disk_facts(self.world.backend(ComputeBackend), vm, included) if vm else None,
         }
         job["recoveryPoint"] = point_id
         job["retainUntil"] = retain_until
@@ -1038,7 +1022,7 @@ class BackupBackend(Provider):
             item = self.items.get(item_key)
             if item is None or item["policy"].lower() != policy_key or item["state"] == "ProtectionStopped":
                 continue  # the item moved on; its new schedule is already queued
-            vault_record = self.vaults.find(item["vault"])
+            vault_record = self.world.backend(VaultsBackend).find(item["vault"])
             if vault_record is None:
                 continue
             properties = self.policies[policy_key]["properties"]

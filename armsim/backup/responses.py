@@ -6,12 +6,14 @@ from typing import Any
 
 from armsim.backup import restore
 from armsim.backup.models import BackupBackend, filter_time, names_for
+from armsim.compute.models import ComputeBackend
 from armsim.core.clock import parse_iso
 from armsim.core.errors import ArmError
 from armsim.core.http import Endpoint, Request, Response
 from armsim.core.operations import Operation, operations
 from armsim.core.paging import newest_first, paged, parse_filter
 from armsim.core.responses import Responses
+from armsim.vaults.models import VaultsBackend
 
 BACKUP_API = (
     "2016-12-01", "2019-05-13", "2021-12-01", "2023-02-01", "2024-04-01", "2025-02-01", "2025-08-01",
@@ -89,20 +91,20 @@ ROUTES = (
 class BackupResponses(Responses[BackupBackend]):
     # -- storage configuration ---------------------------------------------------------------
     def get_storage_config(self, request: Request) -> Response:
-        return Response(200, self.backend.vaults.storage_config(self._vault(request)))
+        return Response(200, self.world.backend(VaultsBackend).storage_config(self._vault(request)))
 
     def put_storage_config(self, request: Request) -> Response:
         vault = self._vault(request)
-        self.backend.vaults.set_storage_config(vault, request.json())
-        return Response(200, self.backend.vaults.storage_config(vault))
+        self.world.backend(VaultsBackend).set_storage_config(vault, request.json())
+        return Response(200, self.world.backend(VaultsBackend).storage_config(vault))
 
     def patch_storage_config(self, request: Request) -> Response:
-        self.backend.vaults.set_storage_config(self._vault(request), request.json())
+        self.world.backend(VaultsBackend).set_storage_config(self._vault(request), request.json())
         return Response(204)
 
     # -- vault security configuration --------------------------------------------------------
     def get_vault_config(self, request: Request) -> Response:
-        return Response(200, self.backend.vaults.vault_config(self._vault(request)))
+        return Response(200, self.world.backend(VaultsBackend).vault_config(self._vault(request)))
 
     def put_vault_config(self, request: Request) -> Response:
         return self._write_vault_config(request)
@@ -366,7 +368,7 @@ class BackupResponses(Responses[BackupBackend]):
         if body.get("resourceType", "VM") != "VM" or not isinstance(resource_id, str):
             raise ArmError(400, "BMSUserErrorInvalidInput", "Give resourceType 'VM' and the VM's resourceId.")
         key = backend.by_vm.get(resource_id.lower())
-        vm = backend.compute.find_vm(resource_id)
+        vm = self.world.backend(ComputeBackend).find_vm(resource_id)
         if key is None:
             status = {
                 "protectionStatus": "NotProtected",
@@ -471,8 +473,8 @@ class BackupResponses(Responses[BackupBackend]):
         props = request.json().get("properties")
         if not isinstance(props, dict):
             raise ArmError(400, "BMSUserErrorInvalidInput", "The vault configuration needs 'properties'.")
-        self.backend.vaults.set_soft_delete(vault, props)
-        return Response(200, self.backend.vaults.vault_config(vault))
+        self.world.backend(VaultsBackend).set_soft_delete(vault, props)
+        return Response(200, self.world.backend(VaultsBackend).vault_config(vault))
 
     def _refuse_backup(self, item: dict[str, Any]) -> None:
         """An on-demand backup's refusals, in the order Azure Backup checks them."""

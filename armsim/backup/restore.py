@@ -20,13 +20,14 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from armsim.compute.models import ComputeBackend
 from armsim.core.errors import ArmError, resource_group_not_found
 from armsim.core.world import DEFAULT_CONFIG
+from armsim.resources.models import ResourcesBackend
+from armsim.storage.models import StorageBackend
 
 if TYPE_CHECKING:
     from armsim.backup.models import BackupBackend
-    from armsim.compute.models import ComputeBackend
-    from armsim.storage.models import StorageBackend
 
 # Simulated seconds of a restore job's two stretches (recorded: about 3 min 6 s and 3 min 37 s in all,
 # the last 25 s or so of it finishing; short by default, as the backup phases are).
@@ -141,7 +142,7 @@ def trigger(
             "Input provided for the call is invalid. properties.storageAccountId (the staging storage account) "
             "is required to restore disks.",
         )
-    account = _storage(backend).find(storage_id)
+    account = backend.world.backend(StorageBackend).find(storage_id)
     if account is None:
         raise ArmError(
             400,
@@ -174,7 +175,7 @@ def trigger(
                 "BMSUserErrorInvalidInput",
                 f"Input provided for the call is invalid. targetResourceGroupId '{target}' is not a resource group id.",
             )
-        target_group = backend.resources.group(match.group(1), match.group(2))
+        target_group = backend.world.backend(ResourcesBackend).group(match.group(1), match.group(2))
         if target_group is None:
             raise resource_group_not_found(match.group(2))
     luns = props.get("restoreDiskLunList")
@@ -371,12 +372,12 @@ def _apply(backend: BackupBackend, job: dict[str, Any]) -> None:
         (p["restore"] for p in backend.points.get(job["item"].lower(), []) if p["id"] == restore["point"]),
         None,
     ) or {"vm": job["vm"], "vmName": job["name"], "location": "", "agent": "Ready", "os": restore["disks"][0]}
-    compute: ComputeBackend = backend.world.provider("compute")
+    compute = backend.world.backend(ComputeBackend)
     stamp = _stamp(job["start"])
     made: list[dict[str, Any]] = []
     if restore["targetGroup"]:
         subscription, group_name = restore["targetGroup"]
-        group = backend.resources.group(subscription, group_name)
+        group = backend.world.backend(ResourcesBackend).group(subscription, group_name)
         if group is not None:
             for disk in restore["disks"]:
                 kind = "osdisk" if disk["lun"] == -1 else f"datadisk-{disk['lun']}"
@@ -415,9 +416,9 @@ def _apply(backend: BackupBackend, job: dict[str, Any]) -> None:
                 )
                 made.append({"lun": disk["lun"], "id": disk_id, "source": disk["name"]})
     restore["made"] = made
-    account = _storage(backend).find(restore["account"])
+    account = backend.world.backend(StorageBackend).find(restore["account"])
     if account is not None:
-        storage = _storage(backend)
+        storage = backend.world.backend(StorageBackend)
         config = _vm_config(facts, restore)
         storage.put_blob(
             account, restore["container"], restore["configBlob"], _json(config), "application/json"
@@ -526,11 +527,6 @@ def _iso(ts: float) -> str:
 
 def _json(value: Any) -> bytes:
     return json.dumps(value, indent=2).encode("utf-8")
-
-
-def _storage(backend: BackupBackend) -> StorageBackend:
-    storage: StorageBackend = backend.world.provider("storage")
-    return storage
 
 
 def force_outcomes(

@@ -12,6 +12,7 @@ from armsim.core.errors import ArmError, resource_not_found
 from armsim.core.http import Router
 from armsim.core.operations import operations
 from armsim.core.world import DEFAULT_CONFIG, Provider
+from armsim.eventgrid.models import EventGridBackend
 from armsim.resources.models import ResourcesBackend, normalize_location
 
 VM_TYPE = "Microsoft.Compute/virtualMachines"
@@ -50,16 +51,11 @@ class ComputeBackend(Provider):
 
         router.mount(ComputeResponses(self), ROUTES)
 
-    @property
-    def resources(self) -> ResourcesBackend:
-        backend: ResourcesBackend = self.world.provider("resources")
-        return backend
-
     # -- virtual machines ------------------------------------------------------------------
     def get_vm(self, subscription_id: str, group: str, name: str) -> dict[str, Any]:
         record = self.vms.get(vm_id(subscription_id, group, name).lower())
         if record is None:
-            self.resources.require_group(subscription_id, group)
+            self.world.backend(ResourcesBackend).require_group(subscription_id, group)
             raise resource_not_found(VM_TYPE, name, group)
         return record
 
@@ -76,7 +72,7 @@ class ComputeBackend(Provider):
         emit: bool = True,
     ) -> tuple[dict[str, Any], bool]:
         """Create or update a VM from its ARM body; `sim` sets simulated facts (agent, power)."""
-        rg = self.resources.require_group(subscription_id, group)
+        rg = self.world.backend(ResourcesBackend).require_group(subscription_id, group)
         location = body.get("location")
         if not isinstance(location, str) or not location:
             raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
@@ -339,7 +335,7 @@ class ComputeBackend(Provider):
         return [record for key, record in sorted(self.vms.items()) if key.startswith(prefix)]
 
     def _emit(self, resource_id: str, kind: str) -> None:
-        self.world.provider("eventgrid").resource_event(resource_id, kind, VM_TYPE)
+        self.world.backend(EventGridBackend).resource_event(resource_id, kind, VM_TYPE)
 
     # -- disks -----------------------------------------------------------------------------
     def _ensure_disk(self, disk_id: str, location: str, data_disk: dict[str, Any]) -> None:
@@ -364,7 +360,7 @@ class ComputeBackend(Provider):
     def put_disk(
         self, subscription_id: str, group: str, name: str, body: dict[str, Any]
     ) -> tuple[dict[str, Any], bool]:
-        rg = self.resources.require_group(subscription_id, group)
+        rg = self.world.backend(ResourcesBackend).require_group(subscription_id, group)
         location = body.get("location")
         if not isinstance(location, str) or not location:
             raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
@@ -391,7 +387,7 @@ class ComputeBackend(Provider):
         disk_id = f"/subscriptions/{subscription_id}/resourceGroups/{group}/providers/{DISK_TYPE}/{name}"
         disk = self.disks.get(disk_id.lower())
         if disk is None:
-            self.resources.require_group(subscription_id, group)
+            self.world.backend(ResourcesBackend).require_group(subscription_id, group)
             raise resource_not_found(DISK_TYPE, name, group)
         return disk
 
@@ -421,7 +417,7 @@ class ComputeBackend(Provider):
     def delete_disk(self, subscription_id: str, group: str, name: str) -> str | None:
         """Delete a managed disk: the operation's id, or None when there was no such disk (Azure answers
         204). A disk a VM still uses is refused (409 OperationNotAllowed)."""
-        self.resources.require_group(subscription_id, group)
+        self.world.backend(ResourcesBackend).require_group(subscription_id, group)
         disk_id = f"/subscriptions/{subscription_id}/resourceGroups/{group}/providers/{DISK_TYPE}/{name}"
         disk = self.disks.get(disk_id.lower())
         if disk is None:

@@ -10,6 +10,7 @@ from armsim.core.http import Endpoint, Request, Response
 from armsim.core.operations import operations
 from armsim.core.paging import paged
 from armsim.core.responses import Responses
+from armsim.resources.models import ResourcesBackend
 
 COMPUTE_API = (
     "2022-08-01", "2022-11-01", "2023-03-01", "2023-07-01", "2023-09-01", "2024-03-01",
@@ -128,7 +129,7 @@ class ComputeResponses(Responses[ComputeBackend]):
 
     def list_vms(self, request: Request) -> Response:
         sub, group = request.params["subscriptionId"], request.params["resourceGroupName"]
-        self.backend.resources.require_group(sub, group)
+        self.world.backend(ResourcesBackend).require_group(sub, group)
         _refuse_filter(request)
         return paged(
             request,
@@ -140,7 +141,7 @@ class ComputeResponses(Responses[ComputeBackend]):
     def list_all_vms(self, request: Request) -> Response:
         backend = self.backend
         sub = request.params["subscriptionId"]
-        backend.resources.require_subscription(sub)
+        self.world.backend(ResourcesBackend).require_subscription(sub)
         _refuse_filter(request)
         status_only = request.query.get("statusonly", "").lower() == "true"
         return paged(
@@ -175,12 +176,12 @@ class ComputeResponses(Responses[ComputeBackend]):
 
     def list_disks_in_group(self, request: Request) -> Response:
         sub, group = request.params["subscriptionId"], request.params["resourceGroupName"]
-        self.backend.resources.require_group(sub, group)
+        self.world.backend(ResourcesBackend).require_group(sub, group)
         return self._disk_page(request, self.backend.list_disks(sub, group))
 
     def list_disks(self, request: Request) -> Response:
         sub = request.params["subscriptionId"]
-        self.backend.resources.require_subscription(sub)
+        self.world.backend(ResourcesBackend).require_subscription(sub)
         return self._disk_page(request, self.backend.list_disks(sub))
 
     # -- shared by several operations -----------------------------------------------------------

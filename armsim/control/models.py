@@ -3,17 +3,10 @@ own; it reaches the other providers'."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from armsim.core.http import Router
 from armsim.core.world import Provider
-
-if TYPE_CHECKING:
-    from armsim.backup.models import BackupBackend
-    from armsim.compute.models import ComputeBackend
-    from armsim.eventgrid.models import EventGridBackend
-    from armsim.resources.models import ResourcesBackend
-    from armsim.vaults.models import VaultsBackend
 
 
 class ControlBackend(Provider):
@@ -33,28 +26,3 @@ class ControlBackend(Provider):
         from armsim.control.responses import ROUTES, ControlResponses
 
         router.mount(ControlResponses(self), ROUTES)
-
-    @property
-    def resources(self) -> ResourcesBackend:
-        backend: ResourcesBackend = self.world.provider("resources")
-        return backend
-
-    @property
-    def compute(self) -> ComputeBackend:
-        backend: ComputeBackend = self.world.provider("compute")
-        return backend
-
-    @property
-    def vaults(self) -> VaultsBackend:
-        backend: VaultsBackend = self.world.provider("vaults")
-        return backend
-
-    @property
-    def backup(self) -> BackupBackend:
-        backend: BackupBackend = self.world.provider("backup")
-        return backend
-
-    @property
-    def eventgrid(self) -> EventGridBackend:
-        backend: EventGridBackend = self.world.provider("eventgrid")
-        return backend

@@ -12,12 +12,17 @@ import functools
 import hmac
 from typing import Any
 
+from armsim.backup.models import BackupBackend
+from armsim.compute.models import ComputeBackend
 from armsim.control.models import ControlBackend
 from armsim.core.auth import issue_token
 from armsim.core.clock import parse_iso
 from armsim.core.errors import ArmError
 from armsim.core.http import Endpoint, Handler, Request, Response
 from armsim.core.responses import Responses
+from armsim.eventgrid.models import EventGridBackend
+from armsim.resourcegraph.models import ResourceGraphBackend
+from armsim.resources.models import ResourcesBackend
 
 PREFIX = "/_armsim"
 
@@ -136,7 +141,7 @@ class ControlResponses(Responses[ControlBackend]):
         data = _body(request)
         return Response(
             200,
-            self.backend.resources.add_subscription(
+            self.world.backend(ResourcesBackend).add_subscription(
                 str(data["subscriptionId"]), str(data.get("displayName", ""))
             ),
         )
@@ -145,14 +150,14 @@ class ControlResponses(Responses[ControlBackend]):
         from armsim.control.seed import apply_seed
 
         answer = apply_seed(self.world, _body(request))
-        graph = self.world.providers.get("resourcegraph")
-        if graph is not None:
-            graph.seeded()  # type: ignore[attr-defined]  # a seeded estate is history: Resource Graph has indexed it already
+        self.world.backend(
+            ResourceGraphBackend
+        ).seeded()  # a seeded estate is history: Resource Graph has indexed it already
         return Response(200, answer)
 
     def set_vm_state(self, request: Request) -> Response:
         data = _body(request)
-        compute = self.backend.compute
+        compute = self.world.backend(ComputeBackend)
         record = compute.find_vm(str(data["id"]))
         if record is None:
             raise ArmError(404, "ResourceNotFound", f"No VM {data['id']}")
@@ -166,7 +171,7 @@ class ControlResponses(Responses[ControlBackend]):
 
     def plan_job_outcomes(self, request: Request) -> Response:
         data = _body(request)
-        backup = self.backend.backup
+        backup = self.world.backend(BackupBackend)
         operation = str(data.get("operation", "Backup"))
         if operation == "Restore":
             from armsim.backup import restore
@@ -189,7 +194,7 @@ class ControlResponses(Responses[ControlBackend]):
     def plan_vm_boot(self, request: Request) -> Response:
         data = _body(request)
         seconds = data.get("bootSeconds")
-        queued = self.backend.compute.plan_boot(
+        queued = self.world.backend(ComputeBackend).plan_boot(
             str(data["source"]) if data.get("source") else None,
             str(data.get("outcome", "Boots")),
             None if seconds is None else float(seconds),
@@ -200,7 +205,7 @@ class ControlResponses(Responses[ControlBackend]):
 
     # -- Event Grid ------------------------------------------------------------------------------
     def get_events(self, request: Request) -> Response:
-        eventgrid = self.backend.eventgrid
+        eventgrid = self.world.backend(EventGridBackend)
         return Response(
             200,
             {
@@ -212,21 +217,21 @@ class ControlResponses(Responses[ControlBackend]):
         )
 
     def add_event_subscription(self, request: Request) -> Response:
-        return Response(201, self.backend.eventgrid.add_subscription(_body(request)))
+        return Response(201, self.world.backend(EventGridBackend).add_subscription(_body(request)))
 
     def list_event_subscriptions(self, request: Request) -> Response:
-        return Response(200, {"value": list(self.backend.eventgrid.subscriptions.values())})
+        return Response(200, {"value": list(self.world.backend(EventGridBackend).subscriptions.values())})
 
     def delete_event_subscription(self, request: Request) -> Response:
-        self.backend.eventgrid.remove_subscription(request.params["name"])
+        self.world.backend(EventGridBackend).remove_subscription(request.params["name"])
         return Response(204)
 
     def add_topic(self, request: Request) -> Response:
-        topic = self.backend.eventgrid.add_topic(str(_body(request)["name"]))
+        topic = self.world.backend(EventGridBackend).add_topic(str(_body(request)["name"]))
         return Response(201, _topic_view(request, topic))
 
     def get_topic(self, request: Request) -> Response:
-        topic = self.backend.eventgrid.topic(request.params["name"])
+        topic = self.world.backend(EventGridBackend).topic(request.params["name"])
         view = _topic_view(request, topic)
         view["events"] = [e["event"] for e in topic["events"]]
         return Response(200, view)

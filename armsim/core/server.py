@@ -78,6 +78,7 @@ class ArmSim:
     """The sandbox: an in-process ARM simulator served over HTTPS on 127.0.0.1."""
 
     def __init__(self, port: int = 0, data_dir: Path | str | None = None, host: str = "127.0.0.1") -> None:
+        from armsim.control.models import ControlBackend
         from armsim.registry import build_world
 
         self.data_dir = Path(data_dir) if data_dir else None
@@ -89,7 +90,7 @@ class ArmSim:
             provider.register(self.router)
         self.world.load()
         self.identity_header = _identity_header(self.data_dir)
-        self.world.provider("control").identity_header = self.identity_header
+        self.world.backend(ControlBackend).identity_header = self.identity_header
         self.ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
         self.ssl_context.load_cert_chain(self.certs.server_pem, self.certs.server_key)

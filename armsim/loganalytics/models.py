@@ -21,13 +21,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from armsim.backup.models import BackupBackend
 from armsim.core.errors import ArmError
 from armsim.core.world import Provider
+from armsim.vaults.models import VaultsBackend
 
 if TYPE_CHECKING:
-    from armsim.backup.models import BackupBackend
     from armsim.core.http import Router
-    from armsim.vaults.models import VaultsBackend
 
 TABLE = "AddonAzureBackupJobs"
 #: The workspace every reset leaves registered (any other GUID can be added through the control API).
@@ -142,16 +142,6 @@ class LogAnalyticsBackend(Provider):
 
         router.mount(LogAnalyticsResponses(self), ROUTES)
 
-    @property
-    def backup(self) -> BackupBackend:
-        backend: BackupBackend = self.world.provider("backup")
-        return backend
-
-    @property
-    def vaults(self) -> VaultsBackend:
-        backend: VaultsBackend = self.world.provider("vaults")
-        return backend
-
     # -- workspaces ---------------------------------------------------------------------------
     def add_workspace(self, data: dict[str, Any]) -> dict[str, Any]:
         workspace_id = str(data.get("workspaceId", ""))
@@ -197,16 +187,17 @@ class LogAnalyticsBackend(Provider):
         vault_rows: dict[str, dict[str, str]] = {}
         items: dict[str, int] = {}
         variants: dict[tuple[str, str, str, str, str], int] = {}
+        vaults = self.world.backend(VaultsBackend)
         for workspace_id in workspace_ids:
             record = self.workspaces[workspace_id.lower()]
             tenant = record["workspaceId"]
             wanted = set(record["vaultIds"]) if record["vaultIds"] is not None else None
-            for vault_key, jobs in self.backup.jobs.items():
+            for vault_key, jobs in self.world.backend(BackupBackend).jobs.items():
                 if wanted is not None and vault_key not in wanted:
                     continue
                 vault_row = vault_rows.get(vault_key)
                 if vault_row is None:
-                    vault = self.vaults.find(vault_key)
+                    vault = vaults.find(vault_key)
                     if vault is None:
                         continue
                     vault_row = vault_rows[vault_key] = _vault_row(vault_key, vault)

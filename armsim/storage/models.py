@@ -67,16 +67,11 @@ class StorageBackend(Provider):
 
         router.mount(StorageResponses(self), ROUTES)
 
-    @property
-    def resources(self) -> ResourcesBackend:
-        backend: ResourcesBackend = self.world.provider("resources")
-        return backend
-
     # -- accounts ----------------------------------------------------------------------------
     def put(
         self, subscription_id: str, group: str, name: str, body: dict[str, Any]
     ) -> tuple[dict[str, Any], bool]:
-        rg = self.resources.require_group(subscription_id, group)
+        rg = self.world.backend(ResourcesBackend).require_group(subscription_id, group)
         if not ACCOUNT_NAME.match(name):
             raise ArmError(
                 400,
@@ -178,7 +173,7 @@ class StorageBackend(Provider):
     def get(self, subscription_id: str, group: str, name: str) -> dict[str, Any]:
         record = self.accounts.get(account_id(subscription_id, group, name).lower())
         if record is None:
-            self.resources.require_group(subscription_id, group)
+            self.world.backend(ResourcesBackend).require_group(subscription_id, group)
             raise resource_not_found(ACCOUNT_TYPE, name, group)
         return record
 
@@ -194,7 +189,7 @@ class StorageBackend(Provider):
 
     def delete(self, subscription_id: str, group: str, name: str) -> bool:
         """True when the account existed (200), False when not (204), as Azure answers a delete."""
-        self.resources.require_group(subscription_id, group)
+        self.world.backend(ResourcesBackend).require_group(subscription_id, group)
         return self.accounts.pop(account_id(subscription_id, group, name).lower(), None) is not None
 
     def delete_in_group(self, subscription_id: str, group: str) -> None:

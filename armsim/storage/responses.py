@@ -19,6 +19,7 @@ from armsim.core.errors import ArmError
 from armsim.core.http import Endpoint, Handler, Request, Response
 from armsim.core.paging import paged
 from armsim.core.responses import Responses
+from armsim.resources.models import ResourcesBackend
 from armsim.storage.models import ACCOUNT_TYPE, StorageBackend, http_date
 
 STORAGE_API = (
@@ -86,7 +87,7 @@ class StorageResponses(Responses[StorageBackend]):
     def list_accounts_in_group(self, request: Request) -> Response:
         backend = self.backend
         sub, group = request.params["subscriptionId"], request.params["resourceGroupName"]
-        backend.resources.require_group(sub, group)
+        self.world.backend(ResourcesBackend).require_group(sub, group)
         return paged(
             request, backend.list(sub, group), 1000, lambda record: backend.view(record, request.base_url)
         )
@@ -94,7 +95,7 @@ class StorageResponses(Responses[StorageBackend]):
     def list_accounts(self, request: Request) -> Response:
         backend = self.backend
         sub = request.params["subscriptionId"]
-        backend.resources.require_subscription(sub)
+        self.world.backend(ResourcesBackend).require_subscription(sub)
         return paged(request, backend.list(sub), 1000, lambda record: backend.view(record, request.base_url))
 
     # -- the Blob data plane -----------------------------------------------------------------

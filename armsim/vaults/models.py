@@ -46,15 +46,10 @@ class VaultsBackend(Provider):
 
         router.mount(VaultsResponses(self), ROUTES)
 
-    @property
-    def resources(self) -> ResourcesBackend:
-        backend: ResourcesBackend = self.world.provider("resources")
-        return backend
-
     def get(self, subscription_id: str, group: str, name: str) -> dict[str, Any]:
         record = self.vaults.get(vault_id(subscription_id, group, name).lower())
         if record is None:
-            self.resources.require_group(subscription_id, group)
+            self.world.backend(ResourcesBackend).require_group(subscription_id, group)
             raise resource_not_found(VAULT_TYPE, name, group)
         return record
 
@@ -62,13 +57,15 @@ class VaultsBackend(Provider):
         return self.vaults.get(resource_id.lower())
 
     def has_items(self, record: dict[str, Any]) -> bool:
-        return bool(self.world.provider("backup").vault_item_count(record["model"]["id"]))
+        from armsim.backup.models import BackupBackend  # backup.models imports this module
+
+        return bool(self.world.backend(BackupBackend).vault_item_count(record["model"]["id"]))
 
     def put(
         self, subscription_id: str, group: str, name: str, body: dict[str, Any]
     ) -> tuple[dict[str, Any], bool]:
         check_vault_name(name)
-        rg = self.resources.require_group(subscription_id, group)
+        rg = self.world.backend(ResourcesBackend).require_group(subscription_id, group)
         location = body.get("location")
         if not isinstance(location, str) or not location:
             raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
@@ -174,7 +171,9 @@ class VaultsBackend(Provider):
 
     def multi_user_authorization(self, record: dict[str, Any]) -> bool:
         """A Resource Guard is associated with the vault (a backupResourceGuardProxies entry)."""
-        return bool(self.world.provider("backup").guard_proxies_of(record["model"]["id"]))
+        from armsim.backup.models import BackupBackend  # backup.models imports this module
+
+        return bool(self.world.backend(BackupBackend).guard_proxies_of(record["model"]["id"]))
 
     def set_soft_delete(self, record: dict[str, Any], properties: dict[str, Any]) -> None:
         """backupconfig/vaultconfig's PUT or PATCH: soft delete's state, enhanced security, retention."""
@@ -303,14 +302,18 @@ class VaultsBackend(Provider):
         return model
 
     def delete(self, subscription_id: str, group: str, name: str) -> None:
+        from armsim.backup.models import BackupBackend  # backup.models imports this module
+
         record = self.get(subscription_id, group, name)
-        backup = self.world.provider("backup")
+        backup = self.world.backend(BackupBackend)
         backup.check_vault_deletable(record["model"]["id"])
         backup.forget_vault(record["model"]["id"])
         del self.vaults[record["model"]["id"].lower()]
 
     def check_group_deletable(self, subscription_id: str, group: str) -> None:
-        backup = self.world.provider("backup")
+        from armsim.backup.models import BackupBackend  # backup.models imports this module
+
+        backup = self.world.backend(BackupBackend)
         prefix = f"/subscriptions/{subscription_id}/resourcegroups/{group}/".lower()
         for key, record in self.vaults.items():
             if key.startswith(prefix):

@@ -7,6 +7,7 @@ from armsim.core.http import Endpoint, Request, Response
 from armsim.core.operations import operations
 from armsim.core.paging import paged
 from armsim.core.responses import Responses
+from armsim.resources.models import ResourcesBackend
 from armsim.vaults.models import VAULT_TYPE, VaultsBackend
 
 VAULTS_API = (
@@ -69,12 +70,12 @@ class VaultsResponses(Responses[VaultsBackend]):
 
     def list_vaults_in_group(self, request: Request) -> Response:
         sub, group = request.params["subscriptionId"], request.params["resourceGroupName"]
-        self.backend.resources.require_group(sub, group)
+        self.world.backend(ResourcesBackend).require_group(sub, group)
         return paged(request, self.backend.list(sub, group), self.world.config["pageSize"]["vaults"])
 
     def list_vaults(self, request: Request) -> Response:
         sub = request.params["subscriptionId"]
-        self.backend.resources.require_subscription(sub)
+        self.world.backend(ResourcesBackend).require_subscription(sub)
         return paged(request, self.backend.list(sub), self.world.config["pageSize"]["vaults"])
 
 

@@ -134,3 +134,23 @@ def test_router_answers_by_the_table() -> None:
     assert route.operation == "BackupJobs_List"
     assert route.handler.__name__ == "list_jobs"  # type: ignore[attr-defined]
     assert params == {"subscriptionId": "s1", "resourceGroupName": "rg", "vaultName": "v1"}
+
+
+def test_world_gives_each_backend_by_its_type() -> None:
+    from armsim.compute.models import ComputeBackend
+    from armsim.core.operations import Operations
+    from armsim.core.world import Provider, World
+
+    world = build_world(None)
+    compute = world.backend(ComputeBackend)
+    assert isinstance(compute, ComputeBackend)
+    assert compute is world.providers["compute"]
+    assert world.backend(Operations) is world.providers["operations"]
+
+    class Elsewhere(Provider):
+        name = "elsewhere"
+
+    with pytest.raises(LookupError, match="no Elsewhere"):
+        world.backend(Elsewhere)
+    with pytest.raises(LookupError):
+        World().backend(ComputeBackend)
