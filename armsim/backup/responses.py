@@ -8,7 +8,14 @@ from armsim.backup import restore
 from armsim.backup.models import BackupBackend, filter_time, names_for
 from armsim.compute.models import ComputeBackend
 from armsim.core.clock import parse_iso
-from armsim.core.errors import ArmError
+from armsim.core.errors import (
+    ArmError,
+    BadRequest,
+    Conflict,
+    InvalidBackupInput,
+    NotFound,
+    NotImplementedOnArmsim,
+)
 from armsim.core.http import Endpoint, Request, Response
 from armsim.core.operations import Operation, operations
 from armsim.core.paging import newest_first, paged, parse_filter
@@ -169,7 +176,7 @@ class BackupResponses(Responses[BackupBackend]):
     def refresh_containers(self, request: Request) -> Response:
         vault = self._vault(request)
         if request.params["fabricName"].lower() != "azure":
-            raise ArmError(400, "BMSUserErrorInvalidInput", "Fabric name must be 'Azure'.")
+            raise InvalidBackupInput("Fabric name must be 'Azure'.")
         self.backend.refresh(vault)
         op = operations(self.world).begin("RefreshContainers", resource_id=vault["model"]["id"])
         # Recorded since Oct 2019: Location and Azure-AsyncOperation (the July 2019 recording and the
@@ -217,7 +224,7 @@ class BackupResponses(Responses[BackupBackend]):
         )
         _check_iaasvm(filters)
         if filters.get("itemType", "VM").lower() != "vm":
-            raise ArmError(501, "NotImplemented", "armsim simulates protected items of itemType 'VM' only.")
+            raise NotImplementedOnArmsim("armsim simulates protected items of itemType 'VM' only.")
         backend = self.backend
         vault = self._vault(request)
         prefix = vault["model"]["id"].lower() + "/"
@@ -283,11 +290,7 @@ class BackupResponses(Responses[BackupBackend]):
         vault, item = self._item(request)
         props = request.json().get("properties") or {}
         if props.get("objectType") != "IaasVMBackupRequest":
-            raise ArmError(
-                400,
-                "BMSUserErrorInvalidInput",
-                "properties.objectType must be 'IaasVMBackupRequest' for VMs.",
-            )
+            raise InvalidBackupInput("properties.objectType must be 'IaasVMBackupRequest' for VMs.")
         now = self.world.now()
         expiry = _expiry(props, now)
         self._refuse_backup(item)
@@ -337,7 +340,7 @@ class BackupResponses(Responses[BackupBackend]):
         for point in self.backend.visible_points(item):
             if point["id"] == request.params["recoveryPointId"]:
                 return Response(200, self.backend.point_view(item, point))
-        raise ArmError(404, "BMSUserErrorRecoveryPointNotFound", "The recovery point was not found.")
+        raise NotFound("BMSUserErrorRecoveryPointNotFound", "The recovery point was not found.")
 
     # -- jobs --------------------------------------------------------------------------------
     def list_jobs(self, request: Request) -> Response:
@@ -366,7 +369,7 @@ class BackupResponses(Responses[BackupBackend]):
         body = request.json()
         resource_id = body.get("resourceId")
         if body.get("resourceType", "VM") != "VM" or not isinstance(resource_id, str):
-            raise ArmError(400, "BMSUserErrorInvalidInput", "Give resourceType 'VM' and the VM's resourceId.")
+            raise InvalidBackupInput("Give resourceType 'VM' and the VM's resourceId.")
         key = backend.by_vm.get(resource_id.lower())
         vm = self.world.backend(ComputeBackend).find_vm(resource_id)
         if key is None:
@@ -418,8 +421,7 @@ class BackupResponses(Responses[BackupBackend]):
                         },
                     },
                 )
-        raise ArmError(
-            404,
+        raise NotFound(
             "BMSUserErrorContainerObjectNotFound",
             f"The container '{name}' is not registered with the vault.",
         )
@@ -439,8 +441,7 @@ class BackupResponses(Responses[BackupBackend]):
     def _operation(self, request: Request) -> Operation:
         op = operations(self.world).get(request.params["operationId"])
         if op is None:
-            raise ArmError(
-                404,
+            raise NotFound(
                 "BMSUserErrorOperationNotFound",
                 f"The operation '{request.params['operationId']}' was not found.",
             )
@@ -472,7 +473,7 @@ class BackupResponses(Responses[BackupBackend]):
         vault = self._vault(request)
         props = request.json().get("properties")
         if not isinstance(props, dict):
-            raise ArmError(400, "BMSUserErrorInvalidInput", "The vault configuration needs 'properties'.")
+            raise InvalidBackupInput("The vault configuration needs 'properties'.")
         self.world.backend(VaultsBackend).set_soft_delete(vault, props)
         return Response(200, self.world.backend(VaultsBackend).vault_config(vault))
 
@@ -480,28 +481,23 @@ class BackupResponses(Responses[BackupBackend]):
         """An on-demand backup's refusals, in the order Azure Backup checks them."""
         backend = self.backend
         if item["softDeleted"] or item["state"] == "ProtectionStopped" or not item["policy"]:
-            raise ArmError(
-                400,
-                "BMSUserErrorInvalidInput",
+            raise InvalidBackupInput(
                 "Input provided for the call is invalid. Protection of this item is stopped; resume protection "
-                "before taking an on-demand backup.",
+                "before taking an on-demand backup."
             )
         if backend._busy(item):
-            raise ArmError(
-                409,
+            raise Conflict(
                 "BMSUserErrorObjectLocked",
                 "Another operation is in progress on the selected item. Wait until the previous operation is "
                 "completed and then retry.",
             )
         if backend.running_snapshot(item) is not None:
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "UserErrorBackupOperationInProgress",
                 "Unable to initiate backup as another backup operation is currently in progress.",
             )
         if backend.on_demand_today(item) >= self.world.config["onDemandDailyLimit"]:
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "CloudDosAbsoluteLimitReached",
                 "Operation is blocked as you have reached the limit on number of operations permitted in 24 hours.",
             )
@@ -525,23 +521,15 @@ def _expiry(props: dict[str, Any], now: float) -> float:
         try:
             expiry = parse_iso(str(expiry_text)).timestamp()
         except ValueError:
-            raise ArmError(
-                400,
-                "BMSUserErrorInvalidInput",
-                f"recoveryPointExpiryTimeInUTC '{expiry_text}' is not a date-time.",
+            raise InvalidBackupInput(
+                f"recoveryPointExpiryTimeInUTC '{expiry_text}' is not a date-time."
             ) from None
     else:
         expiry = now + 30 * 86400
     if expiry <= now:
-        raise ArmError(
-            400, "BMSUserErrorInvalidInput", "The recovery point expiry time must be in the future (UTC)."
-        )
+        raise InvalidBackupInput("The recovery point expiry time must be in the future (UTC).")
     if expiry > now + MAX_RETAIN_DAYS * 86400:
-        raise ArmError(
-            400,
-            "BMSUserErrorInvalidInput",
-            "The recovery point expiry time can be at most 99 years ahead.",
-        )
+        raise InvalidBackupInput("The recovery point expiry time can be at most 99 years ahead.")
     return expiry
 
 
@@ -583,10 +571,8 @@ def _protectable_view(vault: dict[str, Any], vm: dict[str, Any]) -> dict[str, An
 def _check_iaasvm(filters: dict[str, str]) -> None:
     management = filters.get("backupManagementType", "AzureIaasVM")
     if management.lower() != "azureiaasvm":
-        raise ArmError(
-            501,
-            "NotImplemented",
-            f"armsim simulates backupManagementType 'AzureIaasVM' only, not '{management}'.",
+        raise NotImplementedOnArmsim(
+            f"armsim simulates backupManagementType 'AzureIaasVM' only, not '{management}'."
         )
 
 

@@ -8,7 +8,13 @@ import uuid
 from typing import Any
 
 from armsim.core.clock import iso
-from armsim.core.errors import ArmError, resource_not_found
+from armsim.core.errors import (
+    BadRequest,
+    Conflict,
+    InvalidRequestContent,
+    NotFound,
+    resource_not_found,
+)
 from armsim.core.http import Router
 from armsim.core.operations import operations
 from armsim.core.world import DEFAULT_CONFIG, Provider
@@ -75,23 +81,20 @@ class ComputeBackend(Provider):
         rg = self.world.backend(ResourcesBackend).require_group(subscription_id, group)
         location = body.get("location")
         if not isinstance(location, str) or not location:
-            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+            raise BadRequest("LocationRequired", "The location property is required for this definition.")
         location = normalize_location(location)
         props = body.get("properties") or {}
         if not isinstance(props, dict):
-            raise ArmError(
-                400, "InvalidRequestContent", "The 'properties' of a virtual machine must be an object."
-            )
+            raise InvalidRequestContent("The 'properties' of a virtual machine must be an object.")
         tags = body.get("tags") or {}
         if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
-            raise ArmError(400, "InvalidRequestContent", "The 'tags' must be an object of string values.")
+            raise InvalidRequestContent("The 'tags' must be an object of string values.")
         if len(tags) > 50:
-            raise ArmError(400, "InvalidTagCount", "The number of tags exceeds the limit of 50.")
+            raise BadRequest("InvalidTagCount", "The number of tags exceeds the limit of 50.")
         key = vm_id(subscription_id, group, name).lower()
         existing = self.vms.get(key)
         if existing is not None and existing["model"]["location"] != location:
-            raise ArmError(
-                409,
+            raise Conflict(
                 "PropertyChangeNotAllowed",
                 "Changing property 'location' is not allowed.",
             )
@@ -99,8 +102,7 @@ class ComputeBackend(Provider):
         data_disks = storage.get("dataDisks") or []
         luns = [d.get("lun") for d in data_disks]
         if any(not isinstance(lun, int) or not 0 <= lun <= 63 for lun in luns) or len(set(luns)) != len(luns):
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "InvalidParameter",
                 "Each data disk needs a unique 'lun' from 0 to 63.",
             )
@@ -111,7 +113,7 @@ class ComputeBackend(Provider):
                 and disk_id.lower() not in self.disks
                 and str(disk.get("createOption", "")).lower() == "attach"
             ):
-                raise ArmError(404, "NotFound", f"Disk '{disk_id}' was not found.")
+                raise NotFound("NotFound", f"Disk '{disk_id}' was not found.")
 
         model = copy.deepcopy(existing["model"]) if existing else {}
         model.update(
@@ -177,9 +179,9 @@ class ComputeBackend(Provider):
                 self._boot_from_restored_disks(record_sim, restored)
         for field_name, value in (sim or {}).items():
             if field_name == "agent" and value not in AGENT_STATES:
-                raise ArmError(400, "InvalidParameter", f"agent must be one of {', '.join(AGENT_STATES)}")
+                raise BadRequest("InvalidParameter", f"agent must be one of {', '.join(AGENT_STATES)}")
             if field_name == "power" and value not in POWER_STATES:
-                raise ArmError(400, "InvalidParameter", f"power must be one of {', '.join(POWER_STATES)}")
+                raise BadRequest("InvalidParameter", f"power must be one of {', '.join(POWER_STATES)}")
             record_sim[field_name] = value
         record_sim["updated"] = self.world.now()
         op = operations(self.world).begin(
@@ -197,7 +199,7 @@ class ComputeBackend(Provider):
         tags = body.get("tags")
         if tags is not None:
             if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
-                raise ArmError(400, "InvalidRequestContent", "The 'tags' must be an object of string values.")
+                raise InvalidRequestContent("The 'tags' must be an object of string values.")
             record["model"]["tags"] = dict(tags)
         if isinstance(body.get("properties"), dict):
             for key, value in body["properties"].items():
@@ -363,7 +365,7 @@ class ComputeBackend(Provider):
         rg = self.world.backend(ResourcesBackend).require_group(subscription_id, group)
         location = body.get("location")
         if not isinstance(location, str) or not location:
-            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+            raise BadRequest("LocationRequired", "The location property is required for this definition.")
         disk_id = f"/subscriptions/{subscription_id}/resourceGroups/{rg['name']}/providers/{DISK_TYPE}/{name}"
         props = dict(body.get("properties") or {})
         props.setdefault("diskSizeGB", 128)
@@ -424,8 +426,7 @@ class ComputeBackend(Provider):
             return None
         owner = self.attachments().get(disk_id.lower())
         if owner:
-            raise ArmError(
-                409,
+            raise Conflict(
                 "OperationNotAllowed",
                 f"Disk {disk['name']} is attached to VM {owner}.",
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from armsim.compute.models import NEVER, ComputeBackend
-from armsim.core.errors import ArmError
+from armsim.core.errors import BadRequest, NotFound, NotImplementedOnArmsim
 from armsim.core.http import Endpoint, Request, Response
 from armsim.core.operations import operations
 from armsim.core.paging import paged
@@ -74,9 +74,7 @@ class ComputeResponses(Responses[ComputeBackend]):
     def get_vm(self, request: Request) -> Response:
         expand = request.query.get("$expand", "")
         if expand and expand.lower() not in ("instanceview", "userdata", "resiliencypolicy"):
-            raise ArmError(
-                400, "InvalidParameter", f"The value '{expand}' of parameter '$expand' is not valid."
-            )
+            raise BadRequest("InvalidParameter", f"The value '{expand}' of parameter '$expand' is not valid.")
         record = self.backend.get_vm(*_vm_ids(request))
         return Response(200, self.backend.view(record, instance_view=expand.lower() == "instanceview"))
 
@@ -110,7 +108,7 @@ class ComputeResponses(Responses[ComputeBackend]):
     def operation_status(self, request: Request) -> Response:
         op = operations(self.world).get(request.params["operationId"])
         if op is None:
-            raise ArmError(404, "NotFound", f"The operation '{request.params['operationId']}' was not found.")
+            raise NotFound("NotFound", f"The operation '{request.params['operationId']}' was not found.")
         now = self.world.now()
         if request.query.get("monitor") == "true":
             # The Location URL of a delete or power action: 202 until done, then 200 with no body.
@@ -223,4 +221,4 @@ def _disk_ids(request: Request) -> tuple[str, str, str]:
 
 def _refuse_filter(request: Request) -> None:
     if request.query.get("$filter"):
-        raise ArmError(501, "NotImplemented", "armsim does not simulate $filter on virtual machine lists.")
+        raise NotImplementedOnArmsim("armsim does not simulate $filter on virtual machine lists.")

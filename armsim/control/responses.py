@@ -17,7 +17,7 @@ from armsim.compute.models import ComputeBackend
 from armsim.control.models import ControlBackend
 from armsim.core.auth import issue_token
 from armsim.core.clock import parse_iso
-from armsim.core.errors import ArmError
+from armsim.core.errors import BadRequest, ResourceNotFound, Unauthorized
 from armsim.core.http import Endpoint, Handler, Request, Response
 from armsim.core.responses import Responses
 from armsim.eventgrid.models import EventGridBackend
@@ -75,10 +75,10 @@ class ControlResponses(Responses[ControlBackend]):
         presented = request.headers.get("x-identity-header", "")
         expected = self.backend.identity_header
         if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
-            raise ArmError(401, "Unauthorized", "The X-IDENTITY-HEADER header is missing or wrong.")
+            raise Unauthorized("Unauthorized", "The X-IDENTITY-HEADER header is missing or wrong.")
         resource = request.query.get("resource") or request.query.get("scope")
         if not resource:
-            raise ArmError(400, "BadRequest", "The 'resource' query parameter is required.")
+            raise BadRequest("BadRequest", "The 'resource' query parameter is required.")
         # A user-assigned identity is chosen by client_id, principal_id (object_id) or mi_res_id, as
         # on App Service; each is a principal of its own (ARM throttles per principal).
         chosen = {
@@ -160,7 +160,7 @@ class ControlResponses(Responses[ControlBackend]):
         compute = self.world.backend(ComputeBackend)
         record = compute.find_vm(str(data["id"]))
         if record is None:
-            raise ArmError(404, "ResourceNotFound", f"No VM {data['id']}")
+            raise ResourceNotFound(f"No VM {data['id']}")
         for field in ("agent", "power", "provisioningState", "agentVersion"):
             if field in data:
                 record["sim"][field] = data[field]
@@ -241,7 +241,7 @@ def _guarded(handler: Handler, path: str, request: Request) -> Response:
     try:
         return handler(request)
     except (ValueError, KeyError, TypeError) as exc:
-        raise ArmError(400, "InvalidControlRequest", f"{path}: {exc}") from None
+        raise BadRequest("InvalidControlRequest", f"{path}: {exc}") from None
 
 
 def _body(request: Request) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from armsim.backup.models import BackupBackend
 from armsim.compute.models import ComputeBackend
-from armsim.core.errors import ArmError
+from armsim.core.errors import ResourceNotFound
 from armsim.resources.models import ResourcesBackend
 from armsim.storage.models import StorageBackend
 from armsim.vaults.models import VaultsBackend
@@ -214,7 +214,7 @@ def apply_seed(world: World, data: dict[str, Any]) -> dict[str, int]:
 def _vault(vaults: VaultsBackend, vault_id: str) -> dict[str, Any]:
     record = vaults.find(vault_id)
     if record is None:
-        raise ArmError(404, "ResourceNotFound", f"No vault {vault_id}")
+        raise ResourceNotFound(f"No vault {vault_id}")
     return record
 
 

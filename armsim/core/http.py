@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from armsim.core.errors import ArmError
+from armsim.core.errors import InvalidRequestContent
 
 if TYPE_CHECKING:
     from armsim.core.responses import Responses
@@ -31,25 +31,19 @@ class Request:
         """The body parsed as JSON; malformed JSON is ARM's InvalidRequestContent."""
         if self._json is None:
             if not self.body.strip():
-                raise ArmError(
-                    400,
-                    "InvalidRequestContent",
+                raise InvalidRequestContent(
                     "The request content was invalid and could not be deserialized: "
-                    "'The request body is empty.'",
+                    "'The request body is empty.'"
                 )
             try:
                 self._json = json.loads(self.body)
             except (ValueError, UnicodeDecodeError) as exc:
-                raise ArmError(
-                    400,
-                    "InvalidRequestContent",
-                    f"The request content was invalid and could not be deserialized: '{exc}'.",
+                raise InvalidRequestContent(
+                    f"The request content was invalid and could not be deserialized: '{exc}'."
                 ) from None
             if not isinstance(self._json, dict):
-                raise ArmError(
-                    400,
-                    "InvalidRequestContent",
-                    "The request content was invalid and could not be deserialized: 'expected a JSON object'.",
+                raise InvalidRequestContent(
+                    "The request content was invalid and could not be deserialized: 'expected a JSON object'."
                 )
         return self._json
 

@@ -22,7 +22,7 @@ from armsim.core.auth import (
     check_bearer,
 )
 from armsim.core.certs import CertFiles, ensure_certs
-from armsim.core.errors import ArmError, not_implemented
+from armsim.core.errors import ArmError, BadRequest, PayloadTooLarge, TooManyRequests, not_implemented
 from armsim.core.http import Request, Response, Route, Router
 from armsim.core.throttling import Decision, kind_of, principal_of, throttled_error_body
 from armsim.core.world import World
@@ -163,8 +163,8 @@ class ArmSim:
             limit = MAX_CONTROL_BODY if path.startswith("/_armsim/") else MAX_BODY
             if length > limit:
                 h.close_connection = True
-                raise ArmError(
-                    413, "RequestEntityTooLarge", f"The request body of {length} bytes exceeds 4 MB."
+                raise PayloadTooLarge(
+                    "RequestEntityTooLarge", f"The request body of {length} bytes exceeds 4 MB."
                 )
             body = h.rfile.read(length) if length else b""
             request = Request(h.command, path, query, headers, body, base_url)
@@ -197,8 +197,7 @@ class ArmSim:
                 )
                 if not decision.allowed:
                     error = throttled_error_body(decision)["error"]
-                    raise ArmError(
-                        429,
+                    raise TooManyRequests(
                         error["code"],
                         error["message"],
                         headers={"Retry-After": str(decision.retry_after)},
@@ -260,20 +259,17 @@ class ArmSim:
         assert route.api_versions is not None
         supported = "', '".join(sorted(route.api_versions, reverse=True))
         if not version:
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "MissingApiVersionParameter",
                 "The api-version query parameter (?api-version=) is required for all requests.",
             )
         if not _API_VERSION.match(version):
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "InvalidApiVersionParameter",
                 f"The api-version '{version}' is invalid. The supported versions are '{supported}'.",
             )
         if version not in route.api_versions:
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "NoRegisteredProviderFound",
                 f"No registered resource provider found for location 'global' and API version '{version}' "
                 f"for type '{route.resource_type}'. The supported api-versions are '{supported}'.",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from armsim.backup.models import BackupBackend
-from armsim.core.errors import ArmError
+from armsim.core.errors import BadRequest, NotFound
 from armsim.core.world import Provider
 from armsim.vaults.models import VaultsBackend
 
@@ -146,8 +146,7 @@ class LogAnalyticsBackend(Provider):
     def add_workspace(self, data: dict[str, Any]) -> dict[str, Any]:
         workspace_id = str(data.get("workspaceId", ""))
         if not GUID.match(workspace_id):
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "InvalidControlRequest",
                 f"/loganalytics/workspaces: workspaceId must be a GUID (a workspace's customerId), not {workspace_id!r}.",
             )
@@ -155,8 +154,7 @@ class LogAnalyticsBackend(Provider):
         if vault_ids is not None and (
             not isinstance(vault_ids, list) or not all(isinstance(v, str) for v in vault_ids)
         ):
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "InvalidControlRequest",
                 "/loganalytics/workspaces: vaultIds must be a list of vault ids.",
             )
@@ -170,7 +168,7 @@ class LogAnalyticsBackend(Provider):
 
     def remove_workspace(self, workspace_id: str) -> None:
         if self.workspaces.pop(workspace_id.lower(), None) is None:
-            raise ArmError(404, "InvalidControlRequest", f"No workspace {workspace_id} is registered.")
+            raise NotFound("InvalidControlRequest", f"No workspace {workspace_id} is registered.")
         self.world.changed()
 
     def workspace(self, workspace_id: str) -> dict[str, Any] | None:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from armsim.backup.models import BackupBackend
 from armsim.compute.models import ComputeBackend
 from armsim.core.clock import iso
-from armsim.core.errors import ArmError
+from armsim.core.errors import BadRequest
 from armsim.core.world import Provider
 from armsim.resources.models import ResourcesBackend
 from armsim.vaults.models import VaultsBackend
@@ -216,8 +216,7 @@ class ResourceGraphBackend(Provider):
         for group in groups:
             record = self.management_groups.get(group.lower())
             if record is None:
-                raise ArmError(
-                    400,
+                raise BadRequest(
                     "BadRequest",
                     "Please provide below info when asking for support: timestamp = "
                     f"{iso(self.world.clock.now())}, correlationId = {uuid.uuid4()}.",

@@ -19,7 +19,7 @@ import uuid
 from typing import Any
 
 from armsim.core.clock import iso
-from armsim.core.errors import ArmError
+from armsim.core.errors import ArmError, BadRequest, TooManyRequests
 from armsim.core.http import Endpoint, Request, Response
 from armsim.core.responses import Responses
 from armsim.resourcegraph.engine import QueryError, run
@@ -39,7 +39,7 @@ def _support(backend: ResourceGraphBackend) -> str:
 
 
 def bad_request(backend: ResourceGraphBackend, details: list[dict[str, Any]]) -> ArmError:
-    return ArmError(400, "BadRequest", _support(backend), details=details)
+    return BadRequest("BadRequest", _support(backend), details=details)
 
 
 def invalid_query(backend: ResourceGraphBackend, extra: dict[str, Any]) -> ArmError:
@@ -88,8 +88,7 @@ class ResourceGraphResponses(Responses[ResourceGraphBackend]):
             "x-ms-user-quota-resets-after": hhmmss(resets),
         }
         if not allowed:
-            raise ArmError(
-                429,
+            raise TooManyRequests(
                 "RateLimiting",
                 _support(backend),
                 headers=quota_headers,
@@ -113,7 +112,7 @@ class ResourceGraphResponses(Responses[ResourceGraphBackend]):
         try:
             return Response(201, self.backend.add_management_group(request.json()))
         except ValueError as exc:
-            raise ArmError(400, "InvalidControlRequest", f"/resourcegraph/managementGroups: {exc}") from None
+            raise BadRequest("InvalidControlRequest", f"/resourcegraph/managementGroups: {exc}") from None
 
     def list_management_groups(self, request: Request) -> Response:
         return Response(200, {"value": list(self.backend.management_groups.values())})

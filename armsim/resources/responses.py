@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from armsim.core.errors import ArmError
+from armsim.core.errors import BadRequest, InvalidRequestContent, NotFound
 from armsim.core.http import Endpoint, Request, Response
 from armsim.core.operations import operations
 from armsim.core.paging import paged
@@ -45,10 +45,10 @@ class ResourcesResponses(Responses[ResourcesBackend]):
         body = request.json()
         location = body.get("location")
         if not isinstance(location, str) or not location:
-            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+            raise BadRequest("LocationRequired", "The location property is required for this definition.")
         tags = body.get("tags") or {}
         if not isinstance(tags, dict):
-            raise ArmError(400, "InvalidRequestContent", "The 'tags' property must be an object.")
+            raise InvalidRequestContent("The 'tags' property must be an object.")
         group, created = self.backend.put_group(
             request.params["subscriptionId"],
             request.params["resourceGroupName"],
@@ -82,8 +82,8 @@ class ResourcesResponses(Responses[ResourcesBackend]):
         op = operations(self.world).get(request.params["operationId"])
         now = self.world.now()
         if op is None:
-            raise ArmError(
-                404, "OperationNotFound", f"The operation '{request.params['operationId']}' was not found."
+            raise NotFound(
+                "OperationNotFound", f"The operation '{request.params['operationId']}' was not found."
             )
         if not op.finished(now):
             return Response(

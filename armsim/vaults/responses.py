@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from armsim.core.errors import ArmError
+from armsim.core.errors import NotFound
 from armsim.core.http import Endpoint, Request, Response
 from armsim.core.operations import operations
 from armsim.core.paging import paged
@@ -60,8 +60,8 @@ class VaultsResponses(Responses[VaultsBackend]):
     def vault_operation_status(self, request: Request) -> Response:
         op = operations(self.world).get(request.params["operationId"])
         if op is None:
-            raise ArmError(
-                404, "OperationNotFound", f"The operation '{request.params['operationId']}' was not found."
+            raise NotFound(
+                "OperationNotFound", f"The operation '{request.params['operationId']}' was not found."
             )
         now = self.world.now()
         return Response(
