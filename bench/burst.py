@@ -59,7 +59,9 @@ def protected_times(stack: Any) -> dict[str, float]:
     """VM name -> when armsim's topic received its Protected outcome (Unix time)."""
     import datetime as dt
 
-    topic = stack.armsim.world.provider("eventgrid").topic("autopilot-events")
+    from armsim.eventgrid.models import EventGridBackend
+
+    topic = stack.armsim.world.backend(EventGridBackend).topic("autopilot-events")
     found: dict[str, float] = {}
     for entry in topic["events"]:
         event = entry["event"]

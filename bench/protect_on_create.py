@@ -140,7 +140,9 @@ def _received(stack: Any, event: dict[str, Any]) -> float:
     """When armsim's topic received the outcome event (its 'received' stamp), as a Unix time."""
     import datetime as dt
 
-    topic = stack.armsim.world.provider("eventgrid").topic("autopilot-events")
+    from armsim.eventgrid.models import EventGridBackend
+
+    topic = stack.armsim.world.backend(EventGridBackend).topic("autopilot-events")
     for entry in topic["events"]:
         if entry["event"]["id"] == event["id"]:
             return dt.datetime.fromisoformat(

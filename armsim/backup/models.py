@@ -21,11 +21,10 @@ from armsim.backup import quotas, restore
 from armsim.backup.errorcodes import JOB_ERRORS, error_details
 from armsim.compute.models import ComputeBackend
 from armsim.core.clock import iso
-from armsim.core.errors import ArmError
+from armsim.core.errors import ArmError, BadRequest, Conflict, InvalidBackupInput, NotFound, ResourceNotFound
 from armsim.core.http import Router
 from armsim.core.operations import Operation, operations
 from armsim.core.world import Provider
-from armsim.resources.models import ResourcesBackend
 from armsim.vaults import security as posture
 from armsim.vaults.models import VaultsBackend
 
@@ -110,27 +109,12 @@ class BackupBackend(Provider):
         self._schedule: list[tuple[float, str, str]] = []  # (due, item id, policy id)
 
     def register(self, router: Router) -> None:
-        from armsim.backup import responses
+        from armsim.backup.responses import ROUTES, BackupResponses
 
-        responses.register(router, self)
-
-    @property
-    def vaults(self) -> VaultsBackend:
-        backend: VaultsBackend = self.world.provider("vaults")
-        return backend
-
-    @property
-    def compute(self) -> ComputeBackend:
-        backend: ComputeBackend = self.world.provider("compute")
-        return backend
-
-    @property
-    def resources(self) -> ResourcesBackend:
-        backend: ResourcesBackend = self.world.provider("resources")
-        return backend
+        router.mount(BackupResponses(self), ROUTES)
 
     def vault(self, subscription_id: str, group: str, name: str) -> dict[str, Any]:
-        return self.vaults.get(subscription_id, group, name)
+        return self.world.backend(VaultsBackend).get(subscription_id, group, name)
 
     # -- policies --------------------------------------------------------------------------
     def put_policy(
@@ -171,8 +155,7 @@ class BackupBackend(Provider):
     def get_policy(self, vault: dict[str, Any], name: str) -> dict[str, Any]:
         policy_id = f"{vault['model']['id']}/backupPolicies/{name}"
         if policy_id.lower() not in self.policies:
-            raise ArmError(
-                404,
+            raise NotFound(
                 "BMSUserErrorPolicyNotFound",
                 f"The backup policy '{name}' was not found in vault '{vault['model']['name']}'.",
             )
@@ -181,8 +164,7 @@ class BackupBackend(Provider):
     def delete_policy(self, vault: dict[str, Any], name: str) -> None:
         policy = self.get_policy(vault, name)
         if policy["properties"]["protectedItemsCount"]:
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "BMSUserErrorPolicyInUse",
                 f"The policy '{name}' is associated with {policy['properties']['protectedItemsCount']} protected "
                 "item(s). Move them to another policy or stop their protection before deleting it.",
@@ -208,11 +190,9 @@ class BackupBackend(Provider):
             guard,
             re.IGNORECASE,
         ):
-            raise ArmError(
-                400,
-                "BMSUserErrorInvalidInput",
+            raise InvalidBackupInput(
                 "Input provided for the call is invalid. properties.resourceGuardResourceId must be the id of a "
-                "Microsoft.DataProtection/resourceGuards resource.",
+                "Microsoft.DataProtection/resourceGuards resource."
             )
         record = {
             "name": name,
@@ -226,10 +206,8 @@ class BackupBackend(Provider):
     def get_guard_proxy(self, vault: dict[str, Any], name: str) -> dict[str, Any]:
         record = self.guard_proxies.get(vault["model"]["id"].lower(), {}).get(name.lower())
         if record is None:
-            raise ArmError(
-                404,
-                "ResourceNotFound",
-                f"The resource guard proxy '{name}' was not found in vault '{vault['model']['name']}'.",
+            raise ResourceNotFound(
+                f"The resource guard proxy '{name}' was not found in vault '{vault['model']['name']}'."
             )
         return self.guard_proxy_view(vault, record)
 
@@ -272,7 +250,7 @@ class BackupBackend(Provider):
         location = vault["model"]["location"]
         return [
             vm
-            for vm in self.compute.list_vms(subscription)
+            for vm in self.world.backend(ComputeBackend).list_vms(subscription)
             if vm["model"]["location"] == location
             and vm["model"]["id"].lower() not in self.by_vm
             and self.discovered(vault, vm)
@@ -289,8 +267,7 @@ class BackupBackend(Provider):
             else None
         )
         if item is None:
-            raise ArmError(
-                404,
+            raise NotFound(
                 "BMSUserErrorDataSourceObjectNotFound",
                 "Item not found. Selected item might have been deleted. Please check if item is registered to the "
                 f"vault. (The protected item '{name}' was not found in container '{container}' of vault "
@@ -315,15 +292,14 @@ class BackupBackend(Provider):
         Enabling protection in a full vault is accepted and its operation fails (`seeding`: refused
         with a ValueError, since no estate can hold more than Azure allows)."""
         if fabric.lower() != "azure":
-            raise ArmError(400, "BMSUserErrorInvalidInput", f"Fabric '{fabric}' is not valid; use 'Azure'.")
+            raise InvalidBackupInput(f"Fabric '{fabric}' is not valid; use 'Azure'.")
         props = body.get("properties")
         if not isinstance(props, dict):
-            raise ArmError(400, "BMSUserErrorInvalidInput", "The protected item needs 'properties'.")
+            raise InvalidBackupInput("The protected item needs 'properties'.")
         key = self.item_id(vault, container, name).lower()
         existing = self.items.get(key)
         if existing is not None and self._busy(existing):
-            raise ArmError(
-                409,
+            raise Conflict(
                 "BMSUserErrorObjectLocked",
                 "Another operation is in progress on the selected item. Wait until the previous operation is "
                 "completed and then retry.",
@@ -336,31 +312,24 @@ class BackupBackend(Provider):
                 return existing, self._job_operation(
                     vault, existing, "Undelete", None, {"Undelete flag": "True"}
                 )
-            raise ArmError(
-                400,
-                "BMSUserErrorInvalidInput",
+            raise InvalidBackupInput(
                 "The item is in soft-deleted state. Undelete it (PUT with isRehydrate true) before "
-                "resuming protection.",
+                "resuming protection."
             )
         vm_id = props.get("sourceResourceId") or props.get("virtualMachineId") or (existing or {}).get("vm")
         if not vm_id:
-            raise ArmError(
-                400, "BMSUserErrorInvalidInput", "properties.sourceResourceId (the VM's id) is required."
-            )
+            raise InvalidBackupInput("properties.sourceResourceId (the VM's id) is required.")
         sub, _, vm_name, expected_container = names_for(vm_id)
         if container.lower() != f"iaasvmcontainer;{expected_container}".lower() or name.lower() != (
             f"vm;{expected_container}".lower()
         ):
-            raise ArmError(
-                400,
-                "BMSUserErrorInvalidInput",
+            raise InvalidBackupInput(
                 f"The container and item names must be 'IaasVMContainer;{expected_container}' and "
-                f"'VM;{expected_container}' for VM '{vm_id}'.",
+                f"'VM;{expected_container}' for VM '{vm_id}'."
             )
-        vm = self.compute.find_vm(vm_id)
+        vm = self.world.backend(ComputeBackend).find_vm(vm_id)
         if vm is None and existing is None:
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "BMSUserErrorInvalidConfigureProtectionRequest",
                 f"{CONFIGURE_MESSAGE} The virtual machine '{vm_id}' does not exist.",
             )
@@ -368,8 +337,7 @@ class BackupBackend(Provider):
         if existing is None:
             assert vm is not None
             if sub.lower() != vault_sub.lower() or vm["model"]["location"] != vault["model"]["location"]:
-                raise ArmError(
-                    400,
+                raise BadRequest(
                     "BMSUserErrorInvalidConfigureProtectionRequest",
                     f"{CONFIGURE_MESSAGE} The virtual machine is in {vm['model']['location']} (subscription {sub}) and the vault in "
                     f"{vault['model']['location']} (subscription {vault_sub}). A VM can be protected only by a "
@@ -378,15 +346,13 @@ class BackupBackend(Provider):
             other = self.by_vm.get(vm_id.lower())
             if other is not None and other != key:
                 other_vault = self.items[other]["vault"].split("/")[-1]
-                raise ArmError(
-                    400,
+                raise BadRequest(
                     "BMSUserErrorInvalidConfigureProtectionRequest",
                     f"{CONFIGURE_MESSAGE} The virtual machine is already protected by vault '{other_vault}'. A VM can be protected by "
                     "one vault only; stop its protection there and delete its backup data first.",
                 )
             if not self.discovered(vault, vm):
-                raise ArmError(
-                    400,
+                raise BadRequest(
                     "BMSUserErrorInvalidConfigureProtectionRequest",
                     f"{CONFIGURE_MESSAGE} The virtual machine '{vm_name}' has not been discovered by vault '{vault['model']['name']}' "
                     "yet. Run refreshContainers (discovery) and retry.",
@@ -395,20 +361,15 @@ class BackupBackend(Provider):
         policy_id = props.get("policyId") or ""
         if not stopping:
             if not policy_id:
-                raise ArmError(
-                    400, "BMSUserErrorInvalidInput", "properties.policyId is required to protect a VM."
-                )
+                raise InvalidBackupInput("properties.policyId is required to protect a VM.")
             policy = self.policies.get(policy_id.lower())
             if policy is None or not policy_id.lower().startswith(vault["model"]["id"].lower() + "/"):
-                raise ArmError(
-                    400,
-                    "BMSUserErrorInvalidInput",
+                raise InvalidBackupInput(
                     f"Input provided for the call is invalid. The backup policy '{policy_id.rsplit('/', 1)[-1]}' was not found in vault "
-                    f"'{vault['model']['name']}'.",
+                    f"'{vault['model']['name']}'."
                 )
             if vm is not None and _trusted_launch(vm) and policy["properties"]["policyType"] != "V2":
-                raise ArmError(
-                    400,
+                raise BadRequest(
                     "UserErrorTrustedLaunchVMRequiresEnhancedPolicy",
                     "Trusted Launch virtual machines can be protected only with an Enhanced (V2) policy.",
                 )
@@ -418,8 +379,7 @@ class BackupBackend(Provider):
             disk_luns = {d["lun"] for d in vm["model"]["properties"]["storageProfile"].get("dataDisks") or []}
             unknown = [lun for lun in luns if lun not in disk_luns]
             if unknown:
-                raise ArmError(
-                    400,
+                raise BadRequest(
                     "BMSUserErrorInvalidDiskLun",
                     f"The VM has no data disk at LUN(s) {unknown}; its data disks are at {sorted(disk_luns)}.",
                 )
@@ -489,19 +449,18 @@ class BackupBackend(Provider):
     def delete_item(self, vault: dict[str, Any], item: dict[str, Any]) -> Operation:
         """Stop protection and delete backup data; with soft delete on, the item is kept 14 days."""
         if self._busy(item):
-            raise ArmError(
-                409,
+            raise Conflict(
                 "BMSUserErrorObjectLocked",
                 "Another operation is in progress on the selected item. Wait until the previous operation is "
                 "completed and then retry.",
             )
-        security = self.vaults.security(vault)
+        security = self.world.backend(VaultsBackend).security(vault)
         visible = self.visible_points(item)
         if visible and posture.immutable(security):
             # Immutable vault: "A protected item can't have its recovery points deleted before their
             # respective expiry date" (Azure Backup docs, restricted operations); the code and message
             # are Azure's (captured), the status is armsim's choice.
-            raise ArmError(400, posture.IMMUTABLE_DENIED_CODE, posture.IMMUTABLE_DENIED_MESSAGE)
+            raise BadRequest(posture.IMMUTABLE_DENIED_CODE, posture.IMMUTABLE_DENIED_MESSAGE)
         points = str(len(visible))
         op = self._job_operation(vault, item, "DeleteBackupData", None, {"Number of Recovery Points": points})
         if posture.soft_delete_on(security):
@@ -533,8 +492,7 @@ class BackupBackend(Provider):
                 i for k, i in self.items.items() if k.startswith(vault_id.lower() + "/") and i["softDeleted"]
             ]
             if len(soft) == count:
-                raise ArmError(
-                    400,
+                raise BadRequest(
                     "ServiceResourceNotEmptyWithBackendMessage",
                     "Recovery Services vault cannot be deleted as there are backup items still present in soft "
                     "delete state. Visit the following link for the steps to permanently delete soft deleted items: "
@@ -545,8 +503,7 @@ class BackupBackend(Provider):
                     i["containerName"] for k, i in self.items.items() if k.startswith(vault_id.lower() + "/")
                 )
             )
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "ServiceResourceNotEmptyWithContainerDetails",
                 "Vault cannot be deleted as there are existing resources within the vault. Please ensure there are "
                 "no backup items, protected servers or backup management servers associated with this vault. "
@@ -660,7 +617,7 @@ class BackupBackend(Provider):
         config = self.world.config
         job = self._new_job(vault, item, "Backup", kind)
         job["start"] = start
-        vm = self.compute.find_vm(item["vm"])
+        vm = self.world.backend(ComputeBackend).find_vm(item["vm"])
         snapshot_code, transfer_code = self._plan_outcome(item, vm)
         snapshot_start = max(start, item["snapshotBusy"])
         snapshot_end = snapshot_start + config["snapshotSeconds"]
@@ -909,7 +866,7 @@ class BackupBackend(Provider):
             vault["model"]["id"]
         ).get(job_id)
         if job is None or job["start"] > self.world.now():
-            raise ArmError(404, "BMSUserErrorJobNotFound", f"The job '{job_id}' was not found in the vault.")
+            raise NotFound("BMSUserErrorJobNotFound", f"The job '{job_id}' was not found in the vault.")
         return job
 
     # -- recovery points -------------------------------------------------------------------
@@ -951,7 +908,7 @@ class BackupBackend(Provider):
             "exclusion": bool(item["exclusion"]),
             # What a restore of the point makes (armsim/backup/restore.py): the backed-up disks' sizes
             # and SKUs, and whether the VM had an agent.
-            "restore": restore.disk_facts(self.compute, vm, included) if vm else None,
+            "restore": restore.disk_facts(self.world.backend(ComputeBackend), vm, included) if vm else None,
         }
         job["recoveryPoint"] = point_id
         job["retainUntil"] = retain_until
@@ -1038,7 +995,7 @@ class BackupBackend(Provider):
             item = self.items.get(item_key)
             if item is None or item["policy"].lower() != policy_key or item["state"] == "ProtectionStopped":
                 continue  # the item moved on; its new schedule is already queued
-            vault_record = self.vaults.find(item["vault"])
+            vault_record = self.world.backend(VaultsBackend).find(item["vault"])
             if vault_record is None:
                 continue
             properties = self.policies[policy_key]["properties"]
@@ -1129,6 +1086,6 @@ def filter_time(value: str) -> float:
 
         return parse_iso(value).timestamp()
     except ValueError:
-        raise ArmError(
-            400, "BMSUserErrorInvalidFilter", f"The time '{value}' in the job filter is not valid."
+        raise BadRequest(
+            "BMSUserErrorInvalidFilter", f"The time '{value}' in the job filter is not valid."
         ) from None

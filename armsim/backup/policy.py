@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 from armsim.core.clock import parse_iso
-from armsim.core.errors import ArmError
+from armsim.core.errors import ArmError, BadRequest, NotImplementedOnArmsim
 
 # Standard-time UTC offsets (hours) of the Windows time zones armsim knows.
 TIME_ZONES: dict[str, float] = {
@@ -40,8 +40,7 @@ POLICY_INPUT_MESSAGE = (
 
 def _invalid(reason: str) -> ArmError:
     """Azure's catch-all policy error; armsim names the exact reason in the error's details."""
-    return ArmError(
-        400,
+    return BadRequest(
         "BMSUserErrorInvalidPolicyInput",
         POLICY_INPUT_MESSAGE,
         details=[{"code": "BMSUserErrorInvalidPolicyInput", "message": reason}],
@@ -54,10 +53,8 @@ def validate(properties: dict[str, Any]) -> dict[str, Any]:
         raise _invalid("The policy needs 'properties'.")
     management = properties.get("backupManagementType")
     if management != "AzureIaasVM":
-        raise ArmError(
-            501,
-            "NotImplemented",
-            f"armsim simulates backupManagementType 'AzureIaasVM' policies only, not {management!r}.",
+        raise NotImplementedOnArmsim(
+            f"armsim simulates backupManagementType 'AzureIaasVM' policies only, not {management!r}."
         )
     policy_type = properties.get("policyType") or "V1"
     if policy_type not in ("V1", "V2"):
@@ -75,9 +72,7 @@ def validate(properties: dict[str, Any]) -> dict[str, Any]:
         raise _invalid(f"The time zone '{time_zone}' is not a Windows time zone id Azure Backup knows.")
     frequency, times, days = schedule_of(properties)
     if frequency not in ("Daily", "Weekly"):
-        raise ArmError(
-            501, "NotImplemented", f"armsim simulates Daily and Weekly schedules, not '{frequency}'."
-        )
+        raise NotImplementedOnArmsim(f"armsim simulates Daily and Weekly schedules, not '{frequency}'.")
     if not times:
         raise _invalid("The schedule needs a run time.")
     if policy_type == "V1" and len(times) != 1:

@@ -20,13 +20,21 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from armsim.core.errors import ArmError, resource_group_not_found
+from armsim.compute.models import ComputeBackend
+from armsim.core.errors import (
+    BadRequest,
+    Conflict,
+    InvalidBackupInput,
+    NotFound,
+    NotImplementedOnArmsim,
+    resource_group_not_found,
+)
 from armsim.core.world import DEFAULT_CONFIG
+from armsim.resources.models import ResourcesBackend
+from armsim.storage.models import StorageBackend
 
 if TYPE_CHECKING:
     from armsim.backup.models import BackupBackend
-    from armsim.compute.models import ComputeBackend
-    from armsim.storage.models import StorageBackend
 
 # Simulated seconds of a restore job's two stretches (recorded: about 3 min 6 s and 3 min 37 s in all,
 # the last 25 s or so of it finishing; short by default, as the backup phases are).
@@ -85,80 +93,63 @@ def trigger(
     """Validate a restore request as Azure refuses it, then start its job; the job."""
     props = body.get("properties")
     if not isinstance(props, dict):
-        raise ArmError(400, "BMSUserErrorInvalidInput", "The restore request needs 'properties'.")
+        raise InvalidBackupInput("The restore request needs 'properties'.")
     kind = props.get("objectType")
     if kind == "IaasVMRestoreWithRehydrationRequest":
-        raise ArmError(
-            400,
-            "BMSUserErrorInvalidInput",
+        raise InvalidBackupInput(
             "Input provided for the call is invalid. The recovery point is not in the archive tier: a "
-            "rehydration request restores archived points only (use IaasVMRestoreRequest).",
+            "rehydration request restores archived points only (use IaasVMRestoreRequest)."
         )
     if kind != "IaasVMRestoreRequest":
-        raise ArmError(
-            400, "BMSUserErrorInvalidInput", "properties.objectType must be 'IaasVMRestoreRequest' for VMs."
-        )
+        raise InvalidBackupInput("properties.objectType must be 'IaasVMRestoreRequest' for VMs.")
     recovery = props.get("recoveryType")
     if recovery in ("OriginalLocation", "AlternateLocation"):
-        raise ArmError(
-            501,
-            "NotImplemented",
-            f"armsim simulates restores of recoveryType 'RestoreDisks' only, not '{recovery}'.",
+        raise NotImplementedOnArmsim(
+            f"armsim simulates restores of recoveryType 'RestoreDisks' only, not '{recovery}'."
         )
     if recovery != "RestoreDisks":
-        raise ArmError(400, "BMSUserErrorInvalidInput", f"recoveryType '{recovery}' is not valid.")
+        raise InvalidBackupInput(f"recoveryType '{recovery}' is not valid.")
     if str(props.get("sourceResourceId") or item["vm"]).lower() != item["vm"].lower():
-        raise ArmError(
-            400,
-            "BMSUserErrorInvalidInput",
-            f"Input provided for the call is invalid. properties.sourceResourceId is not the item's VM ({item['vm']}).",
+        raise InvalidBackupInput(
+            f"Input provided for the call is invalid. properties.sourceResourceId is not the item's VM ({item['vm']})."
         )
     if item["softDeleted"]:
         # "you need to undelete the soft deleted resource in order to restore" (soft delete FAQ)
-        raise ArmError(
-            400,
-            "BMSUserErrorInvalidInput",
+        raise InvalidBackupInput(
             "Input provided for the call is invalid. The item is in soft-deleted state; undelete it before "
-            "restoring from its recovery points.",
+            "restoring from its recovery points."
         )
     point = next((p for p in backend.visible_points(item) if p["id"] == point_id), None)
     if point is None:
-        raise ArmError(404, "BMSUserErrorRecoveryPointNotFound", "The recovery point was not found.")
+        raise NotFound("BMSUserErrorRecoveryPointNotFound", "The recovery point was not found.")
     facts = point.get("restore")
     if not facts:
-        raise ArmError(
-            400,
-            "BMSUserErrorInvalidInput",
-            "armsim has no disk facts of this recovery point (made before restores were simulated).",
+        raise InvalidBackupInput(
+            "armsim has no disk facts of this recovery point (made before restores were simulated)."
         )
     storage_id = props.get("storageAccountId") or (props.get("identityBasedRestoreDetails") or {}).get(
         "targetStorageAccountId"
     )
     if not isinstance(storage_id, str) or not storage_id:
-        raise ArmError(
-            400,
-            "BMSUserErrorInvalidInput",
+        raise InvalidBackupInput(
             "Input provided for the call is invalid. properties.storageAccountId (the staging storage account) "
-            "is required to restore disks.",
+            "is required to restore disks."
         )
-    account = _storage(backend).find(storage_id)
+    account = backend.world.backend(StorageBackend).find(storage_id)
     if account is None:
-        raise ArmError(
-            400,
+        raise BadRequest(
             "UserErrorStorageAccountNotFound",
             f"Operation failed as the specified storage account does not exist anymore. ({storage_id})",
         )
     if account["model"]["location"] != vault["model"]["location"]:
-        raise ArmError(
-            400,
+        raise BadRequest(
             "UserErrorStorageAccountInDifferentRegion",
             "The Recovery Services vault and target storage account are in two different regions. Make sure the "
             "storage account specified in the restore operation is in the same Azure region as your Recovery "
             f"Services vault ({account['model']['location']} and {vault['model']['location']}).",
         )
     if account["model"]["sku"]["name"] not in SUPPORTED_STAGING_SKUS:
-        raise ArmError(
-            400,
+        raise BadRequest(
             "UserErrorUnsupportedStorageAccountType",
             "The storage account specified for the restore operation isn't supported. Only Basic or Standard "
             "storage accounts with locally redundant or geo-redundant replication settings are supported "
@@ -169,26 +160,22 @@ def trigger(
     if target:
         match = re.fullmatch(r"/subscriptions/([^/]+)/resourceGroups/([^/]+)/?", str(target), re.IGNORECASE)
         if match is None:
-            raise ArmError(
-                400,
-                "BMSUserErrorInvalidInput",
-                f"Input provided for the call is invalid. targetResourceGroupId '{target}' is not a resource group id.",
+            raise InvalidBackupInput(
+                f"Input provided for the call is invalid. targetResourceGroupId '{target}' is not a resource group id."
             )
-        target_group = backend.resources.group(match.group(1), match.group(2))
+        target_group = backend.world.backend(ResourcesBackend).group(match.group(1), match.group(2))
         if target_group is None:
             raise resource_group_not_found(match.group(2))
     luns = props.get("restoreDiskLunList")
     if luns is not None:
         backed_up = {d["lun"] for d in facts["data"]}
         if not isinstance(luns, list) or any(lun not in backed_up for lun in luns):
-            raise ArmError(
-                400,
-                "BMSUserErrorInvalidInput",
+            raise InvalidBackupInput(
                 f"Input provided for the call is invalid. restoreDiskLunList {luns} names disks the recovery point "
-                f"does not hold (its data disks are at LUNs {sorted(backed_up)}).",
+                f"does not hold (its data disks are at LUNs {sorted(backed_up)})."
             )
     if running_restore(backend, item) is not None:
-        raise ArmError(409, "BMSUserErrorObjectLocked", ALWAYS_LOCKED)
+        raise Conflict("BMSUserErrorObjectLocked", ALWAYS_LOCKED)
     return _start(backend, vault, item, point, account, target_group, luns)
 
 
@@ -371,12 +358,12 @@ def _apply(backend: BackupBackend, job: dict[str, Any]) -> None:
         (p["restore"] for p in backend.points.get(job["item"].lower(), []) if p["id"] == restore["point"]),
         None,
     ) or {"vm": job["vm"], "vmName": job["name"], "location": "", "agent": "Ready", "os": restore["disks"][0]}
-    compute: ComputeBackend = backend.world.provider("compute")
+    compute = backend.world.backend(ComputeBackend)
     stamp = _stamp(job["start"])
     made: list[dict[str, Any]] = []
     if restore["targetGroup"]:
         subscription, group_name = restore["targetGroup"]
-        group = backend.resources.group(subscription, group_name)
+        group = backend.world.backend(ResourcesBackend).group(subscription, group_name)
         if group is not None:
             for disk in restore["disks"]:
                 kind = "osdisk" if disk["lun"] == -1 else f"datadisk-{disk['lun']}"
@@ -415,9 +402,9 @@ def _apply(backend: BackupBackend, job: dict[str, Any]) -> None:
                 )
                 made.append({"lun": disk["lun"], "id": disk_id, "source": disk["name"]})
     restore["made"] = made
-    account = _storage(backend).find(restore["account"])
+    account = backend.world.backend(StorageBackend).find(restore["account"])
     if account is not None:
-        storage = _storage(backend)
+        storage = backend.world.backend(StorageBackend)
         config = _vm_config(facts, restore)
         storage.put_blob(
             account, restore["container"], restore["configBlob"], _json(config), "application/json"
@@ -526,11 +513,6 @@ def _iso(ts: float) -> str:
 
 def _json(value: Any) -> bytes:
     return json.dumps(value, indent=2).encode("utf-8")
-
-
-def _storage(backend: BackupBackend) -> StorageBackend:
-    storage: StorageBackend = backend.world.provider("storage")
-    return storage
 
 
 def force_outcomes(

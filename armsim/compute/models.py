@@ -8,10 +8,17 @@ import uuid
 from typing import Any
 
 from armsim.core.clock import iso
-from armsim.core.errors import ArmError, resource_not_found
+from armsim.core.errors import (
+    BadRequest,
+    Conflict,
+    InvalidRequestContent,
+    NotFound,
+    resource_not_found,
+)
 from armsim.core.http import Router
 from armsim.core.operations import operations
 from armsim.core.world import DEFAULT_CONFIG, Provider
+from armsim.eventgrid.models import EventGridBackend
 from armsim.resources.models import ResourcesBackend, normalize_location
 
 IMAGE_OS_DISK_GB = {"Windows": 127, "Linux": 30}  # marketplace images' OS disks (recorded: 127 GB, Windows)
@@ -48,20 +55,15 @@ class ComputeBackend(Provider):
         self.boot_plans: list[dict[str, Any]] = []
 
     def register(self, router: Router) -> None:
-        from armsim.compute import responses
+        from armsim.compute.responses import ROUTES, ComputeResponses
 
-        responses.register(router, self)
-
-    @property
-    def resources(self) -> ResourcesBackend:
-        backend: ResourcesBackend = self.world.provider("resources")
-        return backend
+        router.mount(ComputeResponses(self), ROUTES)
 
     # -- virtual machines ------------------------------------------------------------------
     def get_vm(self, subscription_id: str, group: str, name: str) -> dict[str, Any]:
         record = self.vms.get(vm_id(subscription_id, group, name).lower())
         if record is None:
-            self.resources.require_group(subscription_id, group)
+            self.world.backend(ResourcesBackend).require_group(subscription_id, group)
             raise resource_not_found(VM_TYPE, name, group)
         return record
 
@@ -78,26 +80,23 @@ class ComputeBackend(Provider):
         emit: bool = True,
     ) -> tuple[dict[str, Any], bool]:
         """Create or update a VM from its ARM body; `sim` sets simulated facts (agent, power)."""
-        rg = self.resources.require_group(subscription_id, group)
+        rg = self.world.backend(ResourcesBackend).require_group(subscription_id, group)
         location = body.get("location")
         if not isinstance(location, str) or not location:
-            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+            raise BadRequest("LocationRequired", "The location property is required for this definition.")
         location = normalize_location(location)
         props = body.get("properties") or {}
         if not isinstance(props, dict):
-            raise ArmError(
-                400, "InvalidRequestContent", "The 'properties' of a virtual machine must be an object."
-            )
+            raise InvalidRequestContent("The 'properties' of a virtual machine must be an object.")
         tags = body.get("tags") or {}
         if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
-            raise ArmError(400, "InvalidRequestContent", "The 'tags' must be an object of string values.")
+            raise InvalidRequestContent("The 'tags' must be an object of string values.")
         if len(tags) > 50:
-            raise ArmError(400, "InvalidTagCount", "The number of tags exceeds the limit of 50.")
+            raise BadRequest("InvalidTagCount", "The number of tags exceeds the limit of 50.")
         key = vm_id(subscription_id, group, name).lower()
         existing = self.vms.get(key)
         if existing is not None and existing["model"]["location"] != location:
-            raise ArmError(
-                409,
+            raise Conflict(
                 "PropertyChangeNotAllowed",
                 "Changing property 'location' is not allowed.",
             )
@@ -105,8 +104,7 @@ class ComputeBackend(Provider):
         data_disks = storage.get("dataDisks") or []
         luns = [d.get("lun") for d in data_disks]
         if any(not isinstance(lun, int) or not 0 <= lun <= 63 for lun in luns) or len(set(luns)) != len(luns):
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "InvalidParameter",
                 "Each data disk needs a unique 'lun' from 0 to 63.",
             )
@@ -117,7 +115,7 @@ class ComputeBackend(Provider):
                 and disk_id.lower() not in self.disks
                 and str(disk.get("createOption", "")).lower() == "attach"
             ):
-                raise ArmError(404, "NotFound", f"Disk '{disk_id}' was not found.")
+                raise NotFound("NotFound", f"Disk '{disk_id}' was not found.")
 
         model = copy.deepcopy(existing["model"]) if existing else {}
         model.update(
@@ -187,9 +185,9 @@ class ComputeBackend(Provider):
                 self._boot_from_restored_disks(record_sim, restored)
         for field_name, value in (sim or {}).items():
             if field_name == "agent" and value not in AGENT_STATES:
-                raise ArmError(400, "InvalidParameter", f"agent must be one of {', '.join(AGENT_STATES)}")
+                raise BadRequest("InvalidParameter", f"agent must be one of {', '.join(AGENT_STATES)}")
             if field_name == "power" and value not in POWER_STATES:
-                raise ArmError(400, "InvalidParameter", f"power must be one of {', '.join(POWER_STATES)}")
+                raise BadRequest("InvalidParameter", f"power must be one of {', '.join(POWER_STATES)}")
             record_sim[field_name] = value
         record_sim["updated"] = self.world.now()
         op = operations(self.world).begin(
@@ -207,7 +205,7 @@ class ComputeBackend(Provider):
         tags = body.get("tags")
         if tags is not None:
             if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
-                raise ArmError(400, "InvalidRequestContent", "The 'tags' must be an object of string values.")
+                raise InvalidRequestContent("The 'tags' must be an object of string values.")
             record["model"]["tags"] = dict(tags)
         if isinstance(body.get("properties"), dict):
             for key, value in body["properties"].items():
@@ -345,7 +343,7 @@ class ComputeBackend(Provider):
         return [record for key, record in sorted(self.vms.items()) if key.startswith(prefix)]
 
     def _emit(self, resource_id: str, kind: str) -> None:
-        self.world.provider("eventgrid").resource_event(resource_id, kind, VM_TYPE)
+        self.world.backend(EventGridBackend).resource_event(resource_id, kind, VM_TYPE)
 
     # -- disks -----------------------------------------------------------------------------
     def _ensure_disk(self, disk_id: str, location: str, data_disk: dict[str, Any]) -> None:
@@ -370,10 +368,10 @@ class ComputeBackend(Provider):
     def put_disk(
         self, subscription_id: str, group: str, name: str, body: dict[str, Any]
     ) -> tuple[dict[str, Any], bool]:
-        rg = self.resources.require_group(subscription_id, group)
+        rg = self.world.backend(ResourcesBackend).require_group(subscription_id, group)
         location = body.get("location")
         if not isinstance(location, str) or not location:
-            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+            raise BadRequest("LocationRequired", "The location property is required for this definition.")
         disk_id = f"/subscriptions/{subscription_id}/resourceGroups/{rg['name']}/providers/{DISK_TYPE}/{name}"
         props = dict(body.get("properties") or {})
         props.setdefault("diskSizeGB", 128)
@@ -397,7 +395,7 @@ class ComputeBackend(Provider):
         disk_id = f"/subscriptions/{subscription_id}/resourceGroups/{group}/providers/{DISK_TYPE}/{name}"
         disk = self.disks.get(disk_id.lower())
         if disk is None:
-            self.resources.require_group(subscription_id, group)
+            self.world.backend(ResourcesBackend).require_group(subscription_id, group)
             raise resource_not_found(DISK_TYPE, name, group)
         return disk
 
@@ -427,15 +425,14 @@ class ComputeBackend(Provider):
     def delete_disk(self, subscription_id: str, group: str, name: str) -> str | None:
         """Delete a managed disk: the operation's id, or None when there was no such disk (Azure answers
         204). A disk a VM still uses is refused (409 OperationNotAllowed)."""
-        self.resources.require_group(subscription_id, group)
+        self.world.backend(ResourcesBackend).require_group(subscription_id, group)
         disk_id = f"/subscriptions/{subscription_id}/resourceGroups/{group}/providers/{DISK_TYPE}/{name}"
         disk = self.disks.get(disk_id.lower())
         if disk is None:
             return None
         owner = self.attachments().get(disk_id.lower())
         if owner:
-            raise ArmError(
-                409,
+            raise Conflict(
                 "OperationNotAllowed",
                 f"Disk {disk['name']} is attached to VM {owner}.",
             )

@@ -31,15 +31,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from armsim.core.errors import ArmError
+from armsim.backup.models import BackupBackend
+from armsim.compute.models import ComputeBackend
+from armsim.core.errors import ResourceNotFound
+from armsim.resources.models import ResourcesBackend
+from armsim.storage.models import StorageBackend
+from armsim.vaults.models import VaultsBackend
 
 if TYPE_CHECKING:
-    from armsim.backup.models import BackupBackend
-    from armsim.compute.models import ComputeBackend
     from armsim.core.world import World
-    from armsim.resources.models import ResourcesBackend
-    from armsim.storage.models import StorageBackend
-    from armsim.vaults.models import VaultsBackend
 
 KNOWN_KEYS = {
     "subscriptions",
@@ -58,11 +58,11 @@ def apply_seed(world: World, data: dict[str, Any]) -> dict[str, int]:
     unknown = set(data) - KNOWN_KEYS
     if unknown:
         raise ValueError(f"unknown seed keys {sorted(unknown)}; known: {sorted(KNOWN_KEYS)}")
-    resources: ResourcesBackend = world.provider("resources")
-    compute: ComputeBackend = world.provider("compute")
-    vaults: VaultsBackend = world.provider("vaults")
-    backup: BackupBackend = world.provider("backup")
-    storage: StorageBackend = world.provider("storage")
+    resources = world.backend(ResourcesBackend)
+    compute = world.backend(ComputeBackend)
+    vaults = world.backend(VaultsBackend)
+    backup = world.backend(BackupBackend)
+    storage = world.backend(StorageBackend)
     emit = bool(data.get("emitEvents", False))
     counts = dict.fromkeys(
         (
@@ -214,7 +214,7 @@ def apply_seed(world: World, data: dict[str, Any]) -> dict[str, int]:
 def _vault(vaults: VaultsBackend, vault_id: str) -> dict[str, Any]:
     record = vaults.find(vault_id)
     if record is None:
-        raise ArmError(404, "ResourceNotFound", f"No vault {vault_id}")
+        raise ResourceNotFound(f"No vault {vault_id}")
     return record
 
 

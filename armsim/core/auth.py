@@ -10,7 +10,7 @@ import time
 import uuid
 from typing import Any
 
-from armsim.core.errors import ArmError
+from armsim.core.errors import Unauthorized
 
 TENANT_ID = "72f988bf-0000-4000-8000-00000000a7e5"
 SANDBOX_PRINCIPAL_ID = "5f3c2b1a-0000-4000-8000-0000000a0701"
@@ -89,16 +89,14 @@ def _challenge(description: str) -> dict[str, str]:
 def check_bearer(authorization: str | None, audiences: frozenset[str]) -> dict[str, Any]:
     """The token's claims, or the 401 ARM gives for a missing, malformed, expired or misdirected token."""
     if not authorization:
-        raise ArmError(
-            401,
+        raise Unauthorized(
             "AuthenticationFailed",
             "Authentication failed. The 'Authorization' header is missing.",
             headers=_challenge("The authentication failed because of missing 'Authorization' header."),
         )
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise ArmError(
-            401,
+        raise Unauthorized(
             "AuthenticationFailed",
             "Authentication failed. The 'Authorization' header is provided in an invalid format.",
             headers=_challenge("The authentication failed because of an invalid 'Authorization' header."),
@@ -112,8 +110,7 @@ def check_bearer(authorization: str | None, audiences: frozenset[str]) -> dict[s
         if not isinstance(claims, dict):
             raise ValueError("claims are not an object")
     except ValueError:
-        raise ArmError(
-            401,
+        raise Unauthorized(
             "InvalidAuthenticationToken",
             "The access token is invalid.",
             headers=_challenge("The access token is invalid."),
@@ -121,16 +118,14 @@ def check_bearer(authorization: str | None, audiences: frozenset[str]) -> dict[s
     exp = claims.get("exp")
     now = time.time()
     if not isinstance(exp, int | float) or exp <= now:
-        raise ArmError(
-            401,
+        raise Unauthorized(
             "ExpiredAuthenticationToken",
             f"The access token expiry UTC time '{_us_time(exp)}' is earlier than current UTC time '{_us_time(now)}'.",
             headers=_challenge("The access token has expired."),
         )
     audience = str(claims.get("aud", "")).rstrip("/")
     if audience not in audiences:
-        raise ArmError(
-            401,
+        raise Unauthorized(
             "InvalidAuthenticationTokenAudience",
             f"The access token has been obtained for wrong audience or resource '{claims.get('aud')}'. "
             "It should exactly match with one of the allowed audiences "

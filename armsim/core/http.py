@@ -6,10 +6,13 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from armsim.core.errors import ArmError
+from armsim.core.errors import InvalidRequestContent
+
+if TYPE_CHECKING:
+    from armsim.core.responses import Responses
 
 
 @dataclass
@@ -28,25 +31,19 @@ class Request:
         """The body parsed as JSON; malformed JSON is ARM's InvalidRequestContent."""
         if self._json is None:
             if not self.body.strip():
-                raise ArmError(
-                    400,
-                    "InvalidRequestContent",
+                raise InvalidRequestContent(
                     "The request content was invalid and could not be deserialized: "
-                    "'The request body is empty.'",
+                    "'The request body is empty.'"
                 )
             try:
                 self._json = json.loads(self.body)
             except (ValueError, UnicodeDecodeError) as exc:
-                raise ArmError(
-                    400,
-                    "InvalidRequestContent",
-                    f"The request content was invalid and could not be deserialized: '{exc}'.",
+                raise InvalidRequestContent(
+                    f"The request content was invalid and could not be deserialized: '{exc}'."
                 ) from None
             if not isinstance(self._json, dict):
-                raise ArmError(
-                    400,
-                    "InvalidRequestContent",
-                    "The request content was invalid and could not be deserialized: 'expected a JSON object'.",
+                raise InvalidRequestContent(
+                    "The request content was invalid and could not be deserialized: 'expected a JSON object'."
                 )
         return self._json
 
@@ -80,6 +77,20 @@ Handler = Callable[[Request], Response]
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """One line of a service's route table: a request armsim answers, and the name of the method of
+    the service's response class that answers it."""
+
+    method: str
+    template: str  # the path, with {placeholders} for request.params
+    operation: str  # e.g. "VirtualMachines_Get": what stats, faults and throttling count by
+    handler: str  # the response class's method, `(request) -> Response`
+    api_versions: tuple[str, ...] | None = None  # None: no api-version needed (control API, data planes)
+    resource_type: str = ""  # e.g. "Microsoft.Compute/virtualMachines", for api-version errors
+    service: str = "arm"  # whose token audience applies: arm, arg (Resource Graph), eventgrid, logs, or none
+
+
+@dataclass(frozen=True)
 class Route:
     method: str
     template: str
@@ -99,21 +110,21 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def add(
-        self,
-        method: str,
-        template: str,
-        operation: str,
-        api_versions: Iterable[str] | None,
-        resource_type: str = "",
-        service: str = "arm",
-    ) -> Callable[[Handler], Handler]:
-        def register(handler: Handler) -> Handler:
-            versions = frozenset(api_versions) if api_versions is not None else None
-            self.routes.append(Route(method, template, handler, operation, versions, resource_type, service))
-            return handler
-
-        return register
+    def mount(self, responses: Responses[Any], endpoints: Iterable[Endpoint]) -> None:
+        """Routes `endpoints` (a service's table) to the methods of `responses` they name."""
+        for endpoint in endpoints:
+            versions = frozenset(endpoint.api_versions) if endpoint.api_versions is not None else None
+            self.routes.append(
+                Route(
+                    endpoint.method,
+                    endpoint.template,
+                    responses.bind(endpoint),
+                    endpoint.operation,
+                    versions,
+                    endpoint.resource_type,
+                    endpoint.service,
+                )
+            )
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
         """The route for a request, its path parameters, and whether the path exists for another method."""

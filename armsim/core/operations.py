@@ -116,5 +116,4 @@ class Operations(Provider):
 
 
 def operations(world: World) -> Operations:
-    ops: Operations = world.provider("operations")
-    return ops
+    return world.backend(Operations)

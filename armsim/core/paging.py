@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from armsim.core.errors import ArmError
+from armsim.core.errors import BadRequest
 from armsim.core.http import Request, Response
 
 Position = tuple[Any, ...]
@@ -44,8 +44,8 @@ def paged(
         try:
             start = bisect.bisect_right(positions, _decode(token))
         except TypeError:  # a token of another list
-            raise ArmError(
-                400, "InvalidSkipToken", f"The skip token '{token}' is not valid for this list."
+            raise BadRequest(
+                "InvalidSkipToken", f"The skip token '{token}' is not valid for this list."
             ) from None
     end = start + page_size
     page = [render(item) if render else item for item in ordered[start:end]]
@@ -73,7 +73,7 @@ def _decode(token: str) -> Position:
     except (binascii.Error, ValueError):
         value = None
     if not isinstance(value, list) or not value:
-        raise ArmError(400, "InvalidSkipToken", f"The skip token '{token}' is not valid for this list.")
+        raise BadRequest("InvalidSkipToken", f"The skip token '{token}' is not valid for this list.")
     return tuple(value)
 
 
@@ -89,15 +89,13 @@ def parse_filter(expression: str | None, allowed: Sequence[str]) -> dict[str, st
     for clause in re.split(r"\s+and\s+", expression.strip(), flags=re.IGNORECASE):
         m = _CLAUSE.match(clause)
         if not m:
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "BMSUserErrorInvalidFilter",
                 f"The filter clause '{clause.strip()}' is not supported; use <field> eq '<value>' joined by 'and'.",
             )
         name = by_lower.get(m.group(1).lower())
         if name is None:
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "BMSUserErrorInvalidFilter",
                 f"The filter field '{m.group(1)}' is not supported here; supported: {', '.join(allowed)}.",
             )

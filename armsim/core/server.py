@@ -22,7 +22,7 @@ from armsim.core.auth import (
     check_bearer,
 )
 from armsim.core.certs import CertFiles, ensure_certs
-from armsim.core.errors import ArmError, not_implemented
+from armsim.core.errors import ArmError, BadRequest, PayloadTooLarge, TooManyRequests, not_implemented
 from armsim.core.http import Request, Response, Route, Router
 from armsim.core.throttling import Decision, kind_of, principal_of, throttled_error_body
 from armsim.core.world import World
@@ -78,6 +78,7 @@ class ArmSim:
     """The sandbox: an in-process ARM simulator served over HTTPS on 127.0.0.1."""
 
     def __init__(self, port: int = 0, data_dir: Path | str | None = None, host: str = "127.0.0.1") -> None:
+        from armsim.control.models import ControlBackend
         from armsim.registry import build_world
 
         self.data_dir = Path(data_dir) if data_dir else None
@@ -89,7 +90,7 @@ class ArmSim:
             provider.register(self.router)
         self.world.load()
         self.identity_header = _identity_header(self.data_dir)
-        self.world.provider("control").identity_header = self.identity_header
+        self.world.backend(ControlBackend).identity_header = self.identity_header
         self.ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
         self.ssl_context.load_cert_chain(self.certs.server_pem, self.certs.server_key)
@@ -162,8 +163,8 @@ class ArmSim:
             limit = MAX_CONTROL_BODY if path.startswith("/_armsim/") else MAX_BODY
             if length > limit:
                 h.close_connection = True
-                raise ArmError(
-                    413, "RequestEntityTooLarge", f"The request body of {length} bytes exceeds 4 MB."
+                raise PayloadTooLarge(
+                    "RequestEntityTooLarge", f"The request body of {length} bytes exceeds 4 MB."
                 )
             body = h.rfile.read(length) if length else b""
             request = Request(h.command, path, query, headers, body, base_url)
@@ -196,8 +197,7 @@ class ArmSim:
                 )
                 if not decision.allowed:
                     error = throttled_error_body(decision)["error"]
-                    raise ArmError(
-                        429,
+                    raise TooManyRequests(
                         error["code"],
                         error["message"],
                         headers={"Retry-After": str(decision.retry_after)},
@@ -259,20 +259,17 @@ class ArmSim:
         assert route.api_versions is not None
         supported = "', '".join(sorted(route.api_versions, reverse=True))
         if not version:
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "MissingApiVersionParameter",
                 "The api-version query parameter (?api-version=) is required for all requests.",
             )
         if not _API_VERSION.match(version):
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "InvalidApiVersionParameter",
                 f"The api-version '{version}' is invalid. The supported versions are '{supported}'.",
             )
         if version not in route.api_versions:
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "NoRegisteredProviderFound",
                 f"No registered resource provider found for location 'global' and API version '{version}' "
                 f"for type '{route.resource_type}'. The supported api-versions are '{supported}'.",

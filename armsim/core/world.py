@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from armsim.core.clock import SimClock
 from armsim.core.limits import DEFAULT_LIMITS, merge_limits
@@ -210,6 +210,9 @@ class Provider:
         """Advance simulated processes to `now` (a timestamp on the simulated clock)."""
 
 
+P = TypeVar("P", bound=Provider)
+
+
 class World:
     def __init__(self, data_dir: Path | None = None) -> None:
         self.lock = threading.RLock()
@@ -225,13 +228,18 @@ class World:
         self._last_save = 0.0
         self.generation = 0  # counts changes (Azure Resource Graph re-indexes when it moved)
 
-    def add(self, provider_type: type[Provider]) -> Any:
+    def add(self, provider_type: type[P]) -> P:
         provider = provider_type(self)
         self.providers[provider.name] = provider
         return provider
 
-    def provider(self, name: str) -> Any:
-        return self.providers[name]
+    def backend(self, kind: type[P]) -> P:
+        """The world's provider of type `kind`, typed: `world.backend(ComputeBackend).find_vm(...)`.
+        (A module that `kind`'s own module imports takes it by a local import, to avoid the cycle.)"""
+        provider = self.providers.get(kind.name)
+        if not isinstance(provider, kind):
+            raise LookupError(f"this world has no {kind.__name__}")
+        return provider
 
     def now(self) -> float:
         return self.clock.now_ts()

@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from armsim.core.clock import iso
-from armsim.core.errors import ArmError
+from armsim.core.errors import BadRequest, NotFound, ResourceNotFound
 from armsim.core.http import Router
 from armsim.core.world import Provider
 
@@ -71,9 +71,9 @@ class EventGridBackend(Provider):
         self.add_topic(DEFAULT_TOPIC)
 
     def register(self, router: Router) -> None:
-        from armsim.eventgrid import responses
+        from armsim.eventgrid.responses import ROUTES, EventGridResponses
 
-        responses.register(router, self)
+        router.mount(EventGridResponses(self), ROUTES)
 
     # -- the delivery worker ---------------------------------------------------------------
     def start(self) -> None:
@@ -196,14 +196,14 @@ class EventGridBackend(Provider):
         name = str(spec.get("name") or "")
         endpoint = str(spec.get("endpoint") or "")
         if not name or not endpoint or urlsplit(endpoint).scheme not in ("http", "https"):
-            raise ArmError(
-                400, "InvalidRequest", "An event subscription needs a 'name' and an http(s) 'endpoint'."
+            raise BadRequest(
+                "InvalidRequest", "An event subscription needs a 'name' and an http(s) 'endpoint'."
             )
         source = str(
             spec.get("topic") or ""
         )  # "" = every subscription's system topic; or a custom topic name
         if source and source.lower() not in self.topics:
-            raise ArmError(404, "ResourceNotFound", f"The topic '{source}' does not exist.")
+            raise ResourceNotFound(f"The topic '{source}' does not exist.")
         code = str(uuid.uuid4())
         validation = [
             {
@@ -234,8 +234,7 @@ class EventGridBackend(Provider):
         except ValueError:
             response_code = None
         if status != 200 or response_code != code:
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "Url validation",
                 f"Webhook validation handshake failed for {endpoint.split('?', maxsplit=1)[0]}: HTTP {status}, expected "
                 '{"validationResponse": "<code>"}.',
@@ -256,7 +255,7 @@ class EventGridBackend(Provider):
 
     def remove_subscription(self, name: str) -> None:
         if self.subscriptions.pop(name.lower(), None) is None:
-            raise ArmError(404, "ResourceNotFound", f"The event subscription '{name}' does not exist.")
+            raise ResourceNotFound(f"The event subscription '{name}' does not exist.")
 
     def _matches(self, subscription: dict[str, Any], event: dict[str, Any]) -> bool:
         types = subscription["includedEventTypes"]
@@ -339,7 +338,7 @@ class EventGridBackend(Provider):
     def topic(self, name: str) -> dict[str, Any]:
         topic = self.topics.get(name.lower())
         if topic is None:
-            raise ArmError(404, "NotFound", f"The topic '{name}' does not exist.")
+            raise NotFound("NotFound", f"The topic '{name}' does not exist.")
         return topic
 
     def publish(self, name: str, events: list[dict[str, Any]]) -> None:
@@ -406,9 +405,7 @@ def _advanced_match(rule: dict[str, Any], event: dict[str, Any]) -> bool:
         return any(text.endswith(v) for v in values)
     if operator == "StringContains":
         return any(v in text for v in values)
-    raise ArmError(
-        400, "InvalidRequest", f"armsim does not simulate the advanced filter operator '{operator}'."
-    )
+    raise BadRequest("InvalidRequest", f"armsim does not simulate the advanced filter operator '{operator}'.")
 
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))

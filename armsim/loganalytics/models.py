@@ -21,13 +21,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from armsim.core.errors import ArmError
+from armsim.backup.models import BackupBackend
+from armsim.core.errors import BadRequest, NotFound
 from armsim.core.world import Provider
+from armsim.vaults.models import VaultsBackend
 
 if TYPE_CHECKING:
-    from armsim.backup.models import BackupBackend
     from armsim.core.http import Router
-    from armsim.vaults.models import VaultsBackend
 
 TABLE = "AddonAzureBackupJobs"
 #: The workspace every reset leaves registered (any other GUID can be added through the control API).
@@ -138,26 +138,15 @@ class LogAnalyticsBackend(Provider):
         self.add_workspace({"workspaceId": DEFAULT_WORKSPACE_ID})
 
     def register(self, router: Router) -> None:
-        from armsim.loganalytics import responses
+        from armsim.loganalytics.responses import ROUTES, LogAnalyticsResponses
 
-        responses.register(router, self)
-
-    @property
-    def backup(self) -> BackupBackend:
-        backend: BackupBackend = self.world.provider("backup")
-        return backend
-
-    @property
-    def vaults(self) -> VaultsBackend:
-        backend: VaultsBackend = self.world.provider("vaults")
-        return backend
+        router.mount(LogAnalyticsResponses(self), ROUTES)
 
     # -- workspaces ---------------------------------------------------------------------------
     def add_workspace(self, data: dict[str, Any]) -> dict[str, Any]:
         workspace_id = str(data.get("workspaceId", ""))
         if not GUID.match(workspace_id):
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "InvalidControlRequest",
                 f"/loganalytics/workspaces: workspaceId must be a GUID (a workspace's customerId), not {workspace_id!r}.",
             )
@@ -165,8 +154,7 @@ class LogAnalyticsBackend(Provider):
         if vault_ids is not None and (
             not isinstance(vault_ids, list) or not all(isinstance(v, str) for v in vault_ids)
         ):
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "InvalidControlRequest",
                 "/loganalytics/workspaces: vaultIds must be a list of vault ids.",
             )
@@ -180,7 +168,7 @@ class LogAnalyticsBackend(Provider):
 
     def remove_workspace(self, workspace_id: str) -> None:
         if self.workspaces.pop(workspace_id.lower(), None) is None:
-            raise ArmError(404, "InvalidControlRequest", f"No workspace {workspace_id} is registered.")
+            raise NotFound("InvalidControlRequest", f"No workspace {workspace_id} is registered.")
         self.world.changed()
 
     def workspace(self, workspace_id: str) -> dict[str, Any] | None:
@@ -197,16 +185,17 @@ class LogAnalyticsBackend(Provider):
         vault_rows: dict[str, dict[str, str]] = {}
         items: dict[str, int] = {}
         variants: dict[tuple[str, str, str, str, str], int] = {}
+        vaults = self.world.backend(VaultsBackend)
         for workspace_id in workspace_ids:
             record = self.workspaces[workspace_id.lower()]
             tenant = record["workspaceId"]
             wanted = set(record["vaultIds"]) if record["vaultIds"] is not None else None
-            for vault_key, jobs in self.backup.jobs.items():
+            for vault_key, jobs in self.world.backend(BackupBackend).jobs.items():
                 if wanted is not None and vault_key not in wanted:
                     continue
                 vault_row = vault_rows.get(vault_key)
                 if vault_row is None:
-                    vault = self.vaults.find(vault_key)
+                    vault = vaults.find(vault_key)
                     if vault is None:
                         continue
                     vault_row = vault_rows[vault_key] = _vault_row(vault_key, vault)

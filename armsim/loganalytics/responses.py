@@ -17,17 +17,15 @@ import datetime as dt
 import json
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from armsim.core.clock import parse_iso
 from armsim.core.errors import ArmError
-from armsim.core.http import Request, Response, Router
+from armsim.core.http import Endpoint, Request, Response
+from armsim.core.responses import Responses
 from armsim.loganalytics.engine import QueryError, QueryResult, run_query
+from armsim.loganalytics.models import LogAnalyticsBackend
 
-if TYPE_CHECKING:
-    from armsim.loganalytics.models import LogAnalyticsBackend
-
-PREFIXES = ("/v1", "/loganalytics/v1")
 DEFAULT_WAIT = 180  # seconds: Log Analytics' default server timeout
 MAX_WAIT = 600  # and its maximum
 BAD_ARGUMENT = "The request had some invalid properties"
@@ -129,59 +127,76 @@ def query_error(err: QueryError) -> LogsError:
     )
 
 
-def register(router: Router, backend: LogAnalyticsBackend) -> None:
-    def execute(request: Request) -> Response:
+WORKSPACES = "/_armsim/loganalytics/workspaces"
+CONTROL = "Control_/loganalytics/workspaces"  # the control routes' operation name
+
+
+def _logs(method: str, template: str, operation: str, handler: str) -> Endpoint:
+    return Endpoint(method, template, operation, handler, None, service="logs")
+
+
+def _control(method: str, template: str, handler: str) -> Endpoint:
+    return Endpoint(method, template, CONTROL, handler, None, service="none")
+
+
+ROUTES = (
+    # /v1 and /loganalytics/v1 answer alike (the module's docstring says why both).
+    _logs("POST", "/v1/workspaces/{workspaceId}/query", "Query_Execute", "execute"),
+    _logs("GET", "/v1/workspaces/{workspaceId}/query", "Query_Get", "get"),
+    _logs("POST", "/v1/$batch", "Query_Batch", "batch"),
+    _logs("POST", "/loganalytics/v1/workspaces/{workspaceId}/query", "Query_Execute", "execute"),
+    _logs("GET", "/loganalytics/v1/workspaces/{workspaceId}/query", "Query_Get", "get"),
+    _logs("POST", "/loganalytics/v1/$batch", "Query_Batch", "batch"),
+    # -- control: which workspaces exist
+    _control("POST", WORKSPACES, "add_workspace"),
+    _control("GET", WORKSPACES, "list_workspaces"),
+    _control("DELETE", WORKSPACES + "/{workspaceId}", "remove_workspace"),
+)
+
+
+class LogAnalyticsResponses(Responses[LogAnalyticsBackend]):
+    def execute(self, request: Request) -> Response:
         body = _body(request)
-        return _answer(backend, request.params["workspaceId"], body, request.headers.get("prefer", ""))
+        return _answer(self.backend, request.params["workspaceId"], body, request.headers.get("prefer", ""))
 
-    def get(request: Request) -> Response:
+    def get(self, request: Request) -> Response:
         body = {"query": request.query.get("query"), "timespan": request.query.get("timespan")}
-        return _answer(backend, request.params["workspaceId"], body, request.headers.get("prefer", ""))
+        return _answer(self.backend, request.params["workspaceId"], body, request.headers.get("prefer", ""))
 
-    def batch(request: Request) -> Response:
+    def batch(self, request: Request) -> Response:
         requests = _body(request).get("requests")
         if not isinstance(requests, list) or not requests:
             raise bad_argument("InvalidBatchRequest", "The batch needs a non-empty 'requests' array.")
-        responses = []
-        for entry in requests:
-            item: dict[str, Any] = entry if isinstance(entry, dict) else {}
-            headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
-            try:
-                if str(item.get("path", "/query")) != "/query":
-                    raise path_not_found()
-                raw_body = item.get("body")
-                query_body: dict[str, Any] = raw_body if isinstance(raw_body, dict) else {}
-                answer = _answer(
-                    backend, str(item.get("workspace", "")), query_body, headers.get("prefer", "")
-                )
-                responses.append({"id": item.get("id"), "status": answer.status, "body": answer.body})
-            except ArmError as err:
-                responses.append({"id": item.get("id"), "status": err.status, "body": err.body()})
-        return Response(200, {"responses": responses})
-
-    for prefix in PREFIXES:
-        path = f"{prefix}/workspaces/{{workspaceId}}/query"
-        router.add("POST", path, "Query_Execute", None, service="logs")(execute)
-        router.add("GET", path, "Query_Get", None, service="logs")(get)
-        router.add("POST", f"{prefix}/$batch", "Query_Batch", None, service="logs")(batch)
+        return Response(200, {"responses": [self._batch_entry(entry) for entry in requests]})
 
     # -- control: which workspaces exist ---------------------------------------------------------
-    control = "Control_/loganalytics/workspaces"
-
-    @router.add("POST", "/_armsim/loganalytics/workspaces", control, None, service="none")
-    def add_workspace(request: Request) -> Response:
+    def add_workspace(self, request: Request) -> Response:
         data = request.json() if request.body.strip() else {}
-        record = backend.add_workspace(data)
+        record = self.backend.add_workspace(data)
         return Response(201, {**record, "endpoint": f"{request.base_url}/loganalytics/v1"})
 
-    @router.add("GET", "/_armsim/loganalytics/workspaces", control, None, service="none")
-    def list_workspaces(request: Request) -> Response:
-        return Response(200, {"value": list(backend.workspaces.values())})
+    def list_workspaces(self, request: Request) -> Response:
+        return Response(200, {"value": list(self.backend.workspaces.values())})
 
-    @router.add("DELETE", "/_armsim/loganalytics/workspaces/{workspaceId}", control, None, service="none")
-    def remove_workspace(request: Request) -> Response:
-        backend.remove_workspace(request.params["workspaceId"])
+    def remove_workspace(self, request: Request) -> Response:
+        self.backend.remove_workspace(request.params["workspaceId"])
         return Response(204)
+
+    def _batch_entry(self, entry: Any) -> dict[str, Any]:
+        """One request of a $batch, answered in the batch's answer (its errors too)."""
+        item: dict[str, Any] = entry if isinstance(entry, dict) else {}
+        headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+        try:
+            if str(item.get("path", "/query")) != "/query":
+                raise path_not_found()
+            raw_body = item.get("body")
+            query_body: dict[str, Any] = raw_body if isinstance(raw_body, dict) else {}
+            answer = _answer(
+                self.backend, str(item.get("workspace", "")), query_body, headers.get("prefer", "")
+            )
+            return {"id": item.get("id"), "status": answer.status, "body": answer.body}
+        except ArmError as err:
+            return {"id": item.get("id"), "status": err.status, "body": err.body()}
 
 
 def _body(request: Request) -> dict[str, Any]:

@@ -30,18 +30,18 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from armsim.backup.models import BackupBackend
+from armsim.compute.models import ComputeBackend
 from armsim.core.clock import iso
-from armsim.core.errors import ArmError
+from armsim.core.errors import BadRequest
 from armsim.core.world import Provider
+from armsim.resources.models import ResourcesBackend
+from armsim.vaults.models import VaultsBackend
 
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
 
-    from armsim.backup.models import BackupBackend
-    from armsim.compute.models import ComputeBackend
     from armsim.core.http import Router
-    from armsim.resources.models import ResourcesBackend
-    from armsim.vaults.models import VaultsBackend
 
 TABLES = ("Resources", "RecoveryServicesResources", "ResourceContainers")
 #: The columns every table has, in ARG's order; the dynamic ones hold JSON.
@@ -183,34 +183,13 @@ class ResourceGraphBackend(Provider):
         self.queries = 0
 
     def register(self, router: Router) -> None:
-        from armsim.resourcegraph import responses
+        from armsim.resourcegraph.responses import ROUTES, ResourceGraphResponses
 
-        responses.register(router, self)
+        router.mount(ResourceGraphResponses(self), ROUTES)
 
     def settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = self.world.config["resourceGraph"]
         return settings
-
-    # -- providers ------------------------------------------------------------------------------
-    @property
-    def compute(self) -> ComputeBackend:
-        backend: ComputeBackend = self.world.provider("compute")
-        return backend
-
-    @property
-    def vaults(self) -> VaultsBackend:
-        backend: VaultsBackend = self.world.provider("vaults")
-        return backend
-
-    @property
-    def backup(self) -> BackupBackend:
-        backend: BackupBackend = self.world.provider("backup")
-        return backend
-
-    @property
-    def resources(self) -> ResourcesBackend:
-        backend: ResourcesBackend = self.world.provider("resources")
-        return backend
 
     # -- management groups ----------------------------------------------------------------------
     def add_management_group(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -221,7 +200,7 @@ class ResourceGraphBackend(Provider):
         if not isinstance(subscriptions, list) or not all(isinstance(s, str) for s in subscriptions):
             raise ValueError("subscriptions must be a list of subscription ids")
         for subscription in subscriptions:
-            self.resources.require_subscription(subscription)
+            self.world.backend(ResourcesBackend).require_subscription(subscription)
         record = {
             "name": name,
             "displayName": str(data.get("displayName") or name),
@@ -237,8 +216,7 @@ class ResourceGraphBackend(Provider):
         for group in groups:
             record = self.management_groups.get(group.lower())
             if record is None:
-                raise ArmError(
-                    400,
+                raise BadRequest(
                     "BadRequest",
                     "Please provide below info when asking for support: timestamp = "
                     f"{iso(self.world.clock.now())}, correlationId = {uuid.uuid4()}.",
@@ -302,7 +280,9 @@ class ResourceGraphBackend(Provider):
         now = self.world.now()
         tables = Tables(time.monotonic(), now, self.world.generation)
         tenant = "72f988bf-0000-4000-8000-00000000a7e5"
-        for key, sub in sorted(self.resources.subscriptions.items()):
+        resources = self.world.backend(ResourcesBackend)
+        vaults = self.world.backend(VaultsBackend)
+        for key, sub in sorted(resources.subscriptions.items()):
             tables.add(
                 "ResourceContainers",
                 {
@@ -319,7 +299,7 @@ class ResourceGraphBackend(Provider):
                     "tags": {},
                 },
             )
-        for _key, group in sorted(self.resources.groups.items()):
+        for _key, group in sorted(resources.groups.items()):
             tables.add(
                 "ResourceContainers",
                 {
@@ -334,17 +314,17 @@ class ResourceGraphBackend(Provider):
                     "tags": group.get("tags") or {},
                 },
             )
-        compute = self.compute
+        compute = self.world.backend(ComputeBackend)
         for record in compute.vms.values():
             model = record["model"]
             tables.add("Resources", _resource(model, tenant, properties=self._vm_properties(record)))
         for disk in compute.disks.values():
             tables.add("Resources", _resource(disk, tenant))
-        for record in self.vaults.vaults.values():
-            tables.add("Resources", _resource(self.vaults.view(record), tenant))
-        backup = self.backup
+        for record in vaults.vaults.values():
+            tables.add("Resources", _resource(vaults.view(record), tenant))
+        backup = self.world.backend(BackupBackend)
         for item in backup.items.values():
-            vault = self.vaults.find(item["vault"])
+            vault = vaults.find(item["vault"])
             location = str(vault["model"]["location"]) if vault else ""
             view = backup.item_view(item)
             tables.add("RecoveryServicesResources", _item_row(view, item, location, tenant))
@@ -369,7 +349,7 @@ class ResourceGraphBackend(Provider):
         power = sim.get("power", "running")
         return {
             **props,
-            "provisioningState": self.compute.provisioning_state(record),
+            "provisioningState": self.world.backend(ComputeBackend).provisioning_state(record),
             "extended": {
                 "instanceView": {
                     "computerName": (props.get("osProfile") or {}).get(

@@ -16,16 +16,14 @@ import base64
 import json
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from armsim.core.clock import iso
-from armsim.core.errors import ArmError
-from armsim.core.http import Request, Response, Router
+from armsim.core.errors import ArmError, BadRequest, TooManyRequests
+from armsim.core.http import Endpoint, Request, Response
+from armsim.core.responses import Responses
 from armsim.resourcegraph.engine import QueryError, run
-from armsim.resourcegraph.models import CachedResult, hhmmss
-
-if TYPE_CHECKING:
-    from armsim.resourcegraph.models import ResourceGraphBackend
+from armsim.resourcegraph.models import CachedResult, ResourceGraphBackend, hhmmss
 
 # api-versions of the Resources operation in the REST specs; the pinned SDK
 # (azure-mgmt-resourcegraph 8.0.1) sends 2021-03-01.
@@ -41,7 +39,7 @@ def _support(backend: ResourceGraphBackend) -> str:
 
 
 def bad_request(backend: ResourceGraphBackend, details: list[dict[str, Any]]) -> ArmError:
-    return ArmError(400, "BadRequest", _support(backend), details=details)
+    return BadRequest("BadRequest", _support(backend), details=details)
 
 
 def invalid_query(backend: ResourceGraphBackend, extra: dict[str, Any]) -> ArmError:
@@ -58,16 +56,29 @@ def invalid_query(backend: ResourceGraphBackend, extra: dict[str, Any]) -> ArmEr
     )
 
 
-def register(router: Router, backend: ResourceGraphBackend) -> None:
-    @router.add(
-        "POST",
-        "/providers/Microsoft.ResourceGraph/resources",
-        "Resources",
-        RESOURCE_GRAPH_API,
-        "Microsoft.ResourceGraph/resources",
-        service="arg",
-    )
-    def resources(request: Request) -> Response:
+CONTROL = "Control_/resourcegraph"  # the control routes' operation name
+
+
+def _control(method: str, template: str, handler: str) -> Endpoint:
+    return Endpoint(method, template, CONTROL, handler, None, service="none")
+
+
+ROUTES = (
+    Endpoint(
+        "POST", "/providers/Microsoft.ResourceGraph/resources", "Resources", "resources", RESOURCE_GRAPH_API,
+        "Microsoft.ResourceGraph/resources", service="arg",
+    ),
+    # -- control
+    _control("POST", "/_armsim/resourcegraph/managementGroups", "add_management_group"),
+    _control("GET", "/_armsim/resourcegraph/managementGroups", "list_management_groups"),
+    _control("POST", "/_armsim/resourcegraph/refresh", "refresh"),
+    _control("GET", "/_armsim/resourcegraph", "describe"),
+)  # fmt: skip
+
+
+class ResourceGraphResponses(Responses[ResourceGraphBackend]):
+    def resources(self, request: Request) -> Response:
+        backend = self.backend
         settings = backend.settings()
         allowed, remaining, resets = backend.quota.take(
             request.principal or "unknown", int(settings["quota"]), float(settings["quotaWindowSeconds"])
@@ -77,8 +88,7 @@ def register(router: Router, backend: ResourceGraphBackend) -> None:
             "x-ms-user-quota-resets-after": hhmmss(resets),
         }
         if not allowed:
-            raise ArmError(
-                429,
+            raise TooManyRequests(
                 "RateLimiting",
                 _support(backend),
                 headers=quota_headers,
@@ -97,22 +107,18 @@ def register(router: Router, backend: ResourceGraphBackend) -> None:
             err.headers = {**quota_headers, **err.headers}
             raise
 
-    control = "Control_/resourcegraph"
-
-    @router.add("POST", "/_armsim/resourcegraph/managementGroups", control, None, service="none")
-    def add_group(request: Request) -> Response:
+    # -- control -------------------------------------------------------------------------------
+    def add_management_group(self, request: Request) -> Response:
         try:
-            return Response(201, backend.add_management_group(request.json()))
+            return Response(201, self.backend.add_management_group(request.json()))
         except ValueError as exc:
-            raise ArmError(400, "InvalidControlRequest", f"/resourcegraph/managementGroups: {exc}") from None
+            raise BadRequest("InvalidControlRequest", f"/resourcegraph/managementGroups: {exc}") from None
 
-    @router.add("GET", "/_armsim/resourcegraph/managementGroups", control, None, service="none")
-    def list_groups(request: Request) -> Response:
-        return Response(200, {"value": list(backend.management_groups.values())})
+    def list_management_groups(self, request: Request) -> Response:
+        return Response(200, {"value": list(self.backend.management_groups.values())})
 
-    @router.add("POST", "/_armsim/resourcegraph/refresh", control, None, service="none")
-    def refresh(request: Request) -> Response:
-        snapshot = backend.refresh()
+    def refresh(self, request: Request) -> Response:
+        snapshot = self.backend.refresh()
         return Response(
             200,
             {
@@ -124,8 +130,8 @@ def register(router: Router, backend: ResourceGraphBackend) -> None:
             },
         )
 
-    @router.add("GET", "/_armsim/resourcegraph", control, None, service="none")
-    def describe(request: Request) -> Response:
+    def describe(self, request: Request) -> Response:
+        backend = self.backend
         snapshot = backend._snapshot
         return Response(
             200,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from armsim.core.errors import ArmError, resource_group_not_found
+from armsim.core.errors import Conflict, NotFound, resource_group_not_found
 from armsim.core.http import Router
 from armsim.core.world import Provider
 
@@ -21,9 +21,9 @@ class ResourcesBackend(Provider):
         self.add_subscription(SANDBOX_SUBSCRIPTION, "armsim sandbox")
 
     def register(self, router: Router) -> None:
-        from armsim.resources import responses
+        from armsim.resources.responses import ROUTES, ResourcesResponses
 
-        responses.register(router, self)
+        router.mount(ResourcesResponses(self), ROUTES)
 
     # -- subscriptions ---------------------------------------------------------------------
     def add_subscription(self, subscription_id: str, display_name: str = "") -> dict[str, Any]:
@@ -49,8 +49,8 @@ class ResourcesBackend(Provider):
     def require_subscription(self, subscription_id: str) -> dict[str, Any]:
         sub = self.subscriptions.get(subscription_id.lower())
         if sub is None:
-            raise ArmError(
-                404, "SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found."
+            raise NotFound(
+                "SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found."
             )
         return sub
 
@@ -72,8 +72,7 @@ class ResourcesBackend(Provider):
         existing = self.group(subscription_id, name)
         if existing is not None:
             if existing["location"] != location:
-                raise ArmError(
-                    409,
+                raise Conflict(
                     "InvalidResourceGroupLocation",
                     f"Invalid resource group location '{location}'. The Resource group already exists in "
                     f"location '{existing['location']}'.",

@@ -17,7 +17,7 @@ import secrets
 from typing import Any
 
 from armsim.core.clock import iso
-from armsim.core.errors import ArmError, resource_not_found
+from armsim.core.errors import BadRequest, Conflict, InvalidRequestContent, resource_not_found
 from armsim.core.http import Router
 from armsim.core.world import Provider
 from armsim.resources.models import ResourcesBackend, normalize_location
@@ -63,23 +63,17 @@ class StorageBackend(Provider):
         self.accounts: dict[str, dict[str, Any]] = {}
 
     def register(self, router: Router) -> None:
-        from armsim.storage import responses
+        from armsim.storage.responses import ROUTES, StorageResponses
 
-        responses.register(router, self)
-
-    @property
-    def resources(self) -> ResourcesBackend:
-        backend: ResourcesBackend = self.world.provider("resources")
-        return backend
+        router.mount(StorageResponses(self), ROUTES)
 
     # -- accounts ----------------------------------------------------------------------------
     def put(
         self, subscription_id: str, group: str, name: str, body: dict[str, Any]
     ) -> tuple[dict[str, Any], bool]:
-        rg = self.resources.require_group(subscription_id, group)
+        rg = self.world.backend(ResourcesBackend).require_group(subscription_id, group)
         if not ACCOUNT_NAME.match(name):
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "AccountNameInvalid",
                 f"{name} is not a valid storage account name. Storage account name must be between 3 and 24 "
                 "characters in length and use numbers and lower-case letters only.",
@@ -87,38 +81,31 @@ class StorageBackend(Provider):
         key = account_id(subscription_id, group, name).lower()
         existing = self.accounts.get(key)
         if existing is None and self.find_by_name(name) is not None:
-            raise ArmError(
-                409,
+            raise Conflict(
                 "StorageAccountAlreadyTaken",
                 f"The storage account named {name} is already taken.",
             )
         location = body.get("location")
         if not isinstance(location, str) or not location:
-            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+            raise BadRequest("LocationRequired", "The location property is required for this definition.")
         location = normalize_location(location)
         if existing is not None and existing["model"]["location"] != location:
-            raise ArmError(
-                409,
+            raise Conflict(
                 "InvalidResourceLocation",
                 f"The resource '{name}' already exists in location '{existing['model']['location']}'.",
             )
         sku = (body.get("sku") or {}).get("name") if isinstance(body.get("sku"), dict) else None
         if sku not in SKUS:
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "InvalidRequestContent" if sku is None else "SkuNotSupported",
                 f"The sku '{sku}' is not valid; use one of {', '.join(SKUS)}.",
             )
         kind = body.get("kind")
         if kind not in KINDS:
-            raise ArmError(
-                400,
-                "InvalidRequestContent",
-                f"The kind '{kind}' is not valid; use one of {', '.join(KINDS)}.",
-            )
+            raise InvalidRequestContent(f"The kind '{kind}' is not valid; use one of {', '.join(KINDS)}.")
         props = body.get("properties") or {}
         if not isinstance(props, dict):
-            raise ArmError(400, "InvalidRequestContent", "The 'properties' must be an object.")
+            raise InvalidRequestContent("The 'properties' must be an object.")
         created = (existing or {}).get("model", {}).get("properties", {}).get("creationTime") or iso(
             self.world.clock.now()
         )
@@ -178,7 +165,7 @@ class StorageBackend(Provider):
     def get(self, subscription_id: str, group: str, name: str) -> dict[str, Any]:
         record = self.accounts.get(account_id(subscription_id, group, name).lower())
         if record is None:
-            self.resources.require_group(subscription_id, group)
+            self.world.backend(ResourcesBackend).require_group(subscription_id, group)
             raise resource_not_found(ACCOUNT_TYPE, name, group)
         return record
 
@@ -194,7 +181,7 @@ class StorageBackend(Provider):
 
     def delete(self, subscription_id: str, group: str, name: str) -> bool:
         """True when the account existed (200), False when not (204), as Azure answers a delete."""
-        self.resources.require_group(subscription_id, group)
+        self.world.backend(ResourcesBackend).require_group(subscription_id, group)
         return self.accounts.pop(account_id(subscription_id, group, name).lower(), None) is not None
 
     def delete_in_group(self, subscription_id: str, group: str) -> None:

@@ -10,17 +10,17 @@ checked, as armsim checks no signatures).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import functools
+from typing import Any
 from xml.sax.saxutils import escape
 
 from armsim.core.auth import check_bearer
 from armsim.core.errors import ArmError
-from armsim.core.http import Request, Response, Router
+from armsim.core.http import Endpoint, Handler, Request, Response
 from armsim.core.paging import paged
-from armsim.storage.models import ACCOUNT_TYPE, http_date
-
-if TYPE_CHECKING:
-    from armsim.storage.models import StorageBackend
+from armsim.core.responses import Responses
+from armsim.resources.models import ResourcesBackend
+from armsim.storage.models import ACCOUNT_TYPE, StorageBackend, http_date
 
 STORAGE_API = (
     "2016-01-01", "2019-06-01", "2021-09-01", "2022-09-01", "2023-01-01", "2023-05-01", "2024-01-01",
@@ -29,62 +29,113 @@ STORAGE_API = (
 ACCOUNT = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Storage/storageAccounts/{accountName}"
 STORAGE_AUDIENCES = frozenset({"https://storage.azure.com"})
 BLOB_VERSION = "2025-01-05"
+ACCOUNTS_IN_GROUP = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Storage/storageAccounts"
+ACCOUNTS = "/subscriptions/{subscriptionId}/providers/Microsoft.Storage/storageAccounts"
+BLOB = "/{account}.blob/{container}/{blob}"
+CONTAINER = "/{account}.blob/{container}"
+BLOB_ACCOUNT = "/{account}.blob"
 
 
-def register(router: Router, backend: StorageBackend) -> None:
-    world = backend.world
+def _arm(method: str, template: str, operation: str, handler: str) -> Endpoint:
+    return Endpoint(method, template, operation, handler, STORAGE_API, ACCOUNT_TYPE)
 
-    def route(method: str, path: str, operation: str) -> Any:
-        return router.add(method, path, operation, STORAGE_API, ACCOUNT_TYPE)
 
-    def ids(request: Request) -> tuple[str, str, str]:
-        p = request.params
-        return p["subscriptionId"], p["resourceGroupName"], p["accountName"]
+def _blob(method: str, template: str, operation: str, handler: str) -> Endpoint:
+    """A Blob data-plane route: not ARM (no api-version, throttling or ARM token; counted apart)."""
+    return Endpoint(method, template, operation, handler, None, service="none")
 
-    @route("PUT", ACCOUNT, "StorageAccounts_Create")
-    def put_account(request: Request) -> Response:
-        record, _ = backend.put(*ids(request), request.json())
-        return Response(200, backend.view(record, request.base_url))
 
-    @route("GET", ACCOUNT, "StorageAccounts_GetProperties")
-    def get_account(request: Request) -> Response:
-        return Response(200, backend.view(backend.get(*ids(request)), request.base_url))
+ROUTES = (
+    _arm("PUT", ACCOUNT, "StorageAccounts_Create", "put_account"),
+    _arm("GET", ACCOUNT, "StorageAccounts_GetProperties", "get_account"),
+    _arm("DELETE", ACCOUNT, "StorageAccounts_Delete", "delete_account"),
+    _arm("POST", ACCOUNT + "/listKeys", "StorageAccounts_ListKeys", "list_keys"),
+    _arm("GET", ACCOUNTS_IN_GROUP, "StorageAccounts_ListByResourceGroup", "list_accounts_in_group"),
+    _arm("GET", ACCOUNTS, "StorageAccounts_List", "list_accounts"),
+    # -- the Blob data plane
+    _blob("GET", BLOB, "Blob_Download", "download_blob"),
+    _blob("HEAD", BLOB, "Blob_GetProperties", "get_blob_properties"),
+    _blob("GET", CONTAINER, "Container_GetPropertiesOrListBlobs", "get_container_or_list_blobs"),
+    _blob("HEAD", CONTAINER, "Container_GetProperties", "get_container_properties"),
+    _blob("DELETE", CONTAINER, "Container_Delete", "delete_container"),
+    _blob("GET", BLOB_ACCOUNT, "Service_ListContainers", "list_containers"),
+)
 
-    @route("DELETE", ACCOUNT, "StorageAccounts_Delete")
-    def delete_account(request: Request) -> Response:
-        return Response(200 if backend.delete(*ids(request)) else 204)
 
-    @route("POST", ACCOUNT + "/listKeys", "StorageAccounts_ListKeys")
-    def list_keys(request: Request) -> Response:
-        return Response(200, backend.keys_view(backend.get(*ids(request))))
+class StorageResponses(Responses[StorageBackend]):
+    def bind(self, endpoint: Endpoint) -> Handler:
+        """The Blob data plane answers its errors in Blob's XML, not ARM's envelope."""
+        handler = super().bind(endpoint)
+        if endpoint.service == "none":
+            return functools.partial(_blob_errors, handler)
+        return handler
 
-    @route(
-        "GET",
-        "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Storage/storageAccounts",
-        "StorageAccounts_ListByResourceGroup",
-    )
-    def list_in_group(request: Request) -> Response:
+    # -- storage accounts (ARM) --------------------------------------------------------------
+    def put_account(self, request: Request) -> Response:
+        record, _ = self.backend.put(*_ids(request), request.json())
+        return Response(200, self.backend.view(record, request.base_url))
+
+    def get_account(self, request: Request) -> Response:
+        return Response(200, self.backend.view(self.backend.get(*_ids(request)), request.base_url))
+
+    def delete_account(self, request: Request) -> Response:
+        return Response(200 if self.backend.delete(*_ids(request)) else 204)
+
+    def list_keys(self, request: Request) -> Response:
+        return Response(200, self.backend.keys_view(self.backend.get(*_ids(request))))
+
+    def list_accounts_in_group(self, request: Request) -> Response:
+        backend = self.backend
         sub, group = request.params["subscriptionId"], request.params["resourceGroupName"]
-        backend.resources.require_group(sub, group)
+        self.world.backend(ResourcesBackend).require_group(sub, group)
         return paged(
             request, backend.list(sub, group), 1000, lambda record: backend.view(record, request.base_url)
         )
 
-    @route(
-        "GET",
-        "/subscriptions/{subscriptionId}/providers/Microsoft.Storage/storageAccounts",
-        "StorageAccounts_List",
-    )
-    def list_all(request: Request) -> Response:
+    def list_accounts(self, request: Request) -> Response:
+        backend = self.backend
         sub = request.params["subscriptionId"]
-        backend.resources.require_subscription(sub)
+        self.world.backend(ResourcesBackend).require_subscription(sub)
         return paged(request, backend.list(sub), 1000, lambda record: backend.view(record, request.base_url))
 
     # -- the Blob data plane -----------------------------------------------------------------
-    def blob_route(method: str, path: str, operation: str) -> Any:
-        return router.add(method, path, operation, None, service="none")
+    def download_blob(self, request: Request) -> Response:
+        return self._read_blob(request)
 
-    def account_of(request: Request) -> dict[str, Any]:
+    def get_blob_properties(self, request: Request) -> Response:
+        return self._read_blob(request)
+
+    def get_container_or_list_blobs(self, request: Request) -> Response:
+        return self._container_request(request)
+
+    def get_container_properties(self, request: Request) -> Response:
+        return self._container_request(request)
+
+    def delete_container(self, request: Request) -> Response:
+        return self._container_request(request)
+
+    def list_containers(self, request: Request) -> Response:
+        record = self._account(request)
+        if request.query.get("comp") != "list":
+            raise BlobError(
+                400, "InvalidQueryParameterValue", "Value for one of the query parameters is not valid."
+            )
+        prefix = request.query.get("prefix", "")
+        containers = "".join(
+            f"<Container><Name>{escape(name)}</Name><Properties>"
+            f"<Last-Modified>{http_date(box['created'])}</Last-Modified>"
+            f'<Etag>"0x{int(box["created"] * 1000):X}"</Etag><LeaseStatus>unlocked</LeaseStatus>'
+            "<LeaseState>available</LeaseState></Properties></Container>"
+            for name, box in sorted(record["containers"].items())
+            if name.startswith(prefix)
+        )
+        return xml_answer(
+            f'<EnumerationResults ServiceEndpoint="{escape(request.base_url)}/{record["model"]["name"]}.blob/">'
+            f"<Containers>{containers}</Containers><NextMarker /></EnumerationResults>"
+        )
+
+    # -- shared by several operations --------------------------------------------------------
+    def _account(self, request: Request) -> dict[str, Any]:
         """The account the request addresses, once its caller is authenticated."""
         name = request.params["account"]
         authorization = request.headers.get("authorization", "")
@@ -101,20 +152,13 @@ def register(router: Router, backend: StorageBackend) -> None:
                 status = 401 if err.code == "AuthenticationFailed" else 403
                 code = "NoAuthenticationInformation" if status == 401 else "AuthenticationFailed"
                 raise BlobError(status, code, err.message) from None
-        record = backend.find_by_name(name)
+        record = self.backend.find_by_name(name)
         if record is None:
             raise BlobError(404, "ResourceNotFound", "The specified resource does not exist.")
         return record
 
-    def blob_response(request: Request, handler: Any) -> Response:
-        try:
-            response: Response = handler(request)
-            return response
-        except BlobError as err:
-            return err.response(request.method)
-
-    def read_blob(request: Request) -> Response:
-        record = account_of(request)
+    def _read_blob(self, request: Request) -> Response:
+        record = self._account(request)
         container = record["containers"].get(request.params["container"])
         if container is None:
             raise BlobError(404, "ContainerNotFound", "The specified container does not exist.")
@@ -148,8 +192,8 @@ def register(router: Router, backend: StorageBackend) -> None:
             return Response(206, content[start : stop + 1], headers)
         return Response(200, content, headers)
 
-    def container_request(request: Request) -> Response:
-        record = account_of(request)
+    def _container_request(self, request: Request) -> Response:
+        record = self._account(request)
         name = request.params["container"]
         restype = request.query.get("restype", "")
         if restype != "container":
@@ -161,22 +205,10 @@ def register(router: Router, backend: StorageBackend) -> None:
             raise BlobError(404, "ContainerNotFound", "The specified container does not exist.")
         if request.method == "DELETE":
             del record["containers"][name]
-            world.changed()
+            self.world.changed()
             return Response(202, None, {"x-ms-version": BLOB_VERSION})
         if request.query.get("comp") == "list":
-            blobs = "".join(
-                f"<Blob><Name>{escape(blob_name)}</Name><Properties>"
-                f"<Creation-Time>{http_date(blob['created'])}</Creation-Time>"
-                f"<Last-Modified>{http_date(blob['created'])}</Last-Modified><Etag>{blob['etag']}</Etag>"
-                f"<Content-Length>{len(blob['content'].encode('utf-8'))}</Content-Length>"
-                f"<Content-Type>{escape(blob['contentType'])}</Content-Type><BlobType>BlockBlob</BlobType>"
-                "</Properties></Blob>"
-                for blob_name, blob in sorted(container["blobs"].items())
-            )
-            return xml_answer(
-                f'<EnumerationResults ServiceEndpoint="{escape(request.base_url)}/{record["model"]["name"]}.blob/" '
-                f'ContainerName="{escape(name)}"><Blobs>{blobs}</Blobs><NextMarker /></EnumerationResults>'
-            )
+            return _list_blobs(request, record, name, container)
         return Response(
             200,
             None,
@@ -190,38 +222,32 @@ def register(router: Router, backend: StorageBackend) -> None:
             },
         )
 
-    def list_containers(request: Request) -> Response:
-        record = account_of(request)
-        if request.query.get("comp") != "list":
-            raise BlobError(
-                400, "InvalidQueryParameterValue", "Value for one of the query parameters is not valid."
-            )
-        prefix = request.query.get("prefix", "")
-        containers = "".join(
-            f"<Container><Name>{escape(name)}</Name><Properties>"
-            f"<Last-Modified>{http_date(box['created'])}</Last-Modified>"
-            f'<Etag>"0x{int(box["created"] * 1000):X}"</Etag><LeaseStatus>unlocked</LeaseStatus>'
-            "<LeaseState>available</LeaseState></Properties></Container>"
-            for name, box in sorted(record["containers"].items())
-            if name.startswith(prefix)
-        )
-        return xml_answer(
-            f'<EnumerationResults ServiceEndpoint="{escape(request.base_url)}/{record["model"]["name"]}.blob/">'
-            f"<Containers>{containers}</Containers><NextMarker /></EnumerationResults>"
-        )
 
-    blob_path = "/{account}.blob/{container}/{blob}"
-    container_path = "/{account}.blob/{container}"
-    for method, operation in (("GET", "Blob_Download"), ("HEAD", "Blob_GetProperties")):
-        blob_route(method, blob_path, operation)(lambda r: blob_response(r, read_blob))
-    for method, operation in (
-        ("GET", "Container_GetPropertiesOrListBlobs"),
-        ("HEAD", "Container_GetProperties"),
-        ("DELETE", "Container_Delete"),
-    ):
-        blob_route(method, container_path, operation)(lambda r: blob_response(r, container_request))
-    blob_route("GET", "/{account}.blob", "Service_ListContainers")(
-        lambda r: blob_response(r, list_containers)
+def _ids(request: Request) -> tuple[str, str, str]:
+    p = request.params
+    return p["subscriptionId"], p["resourceGroupName"], p["accountName"]
+
+
+def _blob_errors(handler: Handler, request: Request) -> Response:
+    try:
+        return handler(request)
+    except BlobError as err:
+        return err.response(request.method)
+
+
+def _list_blobs(request: Request, record: dict[str, Any], name: str, container: dict[str, Any]) -> Response:
+    blobs = "".join(
+        f"<Blob><Name>{escape(blob_name)}</Name><Properties>"
+        f"<Creation-Time>{http_date(blob['created'])}</Creation-Time>"
+        f"<Last-Modified>{http_date(blob['created'])}</Last-Modified><Etag>{blob['etag']}</Etag>"
+        f"<Content-Length>{len(blob['content'].encode('utf-8'))}</Content-Length>"
+        f"<Content-Type>{escape(blob['contentType'])}</Content-Type><BlobType>BlockBlob</BlobType>"
+        "</Properties></Blob>"
+        for blob_name, blob in sorted(container["blobs"].items())
+    )
+    return xml_answer(
+        f'<EnumerationResults ServiceEndpoint="{escape(request.base_url)}/{record["model"]["name"]}.blob/" '
+        f'ContainerName="{escape(name)}"><Blobs>{blobs}</Blobs><NextMarker /></EnumerationResults>'
     )
 
 

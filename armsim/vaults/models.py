@@ -8,7 +8,14 @@ import uuid
 from typing import Any
 
 from armsim.core.clock import iso
-from armsim.core.errors import ArmError, resource_not_found
+from armsim.core.errors import (
+    ArmError,
+    BadRequest,
+    Conflict,
+    InvalidBackupInput,
+    InvalidRequestContent,
+    resource_not_found,
+)
 from armsim.core.http import Router
 from armsim.core.limits import active
 from armsim.core.world import Provider
@@ -27,8 +34,7 @@ def vault_id(subscription_id: str, group: str, name: str) -> str:
 def check_vault_name(name: str) -> None:
     """The seed's rule: 2 to 50 characters, starting with a letter, only letters, digits and hyphens."""
     if not VAULT_NAME.match(name):
-        raise ArmError(
-            400,
+        raise BadRequest(
             "InvalidRestApiParameter",
             f"resourceName parameter is invalid. Please provide a valid resourceName: '{name}' must be 2 to 50 "
             "characters long, start with a letter, and contain only letters, numbers and hyphens.",
@@ -42,19 +48,14 @@ class VaultsBackend(Provider):
         self.vaults: dict[str, dict[str, Any]] = {}  # lower-case id -> {"model", "storage"}
 
     def register(self, router: Router) -> None:
-        from armsim.vaults import responses
+        from armsim.vaults.responses import ROUTES, VaultsResponses
 
-        responses.register(router, self)
-
-    @property
-    def resources(self) -> ResourcesBackend:
-        backend: ResourcesBackend = self.world.provider("resources")
-        return backend
+        router.mount(VaultsResponses(self), ROUTES)
 
     def get(self, subscription_id: str, group: str, name: str) -> dict[str, Any]:
         record = self.vaults.get(vault_id(subscription_id, group, name).lower())
         if record is None:
-            self.resources.require_group(subscription_id, group)
+            self.world.backend(ResourcesBackend).require_group(subscription_id, group)
             raise resource_not_found(VAULT_TYPE, name, group)
         return record
 
@@ -62,16 +63,18 @@ class VaultsBackend(Provider):
         return self.vaults.get(resource_id.lower())
 
     def has_items(self, record: dict[str, Any]) -> bool:
-        return bool(self.world.provider("backup").vault_item_count(record["model"]["id"]))
+        from armsim.backup.models import BackupBackend  # backup.models imports this module
+
+        return bool(self.world.backend(BackupBackend).vault_item_count(record["model"]["id"]))
 
     def put(
         self, subscription_id: str, group: str, name: str, body: dict[str, Any]
     ) -> tuple[dict[str, Any], bool]:
         check_vault_name(name)
-        rg = self.resources.require_group(subscription_id, group)
+        rg = self.world.backend(ResourcesBackend).require_group(subscription_id, group)
         location = body.get("location")
         if not isinstance(location, str) or not location:
-            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+            raise BadRequest("LocationRequired", "The location property is required for this definition.")
         location = normalize_location(location)
         key = vault_id(subscription_id, group, name).lower()
         existing = self.vaults.get(key)
@@ -81,21 +84,19 @@ class VaultsBackend(Provider):
                 if other["model"]["name"].lower() == name.lower() and other["model"]["id"].lower().startswith(
                     f"/subscriptions/{subscription_id.lower()}/"
                 ):
-                    raise ArmError(
-                        409,
+                    raise Conflict(
                         "VaultAlreadyExists",
                         f"A vault named '{name}' already exists in subscription '{subscription_id}'. "
                         "Vault names must be unique within a subscription.",
                     )
         elif existing["model"]["location"] != location:
-            raise ArmError(
-                409,
+            raise Conflict(
                 "InvalidResourceLocation",
                 f"The vault '{name}' already exists in location '{existing['model']['location']}'.",
             )
         props = body.get("properties") or {}
         if not isinstance(props, dict):
-            raise ArmError(400, "InvalidRequestContent", "The 'properties' of a vault must be an object.")
+            raise InvalidRequestContent("The 'properties' of a vault must be an object.")
         redundancy = (props.get("redundancySettings") or {}).get("standardTierStorageRedundancy")
         storage = (
             copy.deepcopy(existing["storage"])
@@ -174,7 +175,9 @@ class VaultsBackend(Provider):
 
     def multi_user_authorization(self, record: dict[str, Any]) -> bool:
         """A Resource Guard is associated with the vault (a backupResourceGuardProxies entry)."""
-        return bool(self.world.provider("backup").guard_proxies_of(record["model"]["id"]))
+        from armsim.backup.models import BackupBackend  # backup.models imports this module
+
+        return bool(self.world.backend(BackupBackend).guard_proxies_of(record["model"]["id"]))
 
     def set_soft_delete(self, record: dict[str, Any], properties: dict[str, Any]) -> None:
         """backupconfig/vaultconfig's PUT or PATCH: soft delete's state, enhanced security, retention."""
@@ -246,14 +249,11 @@ class VaultsBackend(Provider):
         self, record: dict[str, Any] | None, storage: dict[str, Any], redundancy: str
     ) -> None:
         if redundancy not in REDUNDANCY:
-            raise ArmError(
-                400,
-                "BMSUserErrorInvalidInput",
-                f"Storage redundancy '{redundancy}' is not valid; use one of {', '.join(REDUNDANCY)}.",
+            raise InvalidBackupInput(
+                f"Storage redundancy '{redundancy}' is not valid; use one of {', '.join(REDUNDANCY)}."
             )
         if record is not None and redundancy != storage["storageType"] and self.has_items(record):
-            raise ArmError(
-                400,
+            raise BadRequest(
                 "StorageModelModifyError",
                 "Storage Redundancy option is locked when the first machine is registered with the vault, and "
                 "cannot be modified thereafter.",
@@ -279,7 +279,7 @@ class VaultsBackend(Provider):
     def set_storage_config(self, record: dict[str, Any], body: dict[str, Any]) -> None:
         props = body.get("properties") or {}
         if not isinstance(props, dict):
-            raise ArmError(400, "InvalidRequestContent", "The 'properties' must be an object.")
+            raise InvalidRequestContent("The 'properties' must be an object.")
         wanted = props.get("storageType") or props.get("storageModelType")
         if wanted:
             self._set_redundancy(record, record["storage"], wanted)
@@ -303,14 +303,18 @@ class VaultsBackend(Provider):
         return model
 
     def delete(self, subscription_id: str, group: str, name: str) -> None:
+        from armsim.backup.models import BackupBackend  # backup.models imports this module
+
         record = self.get(subscription_id, group, name)
-        backup = self.world.provider("backup")
+        backup = self.world.backend(BackupBackend)
         backup.check_vault_deletable(record["model"]["id"])
         backup.forget_vault(record["model"]["id"])
         del self.vaults[record["model"]["id"].lower()]
 
     def check_group_deletable(self, subscription_id: str, group: str) -> None:
-        backup = self.world.provider("backup")
+        from armsim.backup.models import BackupBackend  # backup.models imports this module
+
+        backup = self.world.backend(BackupBackend)
         prefix = f"/subscriptions/{subscription_id}/resourcegroups/{group}/".lower()
         for key, record in self.vaults.items():
             if key.startswith(prefix):
@@ -341,11 +345,9 @@ PUBLIC_NETWORK_ACCESS = ("Enabled", "Disabled")
 def _check_public_access(props: dict[str, Any]) -> None:
     value = props.get("publicNetworkAccess")
     if value is not None and value not in PUBLIC_NETWORK_ACCESS:
-        raise ArmError(
-            400,
-            "BMSUserErrorInvalidInput",
+        raise InvalidBackupInput(
             f"Input provided for the call is invalid. publicNetworkAccess '{value}' is not valid; use Enabled or "
-            "Disabled.",
+            "Disabled."
         )
 
 
@@ -366,17 +368,13 @@ def _set_cross_region_restore(storage: dict[str, Any], value: Any) -> None:
     if value is None:
         return
     if value not in ("Enabled", "Disabled"):
-        raise ArmError(
-            400,
-            "BMSUserErrorInvalidInput",
+        raise InvalidBackupInput(
             f"Input provided for the call is invalid. crossRegionRestore '{value}' is not valid; use Enabled or "
-            "Disabled.",
+            "Disabled."
         )
     if value == "Enabled" and storage["storageType"] != "GeoRedundant":
-        raise ArmError(
-            400,
-            "BMSUserErrorInvalidInput",
+        raise InvalidBackupInput(
             "Input provided for the call is invalid. Cross Region Restore can be enabled only on a vault with "
-            f"geo-redundant storage (this vault is {storage['storageType']}).",
+            f"geo-redundant storage (this vault is {storage['storageType']})."
         )
     storage["crossRegionRestore"] = value == "Enabled"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from armsim.core.errors import ArmError
+from armsim.core.errors import BadRequest, InvalidBackupInput
 
 SOFT_DELETE_STATES = ("Enabled", "Disabled", "AlwaysON")
 ENHANCED_SECURITY_STATES = ("Enabled", "Disabled", "AlwaysON")
@@ -48,11 +48,9 @@ def _choice(value: Any, allowed: tuple[str, ...], name: str) -> str:
     for option in allowed:
         if isinstance(value, str) and value.lower() == option.lower():
             return option
-    raise ArmError(
-        400,
-        "BMSUserErrorInvalidInput",
+    raise InvalidBackupInput(
         f"Input provided for the call is invalid. '{value}' is not a valid {name}; use one of "
-        f"{', '.join(allowed)}.",
+        f"{', '.join(allowed)}."
     )
 
 
@@ -98,16 +96,13 @@ def change_soft_delete(
             or not isinstance(days, int)
             or not RETENTION_DAYS[0] <= days <= RETENTION_DAYS[1]
         ):
-            raise ArmError(
-                400,
-                "BMSUserErrorInvalidInput",
+            raise InvalidBackupInput(
                 f"Input provided for the call is invalid. Soft delete retention must be between {RETENTION_DAYS[0]} "
-                f"and {RETENTION_DAYS[1]} days (asked: {days}).",
+                f"and {RETENTION_DAYS[1]} days (asked: {days})."
             )
         new_days = days
     if security["softDeleteState"] == "AlwaysON" and new_state != "AlwaysON":
-        raise ArmError(
-            400,
+        raise BadRequest(
             ALWAYS_ON_CODE,
             "Soft delete is always-on for this vault and cannot be disabled or made reversible: the always-on "
             "state is irreversible.",
@@ -116,7 +111,7 @@ def change_soft_delete(
         new_state == "Disabled" and security["softDeleteState"] != "Disabled"
     )
     if security["immutability"] == "Locked" and weakened:
-        raise ArmError(400, IMMUTABLE_DENIED_CODE, IMMUTABLE_DENIED_MESSAGE)
+        raise BadRequest(IMMUTABLE_DENIED_CODE, IMMUTABLE_DENIED_MESSAGE)
     security.update(softDeleteState=new_state, retentionDays=new_days, enhancedSecurityState=new_enhanced)
 
 
@@ -127,7 +122,7 @@ def change_immutability(security: dict[str, Any], state: Any) -> None:
     if new == old:
         return
     if old == "Locked" or (new == "Locked" and old != "Unlocked"):
-        raise ArmError(400, IMMUTABILITY_CODE, IMMUTABILITY_MESSAGE)
+        raise BadRequest(IMMUTABILITY_CODE, IMMUTABILITY_MESSAGE)
     security["immutability"] = new
 
 

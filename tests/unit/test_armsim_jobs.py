@@ -11,6 +11,7 @@ from armsim.backup.models import BackupBackend
 from armsim.control.seed import apply_seed
 from armsim.core.world import World
 from armsim.registry import build_world
+from armsim.vaults.models import VaultsBackend
 from tests.armsim_support import v1_policy
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -38,8 +39,7 @@ def world() -> World:
 
 
 def backup(world: World) -> BackupBackend:
-    backend: BackupBackend = world.provider("backup")
-    return backend
+    return world.backend(BackupBackend)
 
 
 def start(world: World, outcome: str | None = None) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def start(world: World, outcome: str | None = None) -> dict[str, Any]:
     if outcome:
         backend.force_outcomes(VM, outcome, None, 1)
     item = backend.items[backend.by_vm[VM.lower()]]
-    return backend.start_backup(world.provider("vaults").find(VAULT), item, "OnDemand", world.now(), None)
+    return backend.start_backup(world.backend(VaultsBackend).find(VAULT), item, "OnDemand", world.now(), None)
 
 
 def status(world: World, job: dict[str, Any]) -> tuple[str, str, str]:

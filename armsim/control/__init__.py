@@ -1,0 +1,1 @@
+"""The control API under /_armsim/: seeding, the clock, settings, faults, statistics, tokens."""
