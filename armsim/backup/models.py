@@ -279,7 +279,9 @@ class BackupBackend(Provider):
         op = operations(self.world).get(item.get("operation", ""))
         return op is not None and not op.finished(self.world.now())
 
-    def put_item(
+    # Azure's refusals of a protected-item PUT, one branch each in the order Azure checks them, then
+    # the change: splitting it would hide which check comes first, which the refusals depend on.
+    def put_item(  # noqa: C901
         self,
         vault: dict[str, Any],
         fabric: str,

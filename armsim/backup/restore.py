@@ -87,7 +87,9 @@ def disk_facts(compute: ComputeBackend, vm: dict[str, Any], included: list[dict[
     }
 
 
-def trigger(
+# One branch per refusal Azure gives for a restore request (SUPPORTED_OPERATIONS.md lists them in
+# this order), then the job.
+def trigger(  # noqa: C901
     backend: BackupBackend, vault: dict[str, Any], item: dict[str, Any], point_id: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     """Validate a restore request as Azure refuses it, then start its job; the job."""

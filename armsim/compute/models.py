@@ -70,7 +70,9 @@ class ComputeBackend(Provider):
     def find_vm(self, resource_id: str) -> dict[str, Any] | None:
         return self.vms.get(resource_id.lower())
 
-    def put_vm(
+    # The VM body's checks, one branch per refusal Compute gives, then the model: one place to read
+    # what a VM PUT accepts.
+    def put_vm(  # noqa: C901
         self,
         subscription_id: str,
         group: str,

@@ -156,7 +156,6 @@ class ArmSim:
         base_url = f"https://{headers.get('host', f'127.0.0.1:{self.port}')}"
         length = int(headers.get("content-length") or 0)
         route: Route | None = None
-        client_request_id = headers.get("x-ms-client-request-id", "")
         decision: Decision | None = None  # ARM's token buckets' say on this request
         fault: str | None = None  # an injected fault (the control API's /faults)
         try:
@@ -172,36 +171,11 @@ class ArmSim:
             if route is None:
                 raise not_implemented(h.command, path)
             request.params = params
-            claims: dict[str, Any] | None = None
-            if route.service in _AUDIENCES:
-                if route.service == "eventgrid" and "aeg-sas-key" in headers:
-                    pass  # key auth is checked by the topic itself
-                elif route.service == "logs":
-                    from armsim.loganalytics.responses import auth_error
-
-                    try:
-                        check_bearer(headers.get("authorization"), _AUDIENCES[route.service])
-                    except ArmError as err:
-                        raise auth_error(err) from None
-                else:
-                    claims = check_bearer(headers.get("authorization"), _AUDIENCES[route.service])
-                    request.principal = principal_of(claims)
+            claims = self._authenticate(route, request)
             if route.service == "arm":
-                # ARM throttles every authenticated request per subscription and principal, before
-                # the resource provider sees it.
-                decision = self.world.throttle.take(
-                    params.get("subscriptionId"),
-                    str((claims or {}).get("tid") or TENANT_ID),
-                    principal_of(claims),
-                    h.command,
-                )
+                decision = self._throttle(params, claims, h.command)
                 if not decision.allowed:
-                    error = throttled_error_body(decision)["error"]
-                    raise TooManyRequests(
-                        error["code"],
-                        error["message"],
-                        headers={"Retry-After": str(decision.retry_after)},
-                    )
+                    raise _throttled(decision)
             if route.api_versions is not None:
                 self._check_api_version(request, route)
             fault = (
@@ -212,17 +186,7 @@ class ArmSim:
             if fault and fault != "drop":
                 response = self._fault(fault, h.command, params.get("subscriptionId", ""), path, claims)
             else:
-                if route.service != "none":
-                    self.world.tick()
-                if route.service in ("logs", "arg"):
-                    # Log and Resource Graph queries change nothing; they take the world lock only to
-                    # read what they index, and evaluate their KQL without holding it.
-                    response = route.handler(request)
-                else:
-                    with self.world.lock:
-                        response = route.handler(request)
-                        if h.command != "GET":
-                            self.world.changed()
+                response = self._run(route, request)
         except ArmError as err:
             response = Response(err.status, err.body(), dict(err.headers))
         except Exception:
@@ -231,19 +195,32 @@ class ArmSim:
         if fault == "drop":  # carried out, and the connection closed before the answer
             h.close_connection = True
             response = Response(599, None)  # logged as 599: no status reached the caller
-        else:
+        # Counted before the answer leaves: whoever reads the statistics after an answer finds it.
+        self._count(h.command, path, route, response, decision, started, headers)
+        if fault != "drop":
             self._send(h, response, decision.headers if decision else {})
-        operation = route.operation if route else "Unknown"
+
+    def _count(
+        self,
+        method: str,
+        path: str,
+        route: Route | None,
+        response: Response,
+        decision: Decision | None,
+        started: float,
+        headers: dict[str, str],
+    ) -> None:
+        """The request in armsim's statistics (GET /_armsim/stats): ARM's and Resource Graph's apart."""
         arm = (route is not None and route.service in ("arm", "arg")) or (
             route is None and not path.startswith("/_armsim")
         )
         entry = {
             "t": started,
-            "method": h.command,
+            "method": method,
             "path": path,
-            "operation": operation,
+            "operation": route.operation if route else "Unknown",
             "status": response.status,
-            "clientRequestId": client_request_id,
+            "clientRequestId": headers.get("x-ms-client-request-id", ""),
             "userAgent": headers.get("user-agent", "")[:120],
             "ms": round((time.time() - started) * 1000, 2),
         }
@@ -253,6 +230,50 @@ class ArmSim:
             entry["throttled"] = decision.kind
             entry["principal"] = decision.principal
         self.world.stats.record(entry, arm)
+
+    def _authenticate(self, route: Route, request: Request) -> dict[str, Any] | None:
+        """The bearer token's claims for the route's audience (None: no token is asked for); sets the
+        request's principal."""
+        headers = request.headers
+        if route.service not in _AUDIENCES:
+            return None
+        if route.service == "eventgrid" and "aeg-sas-key" in headers:
+            return None  # key auth is checked by the topic itself
+        if route.service == "logs":
+            from armsim.loganalytics.responses import auth_error
+
+            try:
+                check_bearer(headers.get("authorization"), _AUDIENCES[route.service])
+            except ArmError as err:
+                raise auth_error(err) from None
+            return None
+        claims = check_bearer(headers.get("authorization"), _AUDIENCES[route.service])
+        request.principal = principal_of(claims)
+        return claims
+
+    def _throttle(self, params: dict[str, str], claims: dict[str, Any] | None, method: str) -> Decision:
+        """ARM's token buckets' say on a request (per subscription and principal), taken before the
+        resource provider sees it."""
+        return self.world.throttle.take(
+            params.get("subscriptionId"),
+            str((claims or {}).get("tid") or TENANT_ID),
+            principal_of(claims),
+            method,
+        )
+
+    def _run(self, route: Route, request: Request) -> Response:
+        """The operation itself, with the simulated clock moved on."""
+        if route.service != "none":
+            self.world.tick()
+        if route.service in ("logs", "arg"):
+            # Log and Resource Graph queries change nothing; they take the world lock only to read
+            # what they index, and evaluate their KQL without holding it.
+            return route.handler(request)
+        with self.world.lock:
+            response = route.handler(request)
+            if request.method != "GET":
+                self.world.changed()
+        return response
 
     def _check_api_version(self, request: Request, route: Route) -> None:
         version = request.api_version
@@ -381,3 +402,11 @@ def _temp_dir() -> str:
     import tempfile
 
     return tempfile.mkdtemp(prefix="armsim-")
+
+
+def _throttled(decision: Decision) -> TooManyRequests:
+    """ARM's 429 for an empty bucket, with the Retry-After the bucket gives."""
+    error = throttled_error_body(decision)["error"]
+    return TooManyRequests(
+        error["code"], error["message"], headers={"Retry-After": str(decision.retry_after)}
+    )
