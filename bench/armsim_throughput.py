@@ -64,23 +64,9 @@ def sandbox() -> Iterator[tuple[str, Path]]:
 def estate() -> dict[str, Any]:
     """10,000 VMs over 8 regions (a resource group per region), a vault and a daily policy per region,
     and the first 250 VMs of each region protected."""
-    run = "2026-01-01T22:00:00Z"
-    policy = {
-        "backupManagementType": "AzureIaasVM",
-        "schedulePolicy": {
-            "schedulePolicyType": "SimpleSchedulePolicy",
-            "scheduleRunFrequency": "Daily",
-            "scheduleRunTimes": [run],
-        },
-        "retentionPolicy": {
-            "retentionPolicyType": "LongTermRetentionPolicy",
-            "dailySchedule": {
-                "retentionTimes": [run],
-                "retentionDuration": {"count": 30, "durationType": "Days"},
-            },
-        },
-        "timeZone": "UTC",
-    }
+    from tests.bodies import v1_policy
+
+    policy = v1_policy("22:00")
     vms, protections = [], []
     for index in range(VMS):
         region = REGIONS[index % len(REGIONS)]

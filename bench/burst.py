@@ -126,6 +126,7 @@ def small_burst() -> None:
     from azure.mgmt.resource.resources import ResourceManagementClient
 
     from armsim import SANDBOX_SUBSCRIPTION
+    from tests.bodies import vm_body
 
     stack = start_stack(Path(tempfile.mkdtemp(prefix="bench-burst20-")))
     try:
@@ -142,26 +143,7 @@ def small_burst() -> None:
             compute.virtual_machines.begin_create_or_update(
                 "rg-burst20",
                 name,
-                {
-                    "location": "westeurope",
-                    "tags": {"backup-policy": "gold"},
-                    "properties": {
-                        "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
-                        "storageProfile": {
-                            "imageReference": {
-                                "publisher": "Canonical",
-                                "offer": "ubuntu-24_04-lts",
-                                "sku": "server",
-                                "version": "latest",
-                            }
-                        },
-                        "osProfile": {
-                            "computerName": name,
-                            "adminUsername": "azureuser",
-                            "linuxConfiguration": {"provisionVMAgent": True},
-                        },
-                    },
-                },
+                vm_body(name, "westeurope", {"backup-policy": "gold"}),
             )
 
         with ThreadPoolExecutor(SMALL_BURST) as pool:

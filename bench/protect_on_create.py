@@ -60,6 +60,7 @@ def latency_and_requests() -> None:
 
     from armsim import SANDBOX_SUBSCRIPTION
     from devhost.stack import Stack
+    from tests.bodies import vm_body
 
     run_dir = Path(tempfile.mkdtemp(prefix="bench-protect-"))
     stack = Stack.ephemeral(run_dir, lroSeconds=0, snapshotSeconds=0, transferSeconds=0).start()
@@ -78,26 +79,7 @@ def latency_and_requests() -> None:
             compute.virtual_machines.begin_create_or_update(
                 "rg-bench",
                 name,
-                {
-                    "location": "westeurope",
-                    "tags": {"backup-policy": "gold" if index % 2 else "silver"},
-                    "properties": {
-                        "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
-                        "storageProfile": {
-                            "imageReference": {
-                                "publisher": "Canonical",
-                                "offer": "ubuntu-24_04-lts",
-                                "sku": "server",
-                                "version": "latest",
-                            }
-                        },
-                        "osProfile": {
-                            "computerName": name,
-                            "adminUsername": "azureuser",
-                            "linuxConfiguration": {"provisionVMAgent": True},
-                        },
-                    },
-                },
+                vm_body(name, "westeurope", {"backup-policy": "gold" if index % 2 else "silver"}),
             ).result()
             created[name] = time.time()
 

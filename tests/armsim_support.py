@@ -150,97 +150,7 @@ def start_cli(data_dir: Path, certs_from: Path | None = None) -> Sandbox:
     return sandbox
 
 
-# -- request bodies the integration tests send ----------------------------------------------------
-def linux_vm_body(
-    location: str = "westeurope",
-    tags: dict[str, str] | None = None,
-    data_disks: int = 0,
-    **extra: Any,
-) -> dict[str, Any]:
-    """A Linux VM PUT body like the portal's Ubuntu 24.04 one, with `data_disks` empty 64 GiB disks."""
-    body: dict[str, Any] = {
-        "location": location,
-        "tags": {"backup": "daily"} if tags is None else tags,
-        "properties": {
-            "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
-            "storageProfile": {
-                "imageReference": {
-                    "publisher": "Canonical",
-                    "offer": "ubuntu-24_04-lts",
-                    "sku": "server",
-                    "version": "latest",
-                },
-                "osDisk": {"createOption": "FromImage", "managedDisk": {"storageAccountType": "Premium_LRS"}},
-                "dataDisks": [
-                    {"lun": lun, "createOption": "Empty", "diskSizeGB": 64} for lun in range(data_disks)
-                ],
-            },
-            "osProfile": {
-                "computerName": "vm",
-                "adminUsername": "azureuser",
-                "linuxConfiguration": {"provisionVMAgent": True},
-            },
-        },
-    }
-    body.update(extra)
-    return body
-
-
-def v1_policy(
-    run: str = "22:00", instant: int | None = 2, time_zone: str = "UTC", **retention: Any
-) -> dict[str, Any]:
-    """A standard (V1) AzureIaasVM policy's properties: daily at `run` in `time_zone`, kept 30 days,
-    `instant` days of instant restore (None: left out, armsim's default 2); `retention` adds weekly,
-    monthly or yearly rules to the retentionPolicy."""
-    when = f"2026-01-01T{run}:00Z"
-    properties: dict[str, Any] = {
-        "backupManagementType": "AzureIaasVM",
-        "policyType": "V1",
-        "timeZone": time_zone,
-        "schedulePolicy": {
-            "schedulePolicyType": "SimpleSchedulePolicy",
-            "scheduleRunFrequency": "Daily",
-            "scheduleRunTimes": [when],
-        },
-        "retentionPolicy": {
-            "retentionPolicyType": "LongTermRetentionPolicy",
-            "dailySchedule": {
-                "retentionTimes": [when],
-                "retentionDuration": {"count": 30, "durationType": "Days"},
-            },
-            **retention,
-        },
-    }
-    if instant is not None:
-        properties["instantRpRetentionRangeInDays"] = instant
-    return properties
-
-
-def v2_policy(
-    run: str = "22:00", instant: int = 7, retention_time: str | None = None, time_zone: str = "UTC"
-) -> dict[str, Any]:
-    """An enhanced (V2) AzureIaasVM policy's properties: daily at `run` in `time_zone`, recovery points
-    kept 30 days at `retention_time` (default: the run time; V2 lets them differ)."""
-    return {
-        "backupManagementType": "AzureIaasVM",
-        "policyType": "V2",
-        "instantRpRetentionRangeInDays": instant,
-        "timeZone": time_zone,
-        "schedulePolicy": {
-            "schedulePolicyType": "SimpleSchedulePolicyV2",
-            "scheduleRunFrequency": "Daily",
-            "dailySchedule": {"scheduleRunTimes": [f"2026-01-01T{run}:00Z"]},
-        },
-        "retentionPolicy": {
-            "retentionPolicyType": "LongTermRetentionPolicy",
-            "dailySchedule": {
-                "retentionTimes": [f"2026-01-01T{retention_time or run}:00Z"],
-                "retentionDuration": {"count": 30, "durationType": "Days"},
-            },
-        },
-    }
-
-
+# -- seeds the integration tests share (request bodies: tests/bodies.py) ----------------------------
 def sandbox_vault_policies() -> list[dict[str, Any]]:
     """The sandbox rules' policies in every vault of the rules, as the app would have made them (a
     seed for armsim's control API)."""
@@ -252,11 +162,6 @@ def sandbox_vault_policies() -> list[dict[str, Any]]:
         for v in rules.vaults
         for p in rules.policies
     ]
-
-
-def daily_policy_body(time_of_day: str = "22:00", instant_days: int = 2) -> dict[str, Any]:
-    """An AzureIaasVM V1 policy PUT body: daily at `time_of_day` UTC, kept 30 days."""
-    return {"properties": v1_policy(time_of_day, instant_days)}
 
 
 # -- clients and endpoints the integration tests share ---------------------------------------------

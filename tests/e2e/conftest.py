@@ -20,6 +20,7 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 
 from armsim import SANDBOX_SUBSCRIPTION
 from devhost.stack import Stack
+from tests.bodies import vm_body
 
 T = TypeVar("T")
 
@@ -71,26 +72,8 @@ class E2E:
 
     def create_vm(self, group: str, name: str, location: str, tags: dict[str, str], **properties: Any) -> Any:
         self.resources.resource_groups.create_or_update(group, {"location": location})
-        body_properties: dict[str, Any] = {
-            "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
-            "storageProfile": {
-                "imageReference": {
-                    "publisher": "Canonical",
-                    "offer": "ubuntu-24_04-lts",
-                    "sku": "server",
-                    "version": "latest",
-                },
-                "osDisk": {"createOption": "FromImage"},
-            },
-            "osProfile": {
-                "computerName": name[:15],
-                "adminUsername": "azureuser",
-                "linuxConfiguration": {"provisionVMAgent": True},
-            },
-        }
-        body_properties.update(properties)
         return self.compute.virtual_machines.begin_create_or_update(
-            group, name, {"location": location, "tags": tags, "properties": body_properties}
+            group, name, vm_body(name, location, tags, **properties)
         ).result()
 
     def item(self, vault: str, group: str, name: str) -> Any | None:

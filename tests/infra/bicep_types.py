@@ -21,7 +21,11 @@ What is checked, for each resource body (tests/infra/test_infra_types.py):
   bodies as items; required properties of literal objects are present;
 - the scope the resource is deployed at is one Azure allows for its type.
 Values that are expressions (parameters, variables, references, function calls, operators) cannot
-be known here: their key is checked, their value is not.
+be known here: their key is checked, their value is not, except for what an expression writes out
+itself (`alternatives`, `merged_objects`): both branches of a conditional `c ? a : b` and both sides
+of a coalesce `a ?? b` are checked as the value (either may be it), and the object literals among
+union(...)'s arguments as parts of the value (their keys and values, not the required properties,
+which another argument may bring).
 """
 
 from __future__ import annotations
@@ -150,7 +154,8 @@ class Checker:
         if value is None or kind == "AnyType":
             return
         if unknown(value):
-            self.values_skipped += 1
+            if not self.expression(declared, value, path):
+                self.values_skipped += 1
             return
         if isinstance(value, Loop):
             if kind != "ArrayType":
@@ -203,6 +208,21 @@ class Checker:
                 self.mismatch(declared, value, path)
         else:
             self.report(path, f"unsupported type {kind} in the vendored definitions")
+
+    def expression(self, declared: dict[str, Any], value: Any, path: str) -> bool:
+        """Check what an expression writes out itself (module docstring); False if it writes out none."""
+        branches = alternatives(value)
+        if branches:
+            for _, branch in branches:
+                self.value(declared, branch, path)
+            return True
+        parts = merged_objects(value)
+        if parts and declared["$type"] == "ObjectType":
+            for _, part in parts:
+                self.values_checked += 1
+                self.object(declared, part, path, partial=True)
+            return True
+        return False
 
     def string(self, declared: dict[str, Any], value: str, path: str) -> None:
         if "minLength" in declared and len(value) < declared["minLength"]:
@@ -311,7 +331,10 @@ class Checker:
         *,
         top: bool = False,
         existing: bool = False,
+        partial: bool = False,
     ) -> None:
+        """Check an object's keys and values; its required properties too unless it is an existing
+        resource's body or a `partial` one (a part of a union(...))."""
         properties, additional, check_required = self.properties_of(declared, value, path)
         by_lower = {name.lower(): name for name in properties}
         present = set()
@@ -347,12 +370,6 @@ class Checker:
                     ),
                 )
                 continue
-                writable = sorted(n for n, p in properties.items() if not p.get("flags", 0) & READ_ONLY)
-                self.report(
-                    where,
-                    f"unknown property; {declared.get('name', 'the object')} declares {', '.join(writable)}",
-                )
-                continue
             present.add(name)
             if name != key:
                 self.report(where, f"Azure declares this property as {name!r} (case differs)")
@@ -363,7 +380,7 @@ class Checker:
             if "$literal" in prop["type"]:
                 continue  # the discriminator, already checked
             self.value(self.graph.resolve(prop["type"]), item, where)
-        if check_required and not existing:
+        if check_required and not existing and not partial:
             for name, prop in properties.items():
                 flags = prop.get("flags", 0)
                 if flags & REQUIRED and not flags & READ_ONLY and name not in present:
@@ -396,6 +413,57 @@ def key_name(key: str) -> str:
 def unknown(value: Any) -> bool:
     """An expression: a reference to a parameter, variable or resource, or a function or operator."""
     return isinstance(value, (Expression, BicepElement))
+
+
+def alternatives(value: Any) -> list[tuple[tuple[str, ...], Any]]:
+    """The values an expression may take that it writes out, with their paths inside it: the two
+    branches of a conditional `c ? a : b`, the operands of a coalesce `a ?? b`; [] for any other.
+
+    pycep's grammar has no operator precedence: `a == 'x' ? b : c`, `!empty(a) ? b : c` and
+    `v.s == 'x' ? b : c` come out with the conditional as the right-most operand of the operator
+    before it (equals(a, conditional('x', b, c))). Bicep's `?:` binds least of all, so such a
+    conditional's branches are the value's own and are taken as such. Parentheses that really put a
+    conditional there (`a == (c ? b : d)`) are not told apart; infra/ writes none. pycep also reads
+    `x.y ?? z` as `x.(y ?? z)`, which is then not taken for a coalesce."""
+    operator = value.get("operator") if isinstance(value, Expression) else None
+    if not isinstance(operator, dict):
+        return []
+    operands: dict[str, Any] = operator.get("operands") or {}
+    if operator.get("type") == "coalesce":
+        return [(("operator", "operands", name), operand) for name, operand in operands.items()]
+    return _conditional_branches(value)
+
+
+def _conditional_branches(value: Any) -> list[tuple[tuple[str, ...], Any]]:
+    """The branches of the conditional `value` is, or that pycep nested right-most in it."""
+    operator = value.get("operator") if isinstance(value, Expression) else None
+    if not isinstance(operator, dict) or not operator.get("operands"):
+        return []
+    operands: dict[str, Any] = operator["operands"]
+    if operator.get("type") == "conditional":
+        return [
+            (("operator", "operands", name), operands[name])
+            for name in ("true_value", "false_value")
+            if name in operands
+        ]
+    last = list(operands)[-1]
+    return [
+        (("operator", "operands", last, *path), branch)
+        for path, branch in _conditional_branches(operands[last])
+    ]
+
+
+def merged_objects(value: Any) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+    """The object literals among the arguments of union(...), with their paths inside the call;
+    [] for any other expression."""
+    called = value.get("function") if isinstance(value, Expression) else None
+    if not isinstance(called, dict) or called.get("type") != "union":
+        return []
+    return [
+        (("function", "parameters", name), argument)
+        for name, argument in (called.get("parameters") or {}).items()
+        if isinstance(argument, dict) and not unknown(argument)
+    ]
 
 
 def interpolated(value: str) -> bool:

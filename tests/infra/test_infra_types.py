@@ -26,9 +26,11 @@ from tests.infra.bicep_types import (
     Declaration,
     MissingTypes,
     Problem,
+    alternatives,
     check,
     declarations,
     load,
+    merged_objects,
     target_scope_of,
     vendored_path,
 )
@@ -257,6 +259,85 @@ def test_the_checker_catches_wrong_properties() -> None:
     assert set(found) == set(expected), sorted(set(found) - set(expected))
 
 
+CONDITIONAL = """
+param immutable string
+param geo bool
+param base object
+param name string
+
+resource vault 'Microsoft.RecoveryServices/vaults@2024-04-01' = {
+  name: 'rsv-meta'
+  location: 'westeurope'
+  sku: {
+    name: 'RS0'
+    tier: 'Standard'
+  }
+  properties: {
+    publicNetworkAccess: geo ? 'Disabled' : 'enabled'
+    securitySettings: {
+      immutabilitySettings: empty(immutable) ? {
+        stat: 'Unlocked'
+      } : {
+        state: immutable
+      }
+      softDeleteSettings: geo ? (empty(immutable) ? {
+        softDeleteState: 'Enabled'
+      } : {
+        softDeleteRetentionPeriodInDays: 'fourteen'
+      }) : {}
+    }
+    redundancySettings: {
+      crossRegionRestore: !empty(immutable) ? 'Enabled' : 'Disable'
+      standardTierStorageRedundancy: name == 'geo' ? 'GeoRedundant' : 'LocallyRedundant'
+    }
+    monitoringSettings: immutable ?? {
+      azureMonitorAlertSettings: {
+        alertsForAllJobFailure: 'Enabled'
+      }
+    }
+  }
+}
+
+resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: 'stmeta02'
+  location: 'westeurope'
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: union(base, {
+    minimumTlsVersion: 'TLS1_2'
+    madeUpKey: true
+  })
+}
+"""
+
+
+def test_the_checker_looks_inside_conditionals_coalesces_and_unions() -> None:
+    """A typo in either branch of `c ? {...} : {...}` (nested, or behind pycep's precedence-less
+    parse of `!x ? a : b`), in a coalesce, or in an object merged with union(...) is reported; the
+    fitting branches are not, nor the required properties a union's other argument may bring."""
+    found = {(p.where.split(": ")[1], p.path): p.message for p in problems_in(CONDITIONAL)}
+    expected = {
+        ("vault", "properties.publicNetworkAccess"): "'enabled' differs in case from Azure's 'Enabled'",
+        ("vault", "properties.securitySettings.immutabilitySettings.stat"): "unknown property",
+        (
+            "vault",
+            "properties.securitySettings.softDeleteSettings.softDeleteRetentionPeriodInDays",
+        ): '"fourteen" does not fit; Azure declares int',
+        ("vault", "properties.redundancySettings.crossRegionRestore"): "'Disable' is not one of Azure's",
+        (
+            "vault",
+            "properties.monitoringSettings.azureMonitorAlertSettings.alertsForAllJobFailure",
+        ): "unknown property",
+        ("account", "properties.madeUpKey"): "unknown property",
+    }
+    for where, words in expected.items():
+        assert where in found, f"the checker missed {where}: {words}"
+        assert words in found[where], f"{where}: {found[where]}"
+    assert set(found) == set(expected), sorted(set(found) - set(expected))
+
+
 def test_a_missing_definition_fails_and_does_not_skip() -> None:
     declared = DECLARATIONS[0]
     ghost = Declaration(declared.path, declared.symbol, {**declared.declaration, "api_version": "1999-01-01"})
@@ -266,7 +347,12 @@ def test_a_missing_definition_fails_and_does_not_skip() -> None:
 
 
 def literal_leaves(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    if isinstance(node, (Expression, BicepElement)) or node is None:
+    """Literal values, also inside a conditional's branches and union(...)'s object arguments."""
+    if isinstance(node, Expression):
+        for inner, branch in [*alternatives(node), *merged_objects(node)]:
+            yield from literal_leaves(branch, (*path, *inner))
+        return
+    if isinstance(node, BicepElement) or node is None:
         return
     if isinstance(node, dict):
         for key, value in node.items():
@@ -281,7 +367,13 @@ def literal_leaves(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tupl
 
 
 def object_keys(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str]]:
-    if isinstance(node, (Expression, BicepElement)):
+    """Object keys, also inside a conditional's branches (not union(...)'s arguments: in infra/ they
+    are tags, a map that takes any key)."""
+    if isinstance(node, Expression):
+        for inner, branch in alternatives(node):
+            yield from object_keys(branch, (*path, *inner))
+        return
+    if isinstance(node, BicepElement):
         return
     if isinstance(node, dict):
         loop = "loop_type" in node

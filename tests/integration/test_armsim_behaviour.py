@@ -19,7 +19,8 @@ from azure.mgmt.recoveryservices import RecoveryServicesClient
 from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
 from azure.mgmt.recoveryservicesbackup.models import AzureIaaSComputeVMProtectedItem
 
-from tests.armsim_support import Sandbox, Webhook, linux_vm_body, start_cli, v1_policy, v2_policy
+from tests.armsim_support import Sandbox, Webhook, start_cli
+from tests.bodies import v1_policy, v2_policy, vm_body
 from tests.examples_support import optional_example
 
 # -- the estate the tests share ------------------------------------------------------------------
@@ -580,7 +581,9 @@ def test_state_is_kept_across_a_restart_with_data(sandboxes: dict[str, Sandbox],
         vaults.vaults.begin_create_or_update(
             RG, VAULT, {"location": LOCATION, "sku": {"name": "Standard"}, "properties": {}}
         ).result()
-        compute.virtual_machines.begin_create_or_update(RG, "vm-1", linux_vm_body(LOCATION)).result()
+        compute.virtual_machines.begin_create_or_update(
+            RG, "vm-1", vm_body(location=LOCATION, tags={"backup": "daily"})
+        ).result()
         seed(first, vms=[{"name": "vm-2"}], protect=["vm-2"], jobs=[{"vm": "vm-2", "hoursAgo": 1}])
         first.clock(advanceSeconds=3600)
         clock_before = first.clock()["now"]
@@ -615,7 +618,12 @@ def subscribe(arm: Sandbox, hook: Webhook, **extra: Any) -> dict[str, Any]:
 def create_vm(sdk: dict[str, Any], arm: Sandbox, name: str) -> str:
     arm.seed(resourceGroups=[{"subscriptionId": arm.subscription, "name": RG, "location": LOCATION}])
     return str(
-        sdk["compute"].virtual_machines.begin_create_or_update(RG, name, linux_vm_body(LOCATION)).result().id
+        sdk["compute"]
+        .virtual_machines.begin_create_or_update(
+            RG, name, vm_body(location=LOCATION, tags={"backup": "daily"})
+        )
+        .result()
+        .id
     )
 
 

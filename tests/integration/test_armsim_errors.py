@@ -17,7 +17,8 @@ from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
 from azure.mgmt.recoveryservicesbackup.models import AzureIaaSComputeVMProtectedItem
 
 from armsim.core.auth import make_token
-from tests.armsim_support import FixedToken, Sandbox, daily_policy_body
+from tests.armsim_support import FixedToken, Sandbox
+from tests.bodies import daily_policy_body, vm_body
 
 RG = "rg-bad"
 LOCATION = "westeurope"
@@ -320,15 +321,10 @@ def test_token_for_another_audience_is_refused(arm: Sandbox) -> None:
 
 # -- where resources live ------------------------------------------------------------------------
 def test_vm_in_a_missing_resource_group_is_refused(arm: Sandbox, sdk: dict[str, Any]) -> None:
-    body = {
-        "location": LOCATION,
-        "properties": {
-            "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
-            "storageProfile": {"osDisk": {"createOption": "FromImage"}},
-        },
-    }
     with pytest.raises(ResourceNotFoundError) as err:
-        sdk["compute"].virtual_machines.begin_create_or_update("rg-missing", "vm-1", body)
+        sdk["compute"].virtual_machines.begin_create_or_update(
+            "rg-missing", "vm-1", vm_body("vm-1", LOCATION)
+        )
     assert err.value.status_code == 404
     assert err.value.error.code == "ResourceGroupNotFound"
     assert list(sdk["compute"].virtual_machines.list_all()) == []

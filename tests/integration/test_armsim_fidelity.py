@@ -26,7 +26,8 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from tests.armsim_support import ARM_SCOPE, REPO, Sandbox, Webhook, v1_policy, v2_policy
+from tests.armsim_support import ARM_SCOPE, REPO, Sandbox, Webhook
+from tests.bodies import v1_policy, v2_policy
 from tests.examples_support import EXAMPLES, example_path
 
 REPORT_DIR = REPO / ".run" / "armsim-fidelity"
@@ -883,7 +884,7 @@ def test_event_example_replays(
 ) -> None:
     """The Event Grid examples are events, not requests: a VM write through ARM must produce an event of
     the example's shape (the event armsim records, and the batch a webhook receives)."""
-    from tests.armsim_support import linux_vm_body
+    from tests.bodies import vm_body
 
     example = load(name)
     ctx = Ctx(arm, name, example)
@@ -891,7 +892,7 @@ def test_event_example_replays(
     delivered: list[Any] = []
     with Webhook() as hook:
         arm.control("POST", "/eventgrid/subscriptions", {"name": "fidelity", "endpoint": hook.url})
-        ctx.put_vm(arm.subscription, "rg-events", "vm-events", linux_vm_body())
+        ctx.put_vm(arm.subscription, "rg-events", "vm-events", vm_body(tags={"backup": "daily"}))
         deadline = time.time() + 10
         while not hook.notifications() and time.time() < deadline:
             time.sleep(0.05)

@@ -14,7 +14,8 @@ import pytest
 import requests
 from azure.core.exceptions import HttpResponseError
 
-from tests.armsim_support import Sandbox, v1_policy
+from tests.armsim_support import Sandbox
+from tests.bodies import v1_policy
 
 RG = "rg-lim"
 VAULT = "rsv-lim"

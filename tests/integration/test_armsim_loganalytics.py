@@ -21,7 +21,8 @@ from armsim.loganalytics.engine import QueryError, run_query
 from armsim.loganalytics.models import COLUMNS, DEFAULT_WORKSPACE_ID, JobRows
 from armsim.loganalytics.responses import LogsError, _timespan, parse_duration
 from autopilot.history import job_history
-from tests.armsim_support import FixedToken, Sandbox, v1_policy
+from tests.armsim_support import FixedToken, Sandbox
+from tests.bodies import v1_policy
 
 AUDIENCE = "https://api.loganalytics.io"
 WS = DEFAULT_WORKSPACE_ID

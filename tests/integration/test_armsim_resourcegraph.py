@@ -27,7 +27,7 @@ def client(arm: Sandbox) -> ResourceGraphClient:
 
 
 def seed(arm: Sandbox, count: int = 5) -> None:
-    from tests.armsim_support import daily_policy_body
+    from tests.bodies import daily_policy_body
 
     arm.seed(
         subscriptions=[{"subscriptionId": OTHER, "displayName": "prod-other"}],

@@ -16,7 +16,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, ContainerClient
 
-from tests.armsim_support import Sandbox, sdk_clients, start_cli, v1_policy
+from tests.armsim_support import Sandbox, sdk_clients, start_cli
+from tests.bodies import v1_policy, vm_body
 
 RG = "rg-app"
 STAGING = "rg-drill-staging"
@@ -437,25 +438,22 @@ def vm_from_restored_disks(arm: Sandbox, sdk: dict[str, Any], name: str = "vm-db
     disks = staging_disks(sdk)
     os_disk = next(d for d in disks.values() if d.os_type)
     data = sorted((d for d in disks.values() if not d.os_type), key=lambda d: d.name)
-    body = {
-        "location": LOCATION,
-        "tags": {"drill": "d-1"},
-        "properties": {
-            "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
-            "storageProfile": {
-                "osDisk": {"osType": "Windows", "createOption": "Attach", "managedDisk": {"id": os_disk.id}},
-                "dataDisks": [
-                    {
-                        "lun": int(d.name.split("-datadisk-")[1].split("-")[0]),
-                        "createOption": "Attach",
-                        "managedDisk": {"id": d.id},
-                    }
-                    for d in data
-                ],
-            },
-            "networkProfile": {"networkInterfaces": []},
-        },
-    }
+    body = vm_body(
+        name,
+        LOCATION,
+        {"drill": "d-1"},
+        image=False,
+        os_disk={"osType": "Windows", "createOption": "Attach", "managedDisk": {"id": os_disk.id}},
+        data_disks=[
+            {
+                "lun": int(d.name.split("-datadisk-")[1].split("-")[0]),
+                "createOption": "Attach",
+                "managedDisk": {"id": d.id},
+            }
+            for d in data
+        ],
+        networkProfile={"networkInterfaces": []},
+    )
     return sdk["compute"].virtual_machines.begin_create_or_update(STAGING, name, body).result()
 
 

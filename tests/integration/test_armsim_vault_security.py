@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from tests.armsim_support import Sandbox, v1_policy
+from tests.armsim_support import Sandbox
+from tests.bodies import v1_policy
 
 RG = "rg-sec"
 VAULT = "rsv-sec"

@@ -9,7 +9,8 @@ from typing import Any
 
 from azure.mgmt.recoveryservicesbackup.models import AzureIaaSComputeVMProtectedItem
 
-from tests.armsim_support import Sandbox, daily_policy_body, linux_vm_body
+from tests.armsim_support import Sandbox
+from tests.bodies import daily_policy_body, vm_body
 
 RG = "rg-seed"
 VAULT = "rsv-seed-weu"
@@ -53,7 +54,7 @@ def test_seed_flow_end_to_end(arm: Sandbox, sdk: dict[str, Any]) -> None:
     assert policy.properties.instant_rp_retention_range_in_days == 2
 
     vm = compute.virtual_machines.begin_create_or_update(
-        RG, VM, linux_vm_body(tags={"backup-policy": "gold"}, data_disks=2)
+        RG, VM, vm_body(tags={"backup-policy": "gold"}, data_disks=2)
     ).result()
     assert vm.properties.provisioning_state == "Succeeded"
     view = compute.virtual_machines.get(RG, VM, expand="instanceView").properties.instance_view

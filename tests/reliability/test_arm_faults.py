@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.reliability.conftest import (
+from tests.reliability.soak import record, sized
+from tests.reliability.support import (
     SUB,
     Deliveries,
     Estate,
@@ -54,7 +55,6 @@ from tests.reliability.conftest import (
     wait_for,
     writes_by_vm,
 )
-from tests.reliability.soak import record, sized
 
 FAULTS = {"rate": 0.2, "kinds": {"429": 1, "500": 1, "503": 1, "409": 1}, "retryAfter": 1, "seed": 7}
 FAULTS_TEXT = "20% of ARM requests: 429 (Retry-After 1 s), 500, 503 (Retry-After 1 s), 409 ObjectLocked"

@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.reliability.conftest import (
+from tests.reliability.soak import record, sized
+from tests.reliability.support import (
     Estate,
     RelStack,
     sweep_estate,
@@ -37,7 +38,6 @@ from tests.reliability.conftest import (
     wait_for,
     writes_by_vm,
 )
-from tests.reliability.soak import record, sized
 
 LEASE = 5  # seconds a received queue message stays invisible (devhost: 600)
 HOLD = 20  # Retry-After of the 503 that holds the app where it is killed

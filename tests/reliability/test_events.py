@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.reliability.conftest import (
+from tests.reliability.soak import record, sized
+from tests.reliability.support import (
     SUB,
     Estate,
     RelStack,
@@ -38,7 +39,6 @@ from tests.reliability.conftest import (
     wait_for,
     writes_by_vm,
 )
-from tests.reliability.soak import record, sized
 
 GROUP = "rg-events"
 VMS = sized(20, 100)

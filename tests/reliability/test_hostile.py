@@ -34,7 +34,8 @@ from hypothesis import strategies as st
 
 from autopilot.rules import RulesError, parse_rules
 from autopilot.signing import sign
-from tests.reliability.conftest import (
+from tests.reliability.soak import FULL, record, sized
+from tests.reliability.support import (
     REPO,
     SUB,
     RelStack,
@@ -43,7 +44,6 @@ from tests.reliability.conftest import (
     sweep_estate,
     vm_id,
 )
-from tests.reliability.soak import FULL, record, sized
 
 SECRET = "hostile-test-hmac-" + uuid.uuid4().hex
 ALLOWED = "localhost,hooks.example.invalid,*.example.invalid"

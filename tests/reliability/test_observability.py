@@ -19,7 +19,8 @@ from collections import Counter
 from pathlib import Path
 
 from tests.armsim_support import sandbox_vault_policies
-from tests.reliability.conftest import (
+from tests.reliability.soak import record, sized
+from tests.reliability.support import (
     AUDIT_FOR,
     NOT_CHANGES,
     REPO,
@@ -40,7 +41,6 @@ from tests.reliability.conftest import (
     wait_for,
     writes_by_vm,
 )
-from tests.reliability.soak import record, sized
 
 NEU_VAULT = WEU_VAULT.replace("rsv-autopilot-weu", "rsv-autopilot-neu")
 RULES = (

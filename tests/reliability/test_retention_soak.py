@@ -36,8 +36,8 @@ from azure.data.tables import TableClient
 from autopilot.audit import AuditLog
 from autopilot.state import StateStore, row_key
 from tests.armsim_support import sandbox_vault_policies
-from tests.reliability.conftest import NEVER, SUB, WEU_VAULT, RelStack, vm_id, wait_for
 from tests.reliability.soak import record, sized
+from tests.reliability.support import NEVER, SUB, WEU_VAULT, RelStack, vm_id, wait_for
 
 DAYS = 35
 AUDIT_DAYS, BACKUP_DAYS, SWEEP_DAYS = 14, 21, 7

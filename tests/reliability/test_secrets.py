@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 
 from autopilot.signing import sign
-from tests.reliability.conftest import (
+from tests.reliability.soak import record, sized
+from tests.reliability.support import (
     KnownTokenIdentity,
     RelStack,
     all_delivered,
@@ -36,7 +37,6 @@ from tests.reliability.conftest import (
     vm_id,
     wait_for,
 )
-from tests.reliability.soak import record, sized
 
 VMS = sized(20, 200)
 EVENTS = sized(3, 20)

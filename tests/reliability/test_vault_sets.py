@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.reliability.conftest import (
+from tests.reliability.soak import record, sized
+from tests.reliability.support import (
     SUB,
     Estate,
     RelStack,
@@ -22,7 +23,6 @@ from tests.reliability.conftest import (
     key_of_id,
     wait_for,
 )
-from tests.reliability.soak import record, sized
 
 PER_REGION = sized(50, 2500)
 MAX_ITEMS = sized(20, 1000)

@@ -12,7 +12,7 @@ from armsim.control.seed import apply_seed
 from armsim.core.world import World
 from armsim.registry import build_world
 from armsim.vaults.models import VaultsBackend
-from tests.armsim_support import v1_policy
+from tests.bodies import v1_policy
 
 SUB = "00000000-0000-0000-0000-000000000001"
 VAULT = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/rsv"

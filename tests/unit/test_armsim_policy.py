@@ -9,7 +9,7 @@ import pytest
 
 from armsim.backup import policy
 from armsim.core.errors import ArmError
-from tests.armsim_support import v1_policy, v2_policy
+from tests.bodies import v1_policy, v2_policy
 
 
 def refusal(properties: dict[str, Any]) -> ArmError:
