@@ -1,15 +1,16 @@
 // The staging storage account of restore drills in one staging resource group (the rules' drills
 // section, rules.generated.json `staging`). A drill's Restores_Trigger (RestoreDisks) names this
-// account: Azure Backup writes the restore's configuration blob (and deployment template) into a
-// container of its own making here and creates the restored managed disks in the group. The drill
-// reads the configuration blob, then deletes the disks and the container (autopilot/drills/).
+// account: Azure Backup writes the restore's configuration blob and deployment template (and, for a
+// vault-tier recovery point, the disks' VHD files) into a container of its own making here, and
+// creates the restored managed disks in the group. The drill reads the configuration blob, then
+// deletes the disks and the container (autopilot/drills/).
 //
-// What Azure Backup accepts as the staging account of a disk restore: a general-purpose storage
-// account in the vault's (and VM's) region and subscription, standard performance, not
-// zone-redundant (Standard_ZRS, GZRS and premium accounts are not offered nor accepted as staging
-// location), reached with the account's keys by the service (a restore without identityInfo, as
-// the drill's, uses shared key access). Hence Standard_LRS and allowSharedKeyAccess true, and
-// nothing else open: no anonymous blob access, TLS 1.2, https only.
+// What Azure Backup accepts as the staging location of a disk restore ("Storage accounts" in its
+// "Restore VMs by using the Azure portal"): a storage account in the vault's region, not of kind
+// BlobStorage, not zone-redundant, not premium for non-premium VMs. A restore without identityInfo
+// (the drill's) reaches it with the account's keys; with identityInfo the vault's managed identity
+// would. Hence StorageV2 Standard_LRS and allowSharedKeyAccess true, and nothing else open: no
+// anonymous blob access, TLS 1.2, https only.
 param name string
 param location string
 param tags object
@@ -56,19 +57,20 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
-// Soft delete for a week: a drill's container deleted by mistake (or by someone else) can be looked
-// at again; the blobs are a few kilobytes of JSON.
+// No soft delete, on purpose: a restore from a vault-tier recovery point also leaves the disks' VHD
+// files in the staging account ("Restore disks" in Azure Backup's "Restore VMs by using the Azure
+// portal"), which may be terabytes; the drill deletes the restore's container once it has checked
+// it, and soft delete would keep (and bill) every deleted VHD for its retention days. Nothing here
+// is kept for its own sake: the drill's record and audit rows say what the restore made.
 resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
   parent: account
   name: 'default'
   properties: {
     deleteRetentionPolicy: {
-      enabled: true
-      days: 7
+      enabled: false
     }
     containerDeleteRetentionPolicy: {
-      enabled: true
-      days: 7
+      enabled: false
     }
   }
 }
