@@ -220,6 +220,8 @@ module storage 'modules/storage.bicep' = {
       '${sweepQueueName}-poison'
       firstBackupQueueName
       '${firstBackupQueueName}-poison'
+      drillQueueName
+      '${drillQueueName}-poison'
     ]
     tables: [
       auditTableName

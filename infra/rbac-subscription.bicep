@@ -36,6 +36,13 @@ param principalId string
 //   backupResourceGuardProxies, which Resource Guard protects a vault (multi-user authorization), read
 //   by the sweep's posture check (autopilot/vaultposture.py); Backup Contributor does not hold it.
 //   Read only: associating or removing a guard stays a person's.
+// - Microsoft.Compute/locations/diskOperations/read: GET .../providers/Microsoft.Compute/locations/
+//   {region}/DiskOperations/{id}, the status of a restore drill's disk deletion (disks.begin_delete
+//   polls it until the disk is gone). The URL is subscription-scoped, so the drill role on the
+//   staging resource group (rbac-drills.bicep, Microsoft.Compute/disks/delete) does not cover it. A
+//   restore drill also reads the source VM and its disks (virtualMachines.get, disks.get), lists the
+//   staging group's disks (disks.list_by_resource_group) with the reads above, and its
+//   Restores_Trigger needs virtualMachines/write on the source VM (Azure Backup's check, as above).
 var vmProtectionActions = [
   'Microsoft.Compute/virtualMachines/read'
   'Microsoft.Compute/virtualMachines/write'
@@ -43,6 +50,7 @@ var vmProtectionActions = [
   'Microsoft.RecoveryServices/locations/backupStatus/action'
   'Microsoft.ResourceGraph/resources/read'
   'Microsoft.RecoveryServices/Vaults/backupResourceGuardProxies/read'
+  'Microsoft.Compute/locations/diskOperations/read'
 ]
 
 // One definition per subscription, assignable there only. Role names are unique in a tenant, so the
@@ -52,7 +60,7 @@ resource vmProtectionRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
   name: guid(subscription().id, 'backup-autopilot-vm-protection')
   properties: {
     roleName: 'Backup Autopilot VM protection (${subscription().subscriptionId})'
-    description: 'Backup Autopilot for Azure VMs: read VMs and disks (also through Resource Graph), check where a VM is backed up, enable its backup (Azure Backup requires virtualMachines/write on the VM), and read which Resource Guard protects a vault. No run command, extensions, deletes, storage keys or data access.'
+    description: 'Backup Autopilot for Azure VMs: read VMs and disks (also through Resource Graph), check where a VM is backed up, enable its backup (Azure Backup requires virtualMachines/write on the VM), read which Resource Guard protects a vault, and follow a disk deletion of a restore drill. No run command, extensions, deletes, storage keys or data access.'
     type: 'CustomRole'
     permissions: [
       {
@@ -74,7 +82,10 @@ resource vmProtectionRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
 // (Microsoft.RecoveryServices/locations/backupStatus/action), and by enabling or resuming protection
 // (Microsoft.Compute/virtualMachines/write on the VM, Azure Backup's linked-access check), and by
 // the sweep's Resource Graph inventory (Microsoft.ResourceGraph/resources/read), and by the sweep's
-// vault posture check (Microsoft.RecoveryServices/Vaults/backupResourceGuardProxies/read).
+// vault posture check (Microsoft.RecoveryServices/Vaults/backupResourceGuardProxies/read), and by
+// restore drills: the source VM's write check of Restores_Trigger, reading the source VM and the
+// restored disks, and the status of a restored disk's deletion
+// (Microsoft.Compute/locations/diskOperations/read).
 resource vmProtection 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(subscription().id, principalId, vmProtectionRole.id)
   properties: {

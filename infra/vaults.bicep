@@ -1,4 +1,5 @@
-// Backup Autopilot's Recovery Services vaults and backup policies, from the rules file.
+// Backup Autopilot's Recovery Services vaults and backup policies, and the staging resource groups
+// and storage accounts of its restore drills, from the rules file.
 //
 // One source of truth: rules.generated.json is generated from the rules file the app reads
 // (AUTOPILOT_RULES) by scripts/rules_to_bicep_params.py, whose policy bodies are
@@ -11,9 +12,13 @@
 //
 // Per vault resource group of the rules: the group (create mode), its vaults with every policy
 // (modules/vaults.bicep), their diagnostic settings, and Backup Contributor for the app's identity
-// (rbac.bicep). Vaults in other subscriptions than this deployment's are handled only with
+// (rbac.bicep). Per staging place of the rules' drills section (a region's staging resource group
+// and storage account in a vault's subscription): the group, the account (modules/drill-staging.bicep)
+// and the drill roles on them (rbac-drills.bicep). Like the vaults, they stay out of `azd down`: a
+// staging group may hold disks a person kept (restoredDisks: keep), or be a group the rules share
+// with other things. Vaults and staging places in other subscriptions than this deployment's are handled only with
 // includeOtherSubscriptionVaults (the deploying identity needs rights there); the preprovision hook
-// lists the ones it skips.
+// lists the vaults it skips.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -50,6 +55,9 @@ var tags = {
 
 // The vault groups (one per vault resource group) this deployment handles.
 var vaultGroups = filter(rules.vaultGroups, g => includeOtherSubscriptionVaults == 'true' || g.subscriptionId =~ subscription().subscriptionId)
+
+// The staging places this deployment handles (the same subscription filter as the vaults').
+var stagingPlaces = filter(rules.staging, s => includeOtherSubscriptionVaults == 'true' || s.subscriptionId =~ subscription().subscriptionId)
 
 // The vaults' resource groups (create mode), each in its own subscription.
 module vaultResourceGroups 'modules/resource-group.bicep' = [for g in vaultGroups: if (vaultMode == 'create') {
@@ -100,5 +108,42 @@ module rbacVaults 'rbac.bicep' = [for (g, i) in vaultGroups: {
   ]
 }]
 
+// Restore drills: each staging resource group, in its own subscription and the vaults' region.
+module stagingResourceGroups 'modules/resource-group.bicep' = [for (s, i) in stagingPlaces: {
+  name: take('autopilot-drillrg-${token}-${i}', 64)
+  scope: subscription(s.subscriptionId)
+  params: {
+    name: s.resourceGroup
+    location: s.region
+    tags: tags
+  }
+}]
+
+// Its staging storage account (Standard_LRS, as Azure Backup requires of a disk restore's staging).
+module staging 'modules/drill-staging.bicep' = [for (s, i) in stagingPlaces: {
+  name: take('autopilot-drillst-${token}-${i}', 64)
+  scope: resourceGroup(s.subscriptionId, s.resourceGroup)
+  params: {
+    name: s.storageAccount
+    location: s.region
+    tags: tags
+    workspaceId: workspaceId
+  }
+  dependsOn: [
+    stagingResourceGroups
+  ]
+}]
+
+// The drill roles of the app's identity on the staging group and its account.
+module rbacDrills 'rbac-drills.bicep' = [for (s, i) in stagingPlaces: {
+  name: take('autopilot-rbac-drills-${token}-${i}', 64)
+  scope: resourceGroup(s.subscriptionId, s.resourceGroup)
+  params: {
+    principalId: principalId
+    stagingAccountName: staging[i].outputs.name
+  }
+}]
+
 output AUTOPILOT_RULES string = rules.source
 output AUTOPILOT_VAULT_GROUPS int = length(vaultGroups)
+output AUTOPILOT_DRILL_STAGING int = length(stagingPlaces)

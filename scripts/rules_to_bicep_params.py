@@ -1,10 +1,12 @@
-"""Generate infra/rules.generated.json from a rules file: the vaults and backup policies Bicep deploys.
+"""Generate infra/rules.generated.json from a rules file: the vaults, backup policies and restore-drill staging Bicep deploys.
 
 The rules file (docs/RULES.md) is the one source of truth for vaults and policies: the app reads it
 at run time (AUTOPILOT_RULES) and infra/main.bicep loads this generated file with
 `loadJsonContent('rules.generated.json')`. The policies' ARM bodies come from
 `PolicySpec.to_arm_properties()`, the same code the app uses to create and compare policies, so
-Bicep and the app can never disagree about what a policy is.
+Bicep and the app can never disagree about what a policy is. The drills' staging resource groups and
+storage accounts are resolved per vault subscription and region with `DrillRules.staging_for()`, the
+code a drill uses to pick where it restores to.
 
     python scripts/rules_to_bicep_params.py --rules rules/example.yaml           # write the file
     python scripts/rules_to_bicep_params.py --check                              # is it up to date?
@@ -49,6 +51,48 @@ def relative_source(path: Path) -> str:
         ) from None
 
 
+def staging(rules: Rules, subscriptions: list[str], source: str = "") -> list[dict[str, str]]:
+    """The drills' staging places (resource group and storage account) Bicep makes: for each
+    subscription and region with a vault, the staging a drill of that vault restores to
+    (`DrillRules.staging_for`), once each. A storage account name is global in Azure, so one name in
+    two subscriptions (an entry without `subscription` for a region with vaults in several) cannot be
+    deployed: that is an error naming the entry to split."""
+    drills = rules.drills
+    if drills is None:
+        return []
+    places: dict[tuple[str, str, str], dict[str, str]] = {}
+    pairs = sorted({(v.subscription_id.lower(), v.region) for v in rules.vaults_for(subscriptions)})
+    for subscription, region in pairs:
+        spec = drills.staging_for(subscription, region)
+        if spec is None:
+            continue
+        key = (subscription, spec.resource_group.lower(), spec.storage_account)
+        places.setdefault(
+            key,
+            {
+                "subscriptionId": subscription,
+                "region": spec.region,
+                "resourceGroup": spec.resource_group,
+                "storageAccount": spec.storage_account,
+            },
+        )
+    accounts: dict[str, str] = {}
+    for place in places.values():
+        other = accounts.setdefault(place["storageAccount"], place["subscriptionId"])
+        if other != place["subscriptionId"]:
+            raise RulesError(
+                source,
+                0,
+                "drills.staging",
+                f"storage account '{place['storageAccount']}' ({place['region']}) would be made in "
+                f"subscriptions {other} and {place['subscriptionId']}, but a storage account name is unique in all "
+                "of Azure; give one staging entry per subscription (subscription: ...) with its own storageAccount",
+            )
+    return sorted(
+        places.values(), key=lambda p: (p["subscriptionId"], p["region"], p["resourceGroup"].lower())
+    )
+
+
 def build(rules: Rules, source: str, subscriptions: list[str] | None = None) -> dict[str, Any]:
     """The generated document: vaults grouped by (subscription, resource group), and the policies.
     Vault templates are expanded for `subscriptions` (and those the listed vaults name)."""
@@ -79,6 +123,7 @@ def build(rules: Rules, source: str, subscriptions: list[str] | None = None) -> 
     return {
         **document,
         "vaultGroups": list(groups.values()),
+        "staging": staging(rules, wanted, source),
         "posture": new_vault_settings(rules.posture),
         "policies": [
             {"name": policy.name, "properties": policy.to_arm_properties()} for policy in rules.policies
@@ -97,8 +142,9 @@ def generate(rules_path: Path, subscriptions: list[str] | None = None) -> str:
 
 
 def summary(document: dict[str, Any], subscription_id: str, other_subscriptions: bool) -> list[str]:
-    """Lines telling which vaults a deployment into `subscription_id` handles and which it skips
-    (main.bicep: vaults in other subscriptions only with includeOtherSubscriptionVaults)."""
+    """Lines telling which vaults and drill staging places a deployment into `subscription_id`
+    handles and which it skips (vaults.bicep: those in other subscriptions only with
+    includeOtherSubscriptionVaults)."""
     lines: list[str] = []
     for group in document["vaultGroups"]:
         here = group["subscriptionId"] == subscription_id.lower()
@@ -109,6 +155,19 @@ def summary(document: dict[str, Any], subscription_id: str, other_subscriptions:
         else:
             lines.append(
                 f"skipped:  {names} ({where}): another subscription; set AUTOPILOT_VAULTS_OTHER_SUBSCRIPTIONS=true "
+                "to deploy it from here, or create it there (docs/DEPLOY.md)"
+            )
+    for place in document.get("staging", []):
+        here = place["subscriptionId"] == subscription_id.lower()
+        what = (
+            f"drill staging {place['resourceGroup']}/{place['storageAccount']} "
+            f"(subscription {place['subscriptionId']}, {place['region']})"
+        )
+        if here or other_subscriptions:
+            lines.append(f"deployed: {what}")
+        else:
+            lines.append(
+                f"skipped:  {what}: another subscription; set AUTOPILOT_VAULTS_OTHER_SUBSCRIPTIONS=true "
                 "to deploy it from here, or create it there (docs/DEPLOY.md)"
             )
     return lines

@@ -1,4 +1,5 @@
-// A resource group for vaults of the rules file, in the subscription the rules name.
+// A resource group of the rules file (vaults, or a restore drills' staging group), in the
+// subscription the rules name.
 targetScope = 'subscription'
 
 param name string

@@ -1,5 +1,5 @@
 // The app's storage account: the Functions host (AzureWebJobsStorage, identity-based), the Flex
-// Consumption deployment package, the sweep queue, the audit and state tables, the sweep reports,
+// Consumption deployment package, the app's queues, the audit and state tables, the sweep reports,
 // and the dead-lettered Event Grid events. Shared keys are off: every client uses Microsoft Entra ID
 // (the app's identity, Event Grid's system topic identity), with the roles in ../rbac.bicep.
 param name string
@@ -9,7 +9,7 @@ param tags object
 @description('Blob containers to create (deployment package, sweep reports, Event Grid dead letters).')
 param containers array
 
-@description('Storage queues to create (the sweep fan-out queue and its poison queue).')
+@description('Storage queues to create (the sweep fan-out, first-backup and drill queues, each with its poison queue).')
 param queues array
 
 @description('Tables to create (audit, state).')

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # azd postprovision hook (azure.yaml), after main.bicep: deploy the rules file's Recovery Services
-# vaults and backup policies (infra/vaults.bicep) in a subscription deployment of its own.
+# vaults and backup policies, and its restore drills' staging resource groups and storage accounts
+# (infra/vaults.bicep), in a subscription deployment of its own.
 #
 # Why not in main.bicep: the vaults hold the backups and must outlive the app, and `azd down`
 # deletes every resource group its deployment touched (whatever else it holds). This deployment is
@@ -29,7 +30,7 @@ fi
 subscription="${AZURE_SUBSCRIPTION_ID:-$(az account show --query id --output tsv)}"
 deployment="autopilot-vaults-$(printf '%s' "$AZURE_ENV_NAME" | cut -c1-47)"
 
-echo "postprovision: deploying the vaults and policies of the rules file (infra/vaults.bicep, deployment $deployment)"
+echo "postprovision: deploying the vaults, policies and drill staging of the rules file (infra/vaults.bicep, deployment $deployment)"
 az deployment sub create \
   --subscription "$subscription" \
   --name "$deployment" \

@@ -143,8 +143,13 @@ def test_parameter_defaults_are_the_template_values() -> None:
 
 def test_the_queues_tables_and_containers_the_settings_name_are_created() -> None:
     params = module(MAIN, "storage").body["params"]
-    assert "sweepQueueName" in params["queues"]
-    assert any("-poison" in json.dumps(queue) for queue in params["queues"])
+    # Every queue a trigger reads (the host does not create a trigger's queue; the app's own
+    # QueueClient.send_message needs it too), each with its poison queue.
+    settings = bicep_settings()
+    for key in ("SWEEP_QUEUE", "FIRST_BACKUP_QUEUE", "DRILL_QUEUE"):
+        name = settings[key]
+        assert name in params["queues"], f"{key}: queue {name} is not created"
+        assert any(f"${{{name}}}-poison" in json.dumps(queue) for queue in params["queues"]), key
     assert set(params["tables"]) == {"auditTableName", "stateTableName"}
     assert {"reportsContainerName", "deploymentContainerName", "deadLetterContainerName"} <= set(
         params["containers"]

@@ -2,12 +2,15 @@
 
 On the subscriptions in scope the identity holds one custom role, Backup Autopilot VM protection
 (infra/rbac-subscription.bicep), with exactly the actions the app's calls need (docs/DEPLOY.md has
-the table); built-in roles elsewhere, each on the narrowest scope. No broad built-in role anywhere.
+the table); on each restore drills' staging resource group and its storage account, one custom role
+each (infra/rbac-drills.bicep), defined in and assignable only in that group; built-in roles
+elsewhere, each on the narrowest scope. No broad built-in role anywhere.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +30,7 @@ from tests.infra.infra_support import (
 
 RBAC = INFRA / "rbac.bicep"
 RBAC_SUBSCRIPTION = INFRA / "rbac-subscription.bicep"
+RBAC_DRILLS = INFRA / "rbac-drills.bicep"
 MAIN = INFRA / "main.bicep"
 VAULTS_MAIN = INFRA / "vaults.bicep"
 
@@ -43,6 +47,14 @@ ROLES = {
     "5e467623-bb1f-42f4-a55d-6e525e11384b": "Backup Contributor",
 }
 CUSTOM_ROLE = "Backup Autopilot VM protection"
+DRILL_GROUP_ROLE = "Backup Autopilot drill staging group"
+DRILL_ACCOUNT_ROLE = "Backup Autopilot drill staging account"
+# The custom roles: (file, symbol of the definition) -> name.
+CUSTOM_ROLES = {
+    (RBAC_SUBSCRIPTION, "vmProtectionRole"): CUSTOM_ROLE,
+    (RBAC_DRILLS, "stagingGroupRole"): DRILL_GROUP_ROLE,
+    (RBAC_DRILLS, "stagingAccountRole"): DRILL_ACCOUNT_ROLE,
+}
 
 # Broad built-in roles: none may be assigned, nor named in infra/.
 FORBIDDEN = {
@@ -63,7 +75,24 @@ VM_PROTECTION_ACTIONS = [
     "Microsoft.ResourceGraph/resources/read",  # the sweep's Resource Graph queries (resources)
     # the posture check's resource_guard_proxies.get (autopilot/vaultposture.py): not in Backup Contributor
     "Microsoft.RecoveryServices/Vaults/backupResourceGuardProxies/read",
+    # restore drills: the status URL disks.begin_delete polls (subscription-scoped, so the staging
+    # group's role does not cover it)
+    "Microsoft.Compute/locations/diskOperations/read",
 ]
+
+# Restore drills (autopilot/drills/azure.py), on the staging resource group: Azure Backup's check on
+# the target group of a managed-disk restore (Restores_Trigger), and delete_disk.
+DRILL_GROUP_ACTIONS = [
+    "Microsoft.Resources/subscriptions/resourceGroups/write",
+    "Microsoft.Compute/disks/delete",
+]
+# ... and on the staging storage account: Azure Backup's check on the staging account
+# (Restores_Trigger), delete_container (Delete Container), blob_exists (Get Blob Properties).
+DRILL_ACCOUNT_ACTIONS = [
+    "Microsoft.Storage/storageAccounts/write",
+    "Microsoft.Storage/storageAccounts/blobServices/containers/delete",
+]
+DRILL_ACCOUNT_DATA_ACTIONS = ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"]
 
 # Each role on the narrowest scope that works: the symbol of the resource it is scoped to
 # (None: the deployment's own scope, i.e. the resource group or the subscription).
@@ -78,6 +107,8 @@ EXPECTED_SCOPES = {
     "Key Vault Secrets User": (RBAC, "keyVault"),
     "Backup Contributor": (RBAC, None),
     CUSTOM_ROLE: (RBAC_SUBSCRIPTION, None),
+    DRILL_GROUP_ROLE: (RBAC_DRILLS, None),
+    DRILL_ACCOUNT_ROLE: (RBAC_DRILLS, "stagingAccount"),
 }
 ROLE_DEFINITION = "Microsoft.Authorization/roleDefinitions"
 
@@ -86,23 +117,30 @@ def assignments() -> list[Declared]:
     return [declared for declared in resources() if declared.type == ROLE_ASSIGNMENT]
 
 
-def custom_role() -> Declared:
-    (declared,) = [d for d in resources(RBAC_SUBSCRIPTION) if d.type == ROLE_DEFINITION]
+def custom_role(path: Path = RBAC_SUBSCRIPTION, symbol: str = "vmProtectionRole") -> Declared:
+    (declared,) = [d for d in resources(path) if d.type == ROLE_DEFINITION and d.symbol == symbol]
     return declared
 
 
-def is_custom(declared: Declared) -> bool:
-    """An assignment of the custom role (roleDefinitionId: vmProtectionRole.id)."""
+def custom_name(declared: Declared) -> str | None:
+    """The custom role an assignment assigns (roleDefinitionId: <definition>.id in its file), if any."""
     value = declared.body["properties"]["roleDefinitionId"]
     operator = value.get("operator") if isinstance(value, dict) else None
-    return operator == {
-        "type": "property_accessor",
-        "operands": {"operand_1": custom_role().symbol, "operand_2": "id"},
-    }
+    for (path, symbol), name in CUSTOM_ROLES.items():
+        if path == declared.path and operator == {
+            "type": "property_accessor",
+            "operands": {"operand_1": symbol, "operand_2": "id"},
+        }:
+            return name
+    return None
+
+
+def is_custom(declared: Declared) -> bool:
+    return custom_name(declared) is not None
 
 
 def role_name(declared: Declared) -> str:
-    return CUSTOM_ROLE if is_custom(declared) else ROLES.get(role_guid(declared), role_guid(declared))
+    return custom_name(declared) or ROLES.get(role_guid(declared), role_guid(declared))
 
 
 def role_guid(declared: Declared) -> str:
@@ -120,9 +158,9 @@ def role_guid(declared: Declared) -> str:
 def test_role_assignments_are_all_in_the_rbac_files() -> None:
     found = assignments()
     assert found, "no role assignments found"
-    assert {declared.path for declared in found} == {RBAC, RBAC_SUBSCRIPTION}
+    assert {declared.path for declared in found} == {RBAC, RBAC_SUBSCRIPTION, RBAC_DRILLS}
     definitions = [d for d in resources() if d.type == ROLE_DEFINITION]
-    assert [(d.path, d.symbol) for d in definitions] == [(RBAC_SUBSCRIPTION, custom_role().symbol)]
+    assert sorted((d.path, d.symbol) for d in definitions) == sorted(CUSTOM_ROLES)
 
 
 def test_no_broad_built_in_role_anywhere() -> None:
@@ -227,7 +265,7 @@ def test_each_assignment_is_named_by_guid_and_justified(declared: Declared) -> N
 
 
 def test_the_custom_role_assignment_names_every_action() -> None:
-    (declared,) = [d for d in assignments() if is_custom(d)]
+    (declared,) = [d for d in assignments() if custom_name(d) == CUSTOM_ROLE]
     comment = declared.comment_above()
     for action in VM_PROTECTION_ACTIONS:
         assert action in comment, f"the comment above {declared.symbol} must name {action}"
@@ -261,3 +299,71 @@ def test_the_app_roles_are_assigned_on_the_app_resource_group_only() -> None:
     assert declared.body["params"]["assignAppRoles"] is True
     assert declared.body["params"]["assignBackupContributor"] is False
     assert declared.body["scope"] == "rg"
+
+
+@pytest.mark.parametrize(
+    ("symbol", "variables", "actions", "data_actions"),
+    [
+        ("stagingGroupRole", ("stagingGroupActions", None), DRILL_GROUP_ACTIONS, []),
+        (
+            "stagingAccountRole",
+            ("stagingAccountActions", "stagingAccountDataActions"),
+            DRILL_ACCOUNT_ACTIONS,
+            DRILL_ACCOUNT_DATA_ACTIONS,
+        ),
+    ],
+)
+def test_the_drill_roles_hold_exactly_the_actions_the_drills_need(
+    symbol: str, variables: tuple[str, str | None], actions: list[str], data_actions: list[str]
+) -> None:
+    """Restore drills: no Contributor on the staging group, no Storage Account Contributor (listKeys)
+    or Storage Blob Data Contributor (blob writes) on the staging account; each custom role defined in
+    the staging group and assignable there only."""
+    declared = custom_role(RBAC_DRILLS, symbol)
+    properties = declared.body["properties"]
+    actions_variable, data_variable = variables
+    assert variable(RBAC_DRILLS, actions_variable) == actions
+    if data_variable:
+        assert variable(RBAC_DRILLS, data_variable) == data_actions
+    (permission,) = properties["permissions"]
+    assert permission == {
+        "actions": actions_variable,
+        "notActions": [],
+        "dataActions": data_variable or [],
+        "notDataActions": [],
+    }
+    assert properties["type"] == "CustomRole"
+    this_group = {
+        "function": {
+            "type": "resource_group",
+            "parameters": {"resource_group_name": None, "subscription_id": None},
+            "property_name": "id",
+        }
+    }
+    assert properties["assignableScopes"] == [this_group]
+    name = function(declared.body["name"])
+    assert name is not None and name["type"] == "guid"
+    for action in actions + data_actions:
+        assert "*" not in action
+        assert not re.search(r"listKeys|Microsoft\.Authorization|blobs/write|blobs/delete", action, re.I)
+    source = RBAC_DRILLS.read_text(encoding="utf-8")
+    deploy = (ROOT / "docs" / "DEPLOY.md").read_text(encoding="utf-8")
+    for action in actions + data_actions:
+        assert f"// - {action}" in source, f"rbac-drills.bicep does not say why {action} is needed"
+        assert re.search(rf"^\|[^\n]*`{re.escape(action)}`", deploy, re.M), f"DEPLOY.md: no row for {action}"
+
+
+def test_the_drill_roles_go_to_every_staging_group_of_the_rules() -> None:
+    declared = module(VAULTS_MAIN, "rbacDrills")
+    assert declared.declaration["detail"]["path"] == "rbac-drills.bicep"
+    assert declared.declaration["config"]["loop_type"]["detail"]["array_name"] == "stagingPlaces"
+    scope = function(declared.body["scope"])
+    assert scope is not None and scope["type"] == "resource_group"
+    assert declared.body["params"]["principalId"] == "principalId"
+    # The account assignment is on the staging storage account, never on the group or wider.
+    (account,) = [d for d in assignments() if custom_name(d) == DRILL_ACCOUNT_ROLE]
+    assert account.body["scope"] == "stagingAccount"
+    (group,) = [d for d in assignments() if custom_name(d) == DRILL_GROUP_ROLE]
+    assert "scope" not in group.body
+    text = RBAC_DRILLS.read_text(encoding="utf-8")
+    assert "targetScope" not in text  # a resource group file: it cannot reach the subscription

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autopilot.rules import load_rules, parse_rules
+from autopilot.rules import RulesError, load_rules, parse_rules
 from scripts import rules_to_bicep_params as generator
 from tests.infra.infra_support import INFRA, ROOT, function, module, modules, resource, variable
 
@@ -201,3 +201,88 @@ def test_vault_diagnostics_send_the_resource_specific_backup_tables() -> None:
     assert diagnostics.type == "Microsoft.Insights/diagnosticSettings"
     assert diagnostics.body["properties"]["logAnalyticsDestinationType"] == "Dedicated"
     assert diagnostics.body["properties"]["workspaceId"] == "workspaceId"
+
+
+STAGING = INFRA / "modules" / "drill-staging.bicep"
+
+
+@pytest.mark.parametrize("rules_file", sorted((ROOT / "rules").glob("*.yaml")), ids=lambda p: p.name)
+def test_the_staging_places_are_where_drills_restore_to(rules_file: Path) -> None:
+    """For every vault's subscription and region, the staging group and account a drill of that
+    vault restores to (DrillRules.staging_for) is deployed, in the vault's region, and nothing else."""
+    rules = load_rules(str(rules_file))
+    document = json.loads(generator.generate(rules_file))
+    deployed = {
+        (s["subscriptionId"], s["region"], s["resourceGroup"], s["storageAccount"])
+        for s in document["staging"]
+    }
+    expected = set()
+    if rules.drills is not None:
+        for vault in rules.vaults:
+            spec = rules.drills.staging_for(vault.subscription_id, vault.region)
+            if spec is not None:
+                expected.add(
+                    (vault.subscription_id.lower(), vault.region, spec.resource_group, spec.storage_account)
+                )
+    assert deployed == expected
+    if rules.drills is not None:
+        assert deployed, f"{rules_file.name} has drills but no staging place is deployed"
+
+
+def test_the_example_deploys_a_staging_place_per_vault_subscription_and_region() -> None:
+    staging = generated()["staging"]
+    assert isinstance(staging, list)
+    pairs = {(s["subscriptionId"], s["region"]) for s in staging}
+    assert pairs == {
+        ("11111111-2222-3333-4444-555555555555", "westeurope"),
+        ("11111111-2222-3333-4444-555555555555", "northeurope"),
+        ("66666666-7777-8888-9999-000000000000", "westeurope"),
+    }
+
+
+def test_one_storage_account_name_in_two_subscriptions_is_refused() -> None:
+    """A staging entry without `subscription` applies to every vault subscription of its region; a
+    storage account name is global in Azure, so that cannot be deployed twice."""
+    text = (ROOT / "rules" / "example.yaml").read_text(encoding="utf-8")
+    head, _, _ = text.partition("drills:")
+    shared = (
+        head
+        + "drills:\n  schedule: '0 0 2 * * *'\n  rotationDays: 30\n  sample:\n    - {policy: gold, count: 1}\n"
+        + "  staging:\n    - {region: westeurope, resourceGroup: rg-drills-weu, storageAccount: stdrillsweu}\n"
+    )
+    with pytest.raises(RulesError, match=r"stdrillsweu.*unique in all of Azure"):
+        generator.build(parse_rules(shared), "rules/example.yaml")
+
+
+def test_bicep_deploys_the_staging_places_outside_azd() -> None:
+    assert "staging" not in MAIN.read_text(encoding="utf-8").lower()
+    assert variable(VAULTS_MAIN, "stagingPlaces") is not None
+    groups = module(VAULTS_MAIN, "stagingResourceGroups")
+    assert groups.declaration["config"]["loop_type"]["detail"]["array_name"] == "stagingPlaces"
+    assert function(groups.body["scope"]) == {
+        "type": "subscription",
+        "parameters": {"subscription_id": accessor("s", "subscriptionId")},
+    }
+    assert groups.body["params"]["location"] == accessor("s", "region")
+    staging = module(VAULTS_MAIN, "staging")
+    assert staging.declaration["detail"]["path"] == "modules/drill-staging.bicep"
+    assert staging.body["params"]["name"] == accessor("s", "storageAccount")
+    assert staging.body["params"]["location"] == accessor("s", "region")
+    scope = function(staging.body["scope"])
+    assert scope is not None and scope["type"] == "resource_group"
+
+
+def test_the_staging_account_is_what_azure_backup_accepts_and_no_more_open() -> None:
+    """Azure Backup's staging location of a disk restore: a standard general-purpose account, not
+    zone-redundant nor premium, in the vault's region, reached by the service with shared keys."""
+    account = resource(STAGING, "account")
+    assert account.type == "Microsoft.Storage/storageAccounts"
+    assert account.body["kind"] == "StorageV2"
+    assert account.body["sku"] == {"name": "Standard_LRS"}
+    assert account.body["location"] == "location"
+    properties = account.body["properties"]
+    assert properties["allowBlobPublicAccess"] is False
+    assert properties["minimumTlsVersion"] == "TLS1_2"
+    assert properties["supportsHttpsTrafficOnly"] is True
+    assert properties["allowSharedKeyAccess"] is True
+    assert properties["allowCrossTenantReplication"] is False
