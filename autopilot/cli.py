@@ -44,7 +44,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _autopilot(args: argparse.Namespace) -> Any:
-    from autopilot.context import Autopilot
+    from autopilot.app import Autopilot
 
     return Autopilot.from_settings(_settings(args))
 
@@ -70,7 +70,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from autopilot.inventory import plan, read_inventory
+    from autopilot.sweep.inventory import plan, read_inventory
 
     autopilot = _autopilot(args)
     inventory = read_inventory(autopilot.azure, autopilot.rules, autopilot.subscriptions())
@@ -102,7 +102,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_protect(args: argparse.Namespace) -> int:
-    from autopilot.protect import protect_vm
+    from autopilot.protect.core import protect_vm
 
     outcome = protect_vm(_autopilot(args), args.vm, source="cli")
     print(json.dumps(outcome.as_dict(), indent=2))
@@ -115,8 +115,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     import time
     import uuid
 
-    from autopilot.backup_now import FINAL_STATUSES, backup_status, parse_request, request_backup
-    from autopilot.problems import Problem
+    from autopilot.backup_now.requests import FINAL_STATUSES, backup_status, parse_request, request_backup
+    from autopilot.kernel.problems import Problem
 
     autopilot = _autopilot(args)
     body: dict[str, Any] = {"vm": args.vm, "requestId": args.request_id or f"cli-{uuid.uuid4().hex[:12]}"}
@@ -143,8 +143,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """The whole sweep in this process, with progress on stderr and the report on stdout."""
-    from autopilot.report import render_csv, render_html
-    from autopilot.sweep import sweep_all
+    from autopilot.sweep.report import render_csv, render_html
+    from autopilot.sweep.run import sweep_all
 
     autopilot = _autopilot(args)
     dry_run = args.dry_run or autopilot.settings.sweep_dry_run
@@ -199,7 +199,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_ensure_policies(args: argparse.Namespace) -> int:
-    from autopilot.policies import ensure_policies
+    from autopilot.protect.policies import ensure_policies
 
     results = ensure_policies(_autopilot(args), source="cli", dry_run=args.dry_run)
     print(
@@ -209,6 +209,62 @@ def cmd_ensure_policies(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+# `python -m autopilot drill VM_ID [--wait] --format json|table`: a restore drill of one VM, as POST
+# /api/drills starts it. Without --wait the drill is queued for the app (its drill queue carries it
+# on); with --wait this process carries it to the end and prints the outcome.
+def cmd_drill(args: argparse.Namespace) -> int:
+    from autopilot.drills.api import enqueue, run_to_end, start
+    from autopilot.drills.view import view
+    from autopilot.kernel.problems import Problem
+
+    autopilot = _autopilot(args)
+    try:
+        record, created = start(autopilot, args.vm, source="cli", reason=args.reason)
+    except Problem as problem:
+        print(f"autopilot drill: {problem.title}: {problem.detail}", file=sys.stderr)
+        return 1
+    if args.wait:
+        shown = run_to_end(autopilot, str(record["Id"]))
+    else:
+        if created:
+            enqueue(autopilot, str(record["Id"]), 0)
+        shown = view(record)
+    print(json.dumps(shown, indent=2) if args.format == "json" else _drill_table(shown))
+    return 0 if shown.get("status") != "Failed" else 3
+
+
+def _drill_table(drill: dict[str, Any]) -> str:
+    rows: list[list[object]] = [
+        [key, "" if drill.get(key) is None else drill[key]]
+        for key in (
+            "id",
+            "vm",
+            "status",
+            "outcome",
+            "detail",
+            "tier",
+            "recoveryPoint",
+            "jobId",
+            "restoreSeconds",
+            "objectiveSeconds",
+            "withinObjective",
+            "cleanedUp",
+        )
+    ]
+    if drill.get("error"):
+        rows.append(
+            ["error", f"{drill['error']['code']} ({drill['error']['class']}): {drill['error']['remedy']}"]
+        )
+    for check in drill.get("checks", []):
+        rows.append(
+            [
+                f"check: {check['name']}",
+                f"{'passed' if check['passed'] else 'FAILED'}; found {check['found']}",
+            ]
+        )
+    return table(["field", "value"], rows, [24, 100])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,9 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
         "ensure-policies", "create or update the rules' policies in every vault", cmd_ensure_policies
     )
     ensure_parser.add_argument("--dry-run", action="store_true")
-    from autopilot.drills.cli import add_parser as add_drill_parser
-
-    add_drill_parser(command)
+    drill_parser = command(
+        "drill", "restore drill of one VM: restore its disks, verify them, delete them", cmd_drill
+    )
+    drill_parser.add_argument("vm", help="the VM's resource id")
+    drill_parser.add_argument("--wait", action="store_true", help="run the drill here until it ends")
+    drill_parser.add_argument("--reason", default="", help="why (kept in the audit table)")
+    drill_parser.add_argument("--format", choices=["table", "json"], default="table")
     return parser
 
 

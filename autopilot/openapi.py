@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from autopilot.backup_now import REQUEST_ID
-from autopilot.settings import SUBSCRIPTION_ID
-from autopilot.vms import RESOURCE_GROUP
+from autopilot.backup_now.requests import REQUEST_ID
+from autopilot.names import RESOURCE_GROUP, SUBSCRIPTION_ID
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 VM_ID_PATTERN = (

@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
-from autopilot.outcomes import TransientError
-from autopilot.pacing import low_priority
-from autopilot.policies import EDIT_WINDOW  # the window of the policy-edit budget
-from autopilot.state import WRITTEN, TableOwner
+from autopilot.azure.backup import TransientError
+from autopilot.azure.pacing import low_priority
+from autopilot.kernel.state import WRITTEN, TableOwner
+from autopilot.protect.policies import EDIT_WINDOW  # the window of the policy-edit budget
 
 if TYPE_CHECKING:
-    from autopilot.context import Autopilot
+    from autopilot.app import Autopilot
     from autopilot.settings import Settings
 
 log = logging.getLogger("autopilot.retention")
@@ -49,6 +49,9 @@ SIGNATURE_KEEP = dt.timedelta(hours=1)  # a signature is refused anyway 10 minut
 LEDGER_KEEP = dt.timedelta(days=3)
 PENDING_KEEP = dt.timedelta(days=7)  # a change interrupted and never finished: the VM is gone
 ANNOUNCED_KEEP = dt.timedelta(days=30)  # a problem still there is announced again (a reminder)
+# A drill and a VM's last drill: longer than the longest rotation period the rules allow (366 days),
+# which the report and the rotation read back.
+DRILL_KEEP = dt.timedelta(days=367)
 PRUNE_BUDGET_SECONDS = 480.0  # host.json's functionTimeout is 10 minutes
 PAGE_SIZE = 1000  # Table storage's largest page
 
@@ -64,7 +67,7 @@ class PruneRun:
     def triggering_requests(self) -> set[str]:
         """The request ids of backup-now records still "Triggering" without their job (one query)."""
         if self._triggering is None:
-            from autopilot.backup_now import KIND
+            from autopilot.backup_now.requests import KIND
 
             self._triggering = {
                 str(row.get("RequestId", ""))
@@ -105,14 +108,14 @@ def _claim_held(run: PruneRun, row: dict[str, Any]) -> str | None:
 
 def _change_in_flight(run: PruneRun, row: dict[str, Any]) -> str | None:
     """A pending marker is written before a protection change and deleted after it, under the VM's
-    claim (autopilot/protect.py): while the claim is held, the change is in flight."""
+    claim (autopilot/protect/core.py): while the claim is held, the change is in flight."""
     held = run.autopilot.state.claim_held(f"protect:{row.get('Key', '')}")
     return "its change is in flight" if held else None
 
 
 def _request_without_its_job(run: PruneRun, row: dict[str, Any]) -> str | None:
     """A backup-now request left "Triggering" finds its job through its ledger row (on_demand.job_of)."""
-    from autopilot.backup_now import PURPOSE
+    from autopilot.backup_now.requests import PURPOSE
 
     if row.get("Purpose") != PURPOSE:
         return None
@@ -122,11 +125,18 @@ def _request_without_its_job(run: PruneRun, row: dict[str, Any]) -> str | None:
     return None
 
 
+def _drill_in_flight(run: PruneRun, row: dict[str, Any]) -> str | None:
+    """A drill that has not ended: whoever carries it on reads its record."""
+    from autopilot.drills.engine import FINAL
+
+    return None if row.get("Status") in FINAL else "drill in flight"
+
+
 def _backup_running(run: PruneRun, row: dict[str, Any]) -> str | None:
     """A backup-now record whose job may still run: its status is not final as written down (a record
     without a callback is not updated when its job ends), so the job is read from Azure."""
-    from autopilot.azure_backup import error_code
-    from autopilot.backup_now import FINAL_STATUSES
+    from autopilot.azure.backup import error_code
+    from autopilot.backup_now.requests import FINAL_STATUSES
 
     autopilot = run.autopilot
 
@@ -168,12 +178,17 @@ STATE_LIFETIMES: tuple[Lifetime, ...] = (
     Lifetime("sweep-history", "At", SWEEP_DAYS),
     Lifetime("sweep-cursor", "Since", SWEEP_DAYS),
     Lifetime("job-alert", WRITTEN, SWEEP_DAYS),
+    Lifetime("drill", "Created", _fixed(DRILL_KEEP), _drill_in_flight),
+    Lifetime("drill-vm", WRITTEN, _fixed(DRILL_KEEP)),
 )
 # Kinds the pruning leaves alone: their writer deletes a row when it stops being true, or it lives
 # as long as the deployment.
 NOT_PRUNED = {
     "finding": "a finding lives while the problem does: the sweep deletes it when a complete run no longer finds it",
     "secret": "the deployment's key of backup-now operation ids: deleting it would change every id",
+    "drill-active": "the drill in flight of a VM: the drill deletes it when it ends",
+    "drill-slot": "a vault's place for a drill in flight: the drill deletes it when it ends",
+    "drill-round": "two rows: the schedule's last round and since when drills run",
 }
 AUDIT = "audit"  # the audit table's rows, in the results
 

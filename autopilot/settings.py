@@ -10,13 +10,14 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from azure.core import AzureClouds
 from azure.mgmt.core.tools import get_arm_endpoints
+
+from autopilot.names import MANAGEMENT_GROUP, SUBSCRIPTION_ID
 
 # Names accepted for AUTOPILOT_ARM_ENDPOINT besides a URL (those of `az cloud list`).
 CLOUD_NAMES: dict[str, AzureClouds] = {
@@ -26,9 +27,7 @@ CLOUD_NAMES: dict[str, AzureClouds] = {
     "azurechinacloud": AzureClouds.AZURE_CHINA_CLOUD,
 }
 
-SUBSCRIPTION_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 # A management group id: up to 90 letters, digits, hyphens, underscores, periods and parentheses.
-MANAGEMENT_GROUP = re.compile(r"^[A-Za-z0-9_().-]{1,90}$")
 INVENTORY_SOURCES = ("arm", "resourcegraph", "auto")
 
 
@@ -86,7 +85,7 @@ class Settings:
     backup_record_retention_days: int = 90
     sweep_retention_days: int = 30
     # Where the sweep reads the estate: ARM pages per subscription, Azure Resource Graph, or Resource
-    # Graph when the identity may query it (autopilot/inventory.py, autopilot/resourcegraph.py).
+    # Graph when the identity may query it (autopilot/sweep/inventory.py, autopilot/azure/resourcegraph.py).
     inventory: str = "arm"
     all_subscriptions: bool = False  # AUTOPILOT_SUBSCRIPTIONS=*: every subscription the identity can see
     management_groups: tuple[str, ...] = ()  # AUTOPILOT_MANAGEMENT_GROUPS: the scope as management groups

@@ -23,10 +23,10 @@ IN_FLIGHT = 20  # per vault, for the round (the sandbox rules say 2)
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     from armsim import SANDBOX_SUBSCRIPTION
-    from autopilot.context import Autopilot
+    from autopilot.app import Autopilot
     from autopilot.drills import engine
     from autopilot.drills.api import run_to_end, start
-    from autopilot.protect import protect_vm
+    from autopilot.protect.core import protect_vm
     from autopilot.settings import Settings
     from devhost.stack import Stack
 

@@ -314,9 +314,9 @@ def sandbox_settings(
 
 
 def run_sweep(settings: dict[str, str]) -> dict[str, Any]:
-    from autopilot.context import Autopilot
+    from autopilot.app import Autopilot
     from autopilot.settings import Settings
-    from autopilot.sweep import sweep_all
+    from autopilot.sweep.run import sweep_all
 
     autopilot = Autopilot.from_settings(Settings.from_env(settings))
     return sweep_all(autopilot, dry_run=True)

@@ -3,7 +3,7 @@ armsim started from its command line (ARM's throttling on).
 
 Seeds VAULTS vaults in one subscription: a third with soft delete off, a third guarded by a Resource
 Guard with Locked immutability, the rest as Azure makes them. Then, as the sweep does for each vault
-(autopilot/vaultposture.py): the read (vault GET and its Resource Guard proxies), the grade and the
+(autopilot/posture/vaults.py): the read (vault GET and its Resource Guard proxies), the grade and the
 gaps against a posture that requires soft delete with 30 days and immutability, and the fixes it
 allows (soft delete on or retention lengthened, immutability Unlocked). Prints the requests per vault
 for the read and for the fixes (from armsim's statistics) and the time per vault.
@@ -42,11 +42,11 @@ def vault_spec(n: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    from autopilot.clients import Clients
-    from autopilot.posture import PostureRules, gaps, grade
+    from autopilot.azure.clients import Clients
+    from autopilot.posture.grading import PostureRules, gaps, grade
+    from autopilot.posture.vaults import read_posture, set_soft_delete, unlock_immutability
     from autopilot.rules import VaultSpec
     from autopilot.settings import Settings
-    from autopilot.vaultposture import read_posture, set_soft_delete, unlock_immutability
 
     with sandbox() as (url, ca):
         os.environ["REQUESTS_CA_BUNDLE"] = str(ca)

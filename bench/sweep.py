@@ -232,9 +232,9 @@ def sandbox_settings(url: str, work: Path, rules_path: Path, storage: str) -> di
 
 
 def run_sweep(settings: dict[str, str]) -> dict[str, Any]:
-    from autopilot.context import Autopilot
+    from autopilot.app import Autopilot
     from autopilot.settings import Settings
-    from autopilot.sweep import sweep_all
+    from autopilot.sweep.run import sweep_all
 
     autopilot = Autopilot.from_settings(Settings.from_env(settings))
     return sweep_all(autopilot, dry_run=True)

@@ -228,7 +228,7 @@ def _staging_accounts(rules: Any) -> list[dict[str, Any]]:
 
 def _forget_cached_settings() -> None:
     """The app caches its settings per process; an in-process stack (tests) starts with fresh ones."""
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
     from autopilot.settings import get_settings
 
     get_settings.cache_clear()

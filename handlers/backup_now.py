@@ -7,7 +7,7 @@ import logging
 
 import azure.functions as func
 
-from autopilot.problems import Problem
+from autopilot.kernel.problems import Problem
 
 bp = func.Blueprint()
 log = logging.getLogger("handlers.backup_now")
@@ -26,8 +26,8 @@ def _problem(problem: Problem) -> func.HttpResponse:
 @bp.function_name("backup_now")
 @bp.route(route="backups", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def backup_now(req: func.HttpRequest) -> func.HttpResponse:
-    from autopilot.backup_now import accept
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
+    from autopilot.backup_now.requests import accept
 
     try:
         status, view = accept(get_autopilot(), req.headers, req.get_body(), dt.datetime.now(dt.UTC))
@@ -39,8 +39,8 @@ def backup_now(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("backup_status")
 @bp.route(route="backups/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def backup_status(req: func.HttpRequest) -> func.HttpResponse:
-    from autopilot.backup_now import backup_status
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
+    from autopilot.backup_now.requests import backup_status
 
     try:
         return _json(200, backup_status(get_autopilot(), req.route_params.get("id", "")))
@@ -59,8 +59,8 @@ def openapi(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("backup_followup")
 @bp.timer_trigger(arg_name="timer", schedule="%BACKUP_FOLLOWUP_SCHEDULE%", run_on_startup=False)
 def backup_followup(timer: func.TimerRequest) -> None:
-    from autopilot.callbacks import follow_up
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
+    from autopilot.backup_now.callbacks import follow_up
 
     sent = follow_up(get_autopilot())
     log.info("backup follow-up: %d callback(s) sent", sent)

@@ -7,7 +7,7 @@ import logging
 
 import azure.functions as func
 
-from autopilot.problems import Problem
+from autopilot.kernel.problems import Problem
 
 bp = func.Blueprint()
 log = logging.getLogger("handlers.drills")
@@ -26,7 +26,7 @@ def _problem(problem: Problem) -> func.HttpResponse:
 @bp.function_name("drill_start")
 @bp.route(route="drills", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def drill_start(req: func.HttpRequest) -> func.HttpResponse:
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
     from autopilot.drills.api import accept
 
     try:
@@ -39,7 +39,7 @@ def drill_start(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("drill_status")
 @bp.route(route="drills/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def drill_status(req: func.HttpRequest) -> func.HttpResponse:
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
     from autopilot.drills.api import status
 
     try:
@@ -51,7 +51,7 @@ def drill_status(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("drill_step")
 @bp.queue_trigger(arg_name="message", queue_name="%DRILL_QUEUE%", connection="AzureWebJobsStorage")
 def drill_step(message: func.QueueMessage) -> None:
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
     from autopilot.drills.api import carry_on, parse_message
 
     text = message.get_body().decode("utf-8", errors="replace")
@@ -65,7 +65,7 @@ def drill_step(message: func.QueueMessage) -> None:
 @bp.function_name("drill_timer")
 @bp.timer_trigger(arg_name="timer", schedule="%DRILL_TIMER_SCHEDULE%", run_on_startup=False)
 def drill_timer(timer: func.TimerRequest) -> None:
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
     from autopilot.drills.api import enqueue
     from autopilot.drills.rounds import look
 

@@ -11,8 +11,8 @@ log = logging.getLogger("handlers.first_backup")
 @bp.function_name("first_backup_due")
 @bp.queue_trigger(arg_name="message", queue_name="%FIRST_BACKUP_QUEUE%", connection="AzureWebJobsStorage")
 def first_backup_due(message: func.QueueMessage) -> None:
-    from autopilot import first_backup
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
+    from autopilot.protect import first_backup
 
     text = message.get_body().decode("utf-8", errors="replace")
     data = first_backup.parse(text)

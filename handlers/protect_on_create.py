@@ -17,9 +17,9 @@ log = logging.getLogger("handlers.protect_on_create")
 @bp.event_grid_trigger(arg_name="event")
 def protect_on_create(event: func.EventGridEvent) -> None:
     # The core is imported on first use: importing the app stays cheap (a cold start indexes it).
-    from autopilot.context import get_autopilot
-    from autopilot.intake import vm_from_event
-    from autopilot.protect import protect_vm
+    from autopilot.app import get_autopilot
+    from autopilot.protect.core import protect_vm
+    from autopilot.protect.intake import vm_from_event
 
     autopilot = get_autopilot()
     try:

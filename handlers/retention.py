@@ -12,7 +12,7 @@ log = logging.getLogger("handlers.retention")
 @bp.function_name("prune_timer")
 @bp.timer_trigger(arg_name="timer", schedule="%PRUNE_SCHEDULE%", run_on_startup=False)
 def prune_timer(timer: func.TimerRequest) -> None:
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
     from autopilot.retention import prune
 
     result = prune(get_autopilot())  # logs its counts per kind

@@ -15,22 +15,25 @@ log = logging.getLogger("handlers.sweep")
 @bp.timer_trigger(arg_name="timer", schedule="%SWEEP_SCHEDULE%", run_on_startup=False)
 @bp.queue_output(arg_name="units", queue_name="%SWEEP_QUEUE%", connection="AzureWebJobsStorage")
 def sweep_timer(timer: func.TimerRequest, units: func.Out[list[str]]) -> None:
-    from autopilot.context import get_autopilot
-    from autopilot.sweep import new_run
+    from autopilot.app import get_autopilot
+    from autopilot.sweep.run import new_run
 
     autopilot = get_autopilot()
     run_id, messages = new_run(autopilot, autopilot.settings.sweep_dry_run)
     units.set([json.dumps(m) for m in messages])
     log.info(
-        "sweep %s: %d unit(s) queued (dry run: %s)", run_id, len(messages), autopilot.settings.sweep_dry_run
+        "sweep %s: %d unit(s) queued (dry run: %s)",
+        run_id,
+        len(messages),
+        autopilot.settings.sweep_dry_run,
     )
 
 
 @bp.function_name("sweep_unit")
 @bp.queue_trigger(arg_name="message", queue_name="%SWEEP_QUEUE%", connection="AzureWebJobsStorage")
 def sweep_unit(message: func.QueueMessage) -> None:
-    from autopilot.context import get_autopilot
-    from autopilot.sweep import parse_message, run_unit
+    from autopilot.app import get_autopilot
+    from autopilot.sweep.run import parse_message, run_unit
 
     text = message.get_body().decode("utf-8", errors="replace")
     unit = parse_message(text)
@@ -51,8 +54,8 @@ def sweep_unit(message: func.QueueMessage) -> None:
 @bp.function_name("sweep_poison")
 @bp.queue_trigger(arg_name="message", queue_name="%SWEEP_QUEUE%-poison", connection="AzureWebJobsStorage")
 def sweep_poison(message: func.QueueMessage) -> None:
-    from autopilot.context import get_autopilot
-    from autopilot.sweep import fail_unit
+    from autopilot.app import get_autopilot
+    from autopilot.sweep.run import fail_unit
 
     text = message.get_body().decode("utf-8", errors="replace")
     fail_unit(
@@ -65,9 +68,9 @@ def sweep_poison(message: func.QueueMessage) -> None:
 @bp.function_name("sweep_report")
 @bp.route(route="report", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def sweep_report(req: func.HttpRequest) -> func.HttpResponse:
-    from autopilot.context import get_autopilot
-    from autopilot.problems import Problem
-    from autopilot.report import latest_report
+    from autopilot.app import get_autopilot
+    from autopilot.kernel.problems import Problem
+    from autopilot.sweep.report import latest_report
 
     try:
         body, media_type, headers = latest_report(get_autopilot().reports, req.params.get("format"))

@@ -259,7 +259,7 @@ module eventGrid 'modules/eventgrid.bicep' = {
 // The app settings. Their keys are those of local.settings.template.json, less the local-only ones
 // and with AzureWebJobsStorage as identity-based connection (tests/infra/test_infra_app_settings.py).
 // OpenTelemetry: with APPLICATIONINSIGHTS_CONNECTION_STRING set, the app configures the Azure
-// Monitor distro itself (autopilot/telemetry.py) with the identity of AZURE_CLIENT_ID; the host
+// Monitor distro itself (autopilot/kernel/telemetry.py) with the identity of AZURE_CLIENT_ID; the host
 // authenticates its telemetry with APPLICATIONINSIGHTS_AUTHENTICATION_STRING. Not set on purpose:
 // PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY, which would make the worker configure it a second time.
 var appSettings = {

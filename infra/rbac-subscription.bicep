@@ -5,7 +5,7 @@
 //
 // Least privilege: a custom role with exactly the actions the app's calls on VMs (and a vault's
 // Resource Guard proxies) need
-// (autopilot/azure_backup.py; docs/DEPLOY.md has the table of call and action), instead of Reader
+// (autopilot/azure/backup.py; docs/DEPLOY.md has the table of call and action), instead of Reader
 // (every read in the subscription) and Virtual Machine Contributor, which also grants
 // Microsoft.Compute/virtualMachines/* (run command, extension writes, VM delete), disk write and
 // delete, Microsoft.Storage/storageAccounts/listKeys/action, serial console access and vault writes.
@@ -34,7 +34,7 @@ param principalId string
 //   Contributor); without this action `auto` reads ARM pages instead.
 // - Microsoft.RecoveryServices/Vaults/backupResourceGuardProxies/read: GET .../vaults/{vault}/
 //   backupResourceGuardProxies, which Resource Guard protects a vault (multi-user authorization), read
-//   by the sweep's posture check (autopilot/vaultposture.py); Backup Contributor does not hold it.
+//   by the sweep's posture check (autopilot/posture/vaults.py); Backup Contributor does not hold it.
 //   Read only: associating or removing a guard stays a person's.
 // - Microsoft.Compute/locations/diskOperations/read: GET .../providers/Microsoft.Compute/locations/
 //   {region}/DiskOperations/{id}, the status of a restore drill's disk deletion (disks.begin_delete

@@ -112,9 +112,9 @@ def tour(stack: Stack) -> int:
     from azure.mgmt.compute import ComputeManagementClient
     from azure.mgmt.resource.resources import ResourceManagementClient
 
-    from autopilot.context import Autopilot
-    from autopilot.inventory import plan, read_inventory
+    from autopilot.app import Autopilot
     from autopilot.settings import Settings
+    from autopilot.sweep.inventory import plan, read_inventory
 
     control = stack._control
     heading("1. An existing estate, seeded in the sandbox")

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from autopilot.posture import new_vault_settings  # noqa: E402
+from autopilot.posture.grading import new_vault_settings  # noqa: E402
 from autopilot.rules import Rules, RulesError, load_rules  # noqa: E402
 
 DEFAULT_RULES = "rules/example.yaml"

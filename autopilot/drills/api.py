@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
+from autopilot.azure.backup import TransientError
+from autopilot.azure.vms import vm_id_from_subject
 from autopilot.drills import engine
 from autopilot.drills.view import view
-from autopilot.outcomes import TransientError
-from autopilot.problems import Problem, printable
-from autopilot.signing import check_signature
-from autopilot.vms import vm_id_from_subject
+from autopilot.kernel.problems import Problem, printable
+from autopilot.kernel.signing import check_signature
 
 if TYPE_CHECKING:
-    from autopilot.context import Autopilot
+    from autopilot.app import Autopilot
 
 log = logging.getLogger("autopilot.drills")
 MAX_BODY_BYTES = 4 * 1024
@@ -101,7 +101,7 @@ def accept(
 def start(autopilot: Autopilot, vm_id: str, source: str, reason: str = "") -> tuple[dict[str, Any], bool]:
     """A drill of the VM: a new one, or the one in flight for it. Raises Problem when the VM cannot
     be drilled (no drills in the rules, outside the scopes, not protected, no staging)."""
-    from autopilot.backup_now import azure_problem, in_scope
+    from autopilot.kernel.api import azure_problem, in_scope
 
     drills = autopilot.rules.drills
     if drills is None:

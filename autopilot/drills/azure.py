@@ -1,4 +1,4 @@
-"""The Azure calls of a restore drill, on the SDK clients of autopilot/clients.py: recovery points,
+"""The Azure calls of a restore drill, on the SDK clients of autopilot/azure/clients.py: recovery points,
 Restores_Trigger (RestoreDisks), the Restore job, the managed disks a restore made in the staging
 group, the configuration blob in the staging storage account, and their deletion. Wire formats as
 docs/ARMSIM.md ("Restores and restore drills") and armsim/SUPPORTED_OPERATIONS.md ("Restores") give
@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.recoveryservicesbackup.models import RestoreRequestResource
 
-from autopilot.azure_backup import FABRIC, PointFacts
-from autopilot.vms import backup_names, split_id, text
+from autopilot.azure.backup import FABRIC, PointFacts
+from autopilot.azure.vms import backup_names
+from autopilot.names import split_id, text
 
 if TYPE_CHECKING:
-    from autopilot.context import Autopilot
+    from autopilot.app import Autopilot
     from autopilot.rules import VaultSpec
 
 SNAPSHOT, VAULT = "InstantRP", "HardenedRP"  # recoveryPointTierDetails types

@@ -8,7 +8,7 @@ Queued: a place among the vault's drills in flight, the recovery point of the ru
 restore's intent written down, then Restores_Trigger (RestoreDisks) into the staging group.
 Triggering: an interrupted trigger's job is found among the vault's Restore jobs, or the trigger
 is sent again. Restoring: the Restore job is followed to its end; its time is the restore time; its
-failure is classified (autopilot/errorcodes.py). Verifying: one managed disk per backed-up disk,
+failure is classified (autopilot/azure/errorcodes.py). Verifying: one managed disk per backed-up disk,
 excluded LUNs absent, sizes as the source's, the job's configuration blob in the staging account.
 Cleaning: the restored disks and the restore's blob container are deleted (unless the rules keep
 them), and nothing of the restore is left in the staging group. Every step is audited; the end is
@@ -25,15 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError
 
-from autopilot.azure_backup import FailureKind, classify_failure
+from autopilot.azure.backup import FailureKind, TransientError, classify_failure
+from autopilot.azure.errorcodes import classify
 from autopilot.drills import azure as drill_azure
-from autopilot.errorcodes import classify
-from autopilot.outcomes import TransientError
-from autopilot.problems import printable
-from autopilot.vms import split_id
+from autopilot.kernel.problems import printable
+from autopilot.names import split_id
 
 if TYPE_CHECKING:
-    from autopilot.context import Autopilot
+    from autopilot.app import Autopilot
     from autopilot.rules import VaultSpec
 
 log = logging.getLogger("autopilot.drills")
@@ -401,12 +400,12 @@ def _end(autopilot: Autopilot, record: dict[str, Any], kept: bool) -> float:
 
 def _let_go(autopilot: Autopilot, record: dict[str, Any]) -> None:
     """Free the vault's place and the VM's in-flight mark (if they are still this drill's)."""
-    for kind, key in ((SLOT, str(record.get("Slot") or "")), (ACTIVE, str(record["VmId"]))):
-        if not key:
-            continue
-        row = autopilot.state.get(kind, key)
-        if row is not None and row.get("Drill") == record["Id"]:
-            autopilot.state.delete(kind, key)
+    slot = str(record.get("Slot") or "")
+    if slot and (autopilot.state.get(SLOT, slot) or {}).get("Drill") == record["Id"]:
+        autopilot.state.delete(SLOT, slot)
+    vm = str(record["VmId"])
+    if (autopilot.state.get(ACTIVE, vm) or {}).get("Drill") == record["Id"]:
+        autopilot.state.delete(ACTIVE, vm)
 
 
 def _take_place(autopilot: Autopilot, record: dict[str, Any], vault: VaultSpec, places: int) -> bool:

@@ -13,30 +13,11 @@ from typing import TYPE_CHECKING, Any
 from autopilot.drills import engine
 
 if TYPE_CHECKING:
-    from autopilot.context import Autopilot
-    from autopilot.sweep import Finding, UnitResult
+    from autopilot.app import Autopilot
+    from autopilot.kernel.findings import Finding
+    from autopilot.sweep.run import UnitResult
 
 PROGRAMME = "programme"  # the drill-round row that says since when drills run
-# (kind, severity, what it means): the report's legend takes them from here.
-KINDS: dict[str, tuple[str, str]] = {
-    "drill-restore-failed": (
-        "critical",
-        "A restore drill's restore failed: the VM's backup could not be restored.",
-    ),
-    "drill-verify-failed": (
-        "critical",
-        "A restore drill restored the VM's disks, and they were not as backed up.",
-    ),
-    "drill-no-recovery-point": (
-        "critical",
-        "A restore drill found no recovery point of the rules' tier to restore.",
-    ),
-    "drill-slow-restore": (
-        "warning",
-        "A restore drill's restore took longer than the policy's restore-time objective.",
-    ),
-    "drill-overdue": ("warning", "The VM has not been proven by a restore drill within the rotation period."),
-}
 _OUTCOME_KIND = {
     "restore-failed": "drill-restore-failed",
     "restore-refused": "drill-restore-failed",
@@ -66,8 +47,8 @@ def drill_findings(autopilot: Autopilot, results: list[UnitResult], now: dt.date
 
 
 def _finding(record: dict[str, Any]) -> Finding | None:
-    from autopilot.errorcodes import classify
-    from autopilot.sweep import Finding
+    from autopilot.azure.errorcodes import classify
+    from autopilot.kernel.findings import Finding
 
     outcome = str(record.get("Outcome", ""))
     kind = _OUTCOME_KIND.get(outcome)
@@ -108,7 +89,7 @@ def _overdue(autopilot: Autopilot, results: list[UnitResult], now: dt.datetime) 
     """Protected VMs a policy sample covers, not proven within the rotation period, once drills have
     run for a whole period (before that, a VM not yet drilled is not late)."""
     from autopilot.drills.rounds import ROUND
-    from autopilot.sweep import Finding
+    from autopilot.kernel.findings import Finding
 
     drills = autopilot.rules.drills
     assert drills is not None

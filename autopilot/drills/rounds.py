@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from autopilot.drills import engine
-from autopilot.problems import Problem
+from autopilot.kernel.problems import Problem
 
 if TYPE_CHECKING:
-    from autopilot.context import Autopilot
+    from autopilot.app import Autopilot
 
 log = logging.getLogger("autopilot.drills")
 ROUND = "drill-round"  # the schedule's last round

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from autopilot.drills import azure as drill_azure
 
 if TYPE_CHECKING:
-    from autopilot.context import Autopilot
+    from autopilot.app import Autopilot
 
 
 def _check(name: str, passed: bool, expected: object, found: object) -> dict[str, Any]:

@@ -16,7 +16,7 @@ param vaults array
 @description('The policies: [{name, properties}], properties being PolicySpec.to_arm_properties().')
 param policies array
 
-@description('New vaults\' security posture from the rules\' posture section (autopilot/posture.py new_vault_settings): {softDeleteRetentionPeriodInDays, immutabilityState (Unlocked, or empty: no state sent), crossRegionRestore, publicNetworkAccess}. Never Locked, never always-on.')
+@description('New vaults\' security posture from the rules\' posture section (autopilot/posture/grading.py new_vault_settings): {softDeleteRetentionPeriodInDays, immutabilityState (Unlocked, or empty: no state sent), crossRegionRestore, publicNetworkAccess}. Never Locked, never always-on.')
 param posture object
 
 @description('Log Analytics workspace for the backup reports.')

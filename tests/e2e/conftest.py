@@ -113,7 +113,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
 @contextlib.contextmanager
 def app_settings(**values: str) -> Iterator[None]:
     """Change app settings for a test, as an operator would, and put them back afterwards."""
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
     from autopilot.settings import get_settings
 
     saved = {k: os.environ.get(k) for k in values}

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from autopilot.signing import sign
+from autopilot.kernel.signing import sign
 from tests.e2e.conftest import E2E, app_settings, wait_for
 
 GROUP = "rg-e2e-bn"
@@ -275,7 +275,7 @@ def test_a_waiting_request_is_started_by_the_follow_up_timer(e2e: E2E) -> None:
     master = {"x-functions-key": e2e.stack.values["DEVHOST_MASTER_KEY"]}
     response = e2e.app("POST", "/admin/functions/backup_followup", json={"input": ""}, headers=master)
     assert response.status_code == 202
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
 
     def started() -> dict[str, Any] | None:
         row = get_autopilot().state.get_row("backup", long.json()["id"])
@@ -316,7 +316,7 @@ def test_concurrent_requests_with_other_ids_join_one_backup(e2e: E2E) -> None:
 
 
 def test_operation_ids_cannot_be_derived_from_the_ticket_number(e2e: E2E, protected_vm: str) -> None:
-    from autopilot.state import row_key
+    from autopilot.kernel.state import row_key
 
     accepted = post(e2e, {"vm": protected_vm, "requestId": "GUESS-1001"})
     assert accepted.status_code == 202, accepted.text
@@ -327,7 +327,7 @@ def test_operation_ids_cannot_be_derived_from_the_ticket_number(e2e: E2E, protec
 
 
 def test_control_characters_of_a_reason_are_escaped_in_the_audit(e2e: E2E) -> None:
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
 
     vm = own_vm(e2e, "bn-ctrl-1")
     reason = "patching\n2026-12-06 INFO audit backup-now: approved by CAB"
@@ -438,7 +438,7 @@ def test_unknown_vm_outside_scope_and_unprotected(e2e: E2E) -> None:
     body = problem(post(e2e, {"vm": vm_id(e2e, "bn-untagged"), "requestId": "S-3"}), 409)
     assert "not protected" in body["detail"]
     # The audit table has the refusal of the out-of-scope VM.
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
 
     assert any(
         r["Action"] == "backup-now" and "scopes" in r["Outcome"] for r in get_autopilot().audit.entries()
@@ -454,7 +454,7 @@ def test_openapi_document_is_served_anonymously_and_names_the_routes(e2e: E2E) -
     assert e2e.stack.host is not None
     document = requests.get(f"{e2e.stack.host.url}/api/openapi.json", timeout=10).json()
     assert document["openapi"].startswith("3.1")
-    assert set(document["paths"]) == {"/backups", "/backups/{id}", "/openapi.json"}
+    assert set(document["paths"]) == {"/backups", "/backups/{id}", "/drills", "/drills/{id}", "/openapi.json"}
 
 
 @pytest.fixture
@@ -543,9 +543,9 @@ def test_a_callback_reports_the_result_signed(e2e: E2E, protected_vm: str) -> No
 
 
 def test_a_callback_that_keeps_failing_is_given_up_audited_and_announced(e2e: E2E) -> None:
-    from autopilot.backup_now import KIND
-    from autopilot.callbacks import MAX_ATTEMPTS
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
+    from autopilot.backup_now.callbacks import MAX_ATTEMPTS
+    from autopilot.backup_now.requests import KIND
 
     answered: list[int] = []
 

@@ -185,7 +185,7 @@ def test_a_drill_killed_half_way_is_cleaned_up_by_the_next_run(e2e: E2E, tmp_pat
     import subprocess
     import sys
 
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
     from tests.e2e.conftest import app_settings
 
     vm = protected_and_backed_up(e2e, "drill-kill-1")

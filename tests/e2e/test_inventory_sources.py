@@ -124,8 +124,8 @@ def seed(e2e: E2E) -> None:
 
 
 def dry_sweep(inventory: str, **settings: str) -> dict[str, Any]:
-    from autopilot.context import get_autopilot
-    from autopilot.sweep import sweep_all
+    from autopilot.app import get_autopilot
+    from autopilot.sweep.run import sweep_all
 
     with app_settings(AUTOPILOT_INVENTORY=inventory, AUTOPILOT_SUBSCRIPTIONS="*", **settings):
         return sweep_all(get_autopilot(), dry_run=True)
@@ -181,7 +181,7 @@ def test_star_finds_every_subscription_the_identity_can_see(stack: E2E) -> None:
 def test_auto_falls_back_to_arm_pages_when_resource_graph_is_denied_and_the_report_says_so(
     stack: E2E,
 ) -> None:
-    from autopilot.report import render_html
+    from autopilot.sweep.report import render_html
 
     stack.control("POST", "/faults", {"rate": 1.0, "kinds": {"403": 1}, "operations": ["Resources"]})
     try:
@@ -214,7 +214,7 @@ def test_the_vm_agent_is_known_only_to_arm_pages(stack: E2E) -> None:
 
 
 def run_timer(e2e: E2E) -> dict[str, Any]:
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
 
     reports = get_autopilot().reports
     before = {b.name for b in reports.list_blobs(name_starts_with="runs/") if b.name.endswith("/report.json")}

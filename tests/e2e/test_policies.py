@@ -48,7 +48,7 @@ def exists(e2e: E2E, name: str) -> bool:
 
 
 def audited(e2e: E2E) -> list[str]:
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
 
     return [
         row["Action"]

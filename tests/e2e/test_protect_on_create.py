@@ -112,7 +112,7 @@ def test_changing_the_tag_from_gold_to_silver_changes_the_policy(e2e: E2E) -> No
 def _leave_an_intent(e2e: E2E, name: str, action: str) -> str:
     """What an attempt killed after writing its intent (and maybe its change) leaves: a pending
     marker. The next event for the VM must finish or close it, never leave it."""
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
 
     vm_id = str(e2e.compute.virtual_machines.get("rg-e2e-weu", name).id)
     reason = f"an interrupted attempt to {action}"
@@ -123,13 +123,13 @@ def _leave_an_intent(e2e: E2E, name: str, action: str) -> str:
 
 
 def _rows_about(vm_id: str, reason: str) -> list[dict[str, object]]:
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
 
     return [r for r in get_autopilot().audit.entries() if r["VmId"] == vm_id and r["Reason"] == reason]
 
 
 def test_an_interrupted_enable_of_a_vm_without_agent_is_finished_by_the_next_event(e2e: E2E) -> None:
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
 
     assert e2e.item(WEU, "rg-e2e-weu", "weu-noagent") is not None  # protected by the test above
     vm_id = _leave_an_intent(e2e, "weu-noagent", "enable-protection")
@@ -144,7 +144,7 @@ def test_an_interrupted_enable_of_a_vm_without_agent_is_finished_by_the_next_eve
 
 
 def test_an_interrupted_change_no_longer_needed_is_closed_by_the_next_event(e2e: E2E) -> None:
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
 
     assert e2e.item(WEU, "rg-e2e-weu", "weu-untagged") is None  # created (and left alone) above
     vm_id = _leave_an_intent(e2e, "weu-untagged", "enable-protection")

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from azure.data.tables import TableClient
 
-from autopilot.audit import REFUSAL_SAMPLES_PER_HOUR, AuditLog
+from autopilot.kernel.audit import REFUSAL_SAMPLES_PER_HOUR, AuditLog
+from autopilot.kernel.state import WRITTEN, StateStore, row_key
 from autopilot.retention import STATE_LIFETIMES, prune
 from autopilot.settings import Settings
-from autopilot.state import WRITTEN, StateStore, row_key
 from devhost.azurite import Azurite
 
 pytestmark = pytest.mark.azurite
@@ -175,6 +175,14 @@ def seed_every_kind(app: Any) -> dict[str, tuple[set[str], set[str]]]:
     written(app, ago(days=6), lambda: state.put("job-alert", f"{VAULT}|gone", {"Vault": VAULT}))
     state.put("job-alert", f"{VAULT}|failing", {"Vault": VAULT})
     both("job-alert", [f"{VAULT}|gone"], [f"{VAULT}|failing"])
+    # drills: one ended over a year ago goes; one as old still in flight and a recent one stay.
+    state.put("drill", "drill-old", {"Status": "Passed", "Created": ago(days=368), "VmId": VM.format(7)})
+    state.put("drill", "drill-stuck", {"Status": "Restoring", "Created": ago(days=368), "VmId": VM.format(8)})
+    state.put("drill", "drill-new", {"Status": "Failed", "Created": ago(days=10), "VmId": VM.format(9)})
+    both("drill", ["drill-old"], ["drill-stuck", "drill-new"])
+    written(app, ago(days=368), lambda: state.put("drill-vm", VM.format(7), {"LastProven": ago(days=368)}))
+    state.put("drill-vm", VM.format(9), {"LastProven": ago(days=10)})
+    both("drill-vm", [VM.format(7)], [VM.format(9)])
     state.put_once("finding", "unprotected|vm|", {"Since": ago(days=300)})
     both("finding", [], ["unprotected|vm|"])
     # claims: one whose holder died long ago, one held now (renewed), one expired only just.

@@ -156,7 +156,7 @@ def seed(e2e: E2E) -> None:
 
 def sweep(e2e: E2E) -> str:
     """Run the timer function as the host's admin API does; the run's id once its report is stored."""
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
 
     reports = get_autopilot().reports
 

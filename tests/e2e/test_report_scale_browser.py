@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from autopilot.report import HTML_FINDINGS, build_report, render_csv, render_html
-from autopilot.sweep import Finding, UnitResult
+from autopilot.kernel.findings import Finding
+from autopilot.sweep.report import HTML_FINDINGS, build_report, render_csv, render_html
+from autopilot.sweep.run import UnitResult
 from tests.browser_support import dump_dom, require_chromium, screenshot
 
 VMS, SUBSCRIPTIONS, REGIONS = 100_000, 200, 10

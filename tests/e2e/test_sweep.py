@@ -116,7 +116,7 @@ def seed(e2e: E2E) -> None:
 
 def run_sweep(e2e: E2E) -> dict[str, Any]:
     """Run the timer function as the host's admin API does, and wait for the run's report."""
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
 
     reports = get_autopilot().reports
     before = {b.name for b in reports.list_blobs(name_starts_with="runs/") if b.name.endswith("/report.json")}
@@ -264,7 +264,7 @@ def test_a_subscription_it_may_not_list_is_reported_and_its_protected_vms_are_no
 
 
 def test_a_corrupt_message_is_set_aside(sweep_e2e: E2E) -> None:
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
 
     queue = get_autopilot().clients.queue(e2e_queue(sweep_e2e))
     from azure.storage.queue import TextBase64EncodePolicy
@@ -296,8 +296,8 @@ def test_the_report_has_the_job_history_from_azure_monitor_logs(sweep_e2e: E2E) 
 def test_policy_drift_beyond_the_edit_budget_is_reported_with_when_it_can_be_fixed(sweep_e2e: E2E) -> None:
     """Azure allows 50 policy creates or updates per vault in 24 hours; the autopilot spends at most
     its budget (here 2) and reports the rest with the time the budget allows them."""
-    from autopilot.context import get_autopilot
-    from autopilot.policies import EDIT_KIND
+    from autopilot.app import get_autopilot
+    from autopilot.protect.policies import EDIT_KIND
 
     e2e = sweep_e2e
     drifted = [

@@ -81,7 +81,7 @@ def audit_rows(since: set[str] | None = None) -> list[dict[str, Any]]:
     """The posture rows of the audit table (those not in `since`, a set of RowKeys)."""
     from azure.core.exceptions import ResourceNotFoundError
 
-    from autopilot.context import get_autopilot
+    from autopilot.app import get_autopilot
 
     autopilot = get_autopilot()
     table = autopilot.clients.table(autopilot.settings.audit_table)

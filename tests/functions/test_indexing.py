@@ -26,7 +26,7 @@ import pytest
 from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 
-from autopilot.outcomes import Kind, Outcome
+from autopilot.kernel.outcomes import Kind, Outcome
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "local.settings.template.json"
@@ -160,11 +160,11 @@ def test_importing_function_app_does_no_io() -> None:
         elapsed = time.perf_counter() - started
         os._Environ.__getitem__ = original
 
-        import autopilot.context, autopilot.settings
+        import autopilot.app, autopilot.settings
         ours = sorted({k for k in read if k.startswith(("AUTOPILOT_", "AzureWebJobs", "SWEEP_"))})
         assert not ours, f"settings read at import: {ours}"
         assert autopilot.settings.get_settings.cache_info().currsize == 0, "settings loaded at import"
-        assert not autopilot.context.get_autopilot.built, "autopilot built at import"
+        assert not autopilot.app.get_autopilot.built, "autopilot built at import"
         assert "azure.identity" not in sys.modules, "a credential was built at import"
         print(f"{elapsed:.3f}")
         """
@@ -213,8 +213,8 @@ def protected(monkeypatch: pytest.MonkeyPatch, protect_on_create: Any) -> Iterat
 
     # The handler imports the core when it runs, so the stubs go where it imports them from.
     stub = AzureMustNotBeReached()
-    monkeypatch.setattr("autopilot.context.get_autopilot", lambda: stub)
-    monkeypatch.setattr("autopilot.protect.protect_vm", fake_protect_vm)
+    monkeypatch.setattr("autopilot.app.get_autopilot", lambda: stub)
+    monkeypatch.setattr("autopilot.protect.core.protect_vm", fake_protect_vm)
     yield calls
 
 

@@ -76,7 +76,7 @@ def test_storage_connection_is_identity_based() -> None:
 
 
 def test_telemetry_is_configured_once_by_the_app() -> None:
-    # autopilot/telemetry.py configures the Azure Monitor distro when the connection string is set;
+    # autopilot/kernel/telemetry.py configures the Azure Monitor distro when the connection string is set;
     # the worker's own switch would configure it a second time (every span and log twice).
     assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in bicep_settings()
     assert "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY" not in bicep_settings()

@@ -66,14 +66,14 @@ FORBIDDEN = {
     "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
 }
 
-# The custom role's actions, exactly: each is a call of autopilot/azure_backup.py on the VM side.
+# The custom role's actions, exactly: each is a call of autopilot/azure/backup.py on the VM side.
 VM_PROTECTION_ACTIONS = [
     "Microsoft.Compute/virtualMachines/read",  # get_vm (with instanceView), list_vms (statusOnly)
     "Microsoft.Compute/virtualMachines/write",  # Azure Backup's check on protectedItems PUT
     "Microsoft.Compute/disks/read",  # shared_disk_luns, shared_disks
     "Microsoft.RecoveryServices/locations/backupStatus/action",  # backup_status
     "Microsoft.ResourceGraph/resources/read",  # the sweep's Resource Graph queries (resources)
-    # the posture check's resource_guard_proxies.get (autopilot/vaultposture.py): not in Backup Contributor
+    # the posture check's resource_guard_proxies.get (autopilot/posture/vaults.py): not in Backup Contributor
     "Microsoft.RecoveryServices/Vaults/backupResourceGuardProxies/read",
     # restore drills: the status URL disks.begin_delete polls (subscription-scoped, so the staging
     # group's role does not cover it)

@@ -160,7 +160,7 @@ def test_each_vault_has_the_rules_redundancy_and_soft_delete() -> None:
 
 @pytest.mark.parametrize("rules_file", sorted((ROOT / "rules").glob("*.yaml")), ids=lambda p: p.name)
 def test_new_vaults_get_the_rules_posture_and_never_a_lock(rules_file: Path) -> None:
-    """The generated posture (autopilot/posture.py new_vault_settings) that modules/vaults.bicep gives new
+    """The generated posture (autopilot/posture/grading.py new_vault_settings) that modules/vaults.bicep gives new
     vaults: the rules' soft-delete retention, immutability Unlocked only when `immutability` is required
     (never Locked, never always-on), cross-region restore and closed public access when required."""
     rules = load_rules(str(rules_file))

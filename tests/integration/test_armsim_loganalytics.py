@@ -20,7 +20,7 @@ from armsim.core.auth import make_token
 from armsim.loganalytics.engine import QueryError, run_query
 from armsim.loganalytics.models import COLUMNS, DEFAULT_WORKSPACE_ID, JobRows
 from armsim.loganalytics.responses import LogsError, _timespan, parse_duration
-from autopilot.history import job_history
+from autopilot.azure.joblogs import job_history
 from tests.armsim_support import FixedToken, Sandbox
 from tests.bodies import v1_policy
 

@@ -1,4 +1,4 @@
-"""The posture check's Azure calls (autopilot/vaultposture.py) through the one client factory and the
+"""The posture check's Azure calls (autopilot/posture/vaults.py) through the one client factory and the
 real SDK clients over HTTPS against armsim, both modes: what it reads of a vault, the two fixes it
 may make and the requests each costs, and that it never writes a lock."""
 
@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from autopilot.clients import Clients
-from autopilot.posture import grade
+from autopilot.azure.clients import Clients
+from autopilot.posture.grading import grade
+from autopilot.posture.vaults import read_posture, set_soft_delete, unlock_immutability
 from autopilot.rules import VaultSpec
 from autopilot.settings import Settings
-from autopilot.vaultposture import read_posture, set_soft_delete, unlock_immutability
 from tests.armsim_support import Sandbox
 
 RG = "rg-posture"

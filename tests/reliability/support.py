@@ -310,6 +310,8 @@ class RelStack:
             "FIRST_BACKUP_QUEUE": "autopilot-first-backup",
             "BACKUP_FOLLOWUP_SCHEDULE": NEVER,
             "PRUNE_SCHEDULE": NEVER,
+            "DRILL_QUEUE": "autopilot-drills",
+            "DRILL_TIMER_SCHEDULE": NEVER,
             **self.keys,
             **self.settings,
         }

@@ -257,7 +257,7 @@ def one_vm_stack(workdir: Path, **settings: str) -> RelStack:
 
 def test_a_sweep_fix_refused_once_by_a_busy_item_is_retried_in_the_run(workdir: Path) -> None:
     """Regression test: a bug this suite found (issue 7), fixed since:
-    autopilot/sweep.py _fix: a fix refused with a transient error (409 BMSUserErrorObjectLocked,
+    autopilot/sweep/run.py _fix: a fix refused with a transient error (409 BMSUserErrorObjectLocked,
     throttling after azure-core's retries) becomes 'fix-failed' and is not retried in the run; the VM
     stays unprotected until the next scheduled sweep (6 h by default)
     """
@@ -274,7 +274,7 @@ def test_a_sweep_fix_refused_once_by_a_busy_item_is_retried_in_the_run(workdir: 
 
 def test_a_first_backup_refused_once_is_started_on_the_retry(workdir: Path) -> None:
     """Regression test: a bug this suite found (issue 7), fixed since:
-    autopilot/protect.py _first_backup/Decision.first_backup: the first backup is started only in the
+    autopilot/protect/core.py _first_backup/Decision.first_backup: the first backup is started only in the
     invocation that enables protection; when its trigger is refused with a transient error, the
     invocation raises, Event Grid redelivers, the VM is then already protected and no first backup is
     ever started
@@ -294,7 +294,7 @@ def test_a_first_backup_refused_once_is_started_on_the_retry(workdir: Path) -> N
 
 def test_two_deliveries_of_one_event_at_the_same_time_make_one_protection_write(workdir: Path) -> None:
     """Regression test: a bug this suite found (issue 7), fixed since:
-    autopilot/state.py StateStore.claim: the claim's owner is the process (one uuid per StateStore), so
+    autopilot/kernel/state.py StateStore.claim: the claim's owner is the process (one uuid per StateStore), so
     a second invocation in the same host (a duplicate delivery, or the sweep) is granted the claim that
     another invocation holds, and both protect the VM: two protection writes, two audit rows
     """

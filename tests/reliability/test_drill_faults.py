@@ -17,7 +17,7 @@ VMS = 8
 
 def started_with_retries(call: Any) -> Any:
     """As a client does with the API's 503 (Azure busy): the same request again."""
-    from autopilot.problems import Problem
+    from autopilot.kernel.problems import Problem
 
     for _ in range(20):
         try:
@@ -30,10 +30,10 @@ def started_with_retries(call: Any) -> Any:
 
 def test_drills_under_arm_faults_lose_nothing_and_leave_nothing(tmp_path: Path) -> None:
     from armsim import SANDBOX_SUBSCRIPTION as SUB
-    from autopilot.context import Autopilot
+    from autopilot.app import Autopilot
     from autopilot.drills import engine
     from autopilot.drills.api import run_to_end, start
-    from autopilot.protect import protect_vm
+    from autopilot.protect.core import protect_vm
     from autopilot.settings import Settings
     from devhost.stack import Stack
 

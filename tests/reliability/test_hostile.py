@@ -32,8 +32,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from autopilot.kernel.signing import sign
 from autopilot.rules import RulesError, parse_rules
-from autopilot.signing import sign
 from tests.reliability.soak import FULL, record, sized
 from tests.reliability.support import (
     REPO,
@@ -344,7 +344,7 @@ def test_a_rules_file_is_valid_or_a_rules_error(text: str) -> None:
 @pytest.mark.parametrize("text", ["[" * 5000 + "]" * 5000, "{a: " * 5000 + "1" + "}" * 5000])
 def test_a_deeply_nested_rules_file_is_a_rules_error(text: str) -> None:
     """Regression test: a bug this suite found (issue 7), fixed since:
-    autopilot/rules.py parse_rules calls yaml.compose catching only yaml.YAMLError: a deeply nested
+    autopilot/rules/__init__.py parse_rules calls yaml.compose catching only yaml.YAMLError: a deeply nested
     flow collection (a few KB of '[' or '{a: ') raises RecursionError instead of RulesError
     """
     with pytest.raises(RulesError):
@@ -353,7 +353,7 @@ def test_a_deeply_nested_rules_file_is_a_rules_error(text: str) -> None:
 
 def test_a_huge_number_in_a_rules_file_is_a_rules_error() -> None:
     """Regression test: a bug this suite found (issue 7), fixed since:
-    autopilot/rules.py _int: construct_yaml_int raises ValueError for an integer of more than 4,300
+    autopilot/rules/__init__.py _int: construct_yaml_int raises ValueError for an integer of more than 4,300
     digits (Python's int limit); it escapes as ValueError, not RulesError naming the field
     """
     text = BASE_RULES_TEXT.replace("daily: 30", "daily: " + "9" * 5000)
@@ -484,7 +484,7 @@ def test_malformed_and_oversized_bodies_are_refused(
 @pytest.mark.parametrize("body", [b"[" * 15000, b'{"a":' * 3000], ids=["list", "object"])
 def test_a_deeply_nested_body_is_a_400(hostile: RelStack, body: bytes) -> None:
     """Regression test: a bug this suite found (issue 7), fixed since:
-    autopilot/backup_now.py parse_request catches ValueError and UnicodeDecodeError from json.loads,
+    autopilot/backup_now/requests.py parse_request catches ValueError and UnicodeDecodeError from json.loads,
     not RecursionError: a body of 15,000 '[' (under the 16 KB limit) makes POST /api/backups answer 500
     """
     problem(post(hostile, body), 400)

@@ -33,8 +33,8 @@ from typing import Any
 
 from azure.data.tables import TableClient
 
-from autopilot.audit import AuditLog
-from autopilot.state import StateStore, row_key
+from autopilot.kernel.audit import AuditLog
+from autopilot.kernel.state import StateStore, row_key
 from tests.armsim_support import sandbox_vault_policies
 from tests.reliability.soak import record, sized
 from tests.reliability.support import NEVER, SUB, WEU_VAULT, RelStack, vm_id, wait_for

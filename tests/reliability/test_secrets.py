@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from autopilot.signing import sign
+from autopilot.kernel.signing import sign
 from tests.reliability.soak import record, sized
 from tests.reliability.support import (
     KnownTokenIdentity,

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
-from autopilot.azure_backup import classify_failure
-from autopilot.backup_now import azure_problem, parse_request
-from autopilot.callback_target import check_callback_url, post
-from autopilot.problems import Problem, printable
-from autopilot.signing import check_signature, sign
+from autopilot.azure.backup import classify_failure
+from autopilot.backup_now.callback_target import check_callback_url, post
+from autopilot.backup_now.requests import parse_request
+from autopilot.kernel.api import azure_problem
+from autopilot.kernel.problems import Problem, printable
+from autopilot.kernel.signing import check_signature, sign
 
 VM = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
 NOW = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from autopilot.azure_backup import ItemFacts
-from autopilot.outcomes import Kind
-from autopilot.placement import VaultRoom
-from autopilot.protect import LINUX_AGENT_GUIDANCE, WINDOWS_AGENT_GUIDANCE, Decision, decide
+from autopilot.azure.backup import ItemFacts
+from autopilot.azure.vms import DataDisk, VmFacts
+from autopilot.kernel.outcomes import Kind
+from autopilot.protect.core import LINUX_AGENT_GUIDANCE, WINDOWS_AGENT_GUIDANCE, Decision, decide
+from autopilot.protect.placement import VaultRoom
 from autopilot.rules import Rules, VaultCapacity, VaultSpec, load_rules, parse_rules
-from autopilot.vms import DataDisk, VmFacts
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX_RULES = ROOT / "rules" / "sandbox.yaml"

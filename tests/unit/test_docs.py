@@ -88,7 +88,7 @@ def test_nothing_refers_to_a_design_document_outside_the_repository() -> None:
 
 
 def test_the_error_code_table_in_the_docs_is_the_one_the_code_uses() -> None:
-    from autopilot.errorcodes import TABLE
+    from autopilot.azure.errorcodes import TABLE
 
     facts = (ROOT / "docs" / "AZURE_BACKUP_FACTS.md").read_text(encoding="utf-8")
     documented = {
@@ -96,4 +96,4 @@ def test_the_error_code_table_in_the_docs_is_the_one_the_code_uses() -> None:
         for code, cls, remedy in re.findall(r"^\| `([^`]+)` \|([^|]+)\|(.+)\|$", facts, re.MULTILINE)
     }
     in_code = {info.code: (info.error_class.value, info.remedy) for info in TABLE.values()}
-    assert documented == in_code, "docs/AZURE_BACKUP_FACTS.md §3 and autopilot/errorcodes.py differ"
+    assert documented == in_code, "docs/AZURE_BACKUP_FACTS.md §3 and autopilot/azure/errorcodes.py differ"

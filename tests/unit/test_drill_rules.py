@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from autopilot.drills.schedule import ScheduleError, parse_schedule
 from autopilot.rules import RulesError, parse_rules
+from autopilot.rules.schedule import ScheduleError, parse_schedule
 from tests.unit.test_rules import BASE
 
 DRILLS = """\

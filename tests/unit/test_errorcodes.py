@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from autopilot.errorcodes import ErrorClass, classify
+from autopilot.azure.errorcodes import ErrorClass, classify
 
 
 def test_a_known_code_is_classed_whatever_its_case() -> None:

@@ -1,4 +1,4 @@
-"""The pure parts of autopilot.history: the query, reading its result table, success rates and totals,
+"""The pure parts of autopilot.azure.joblogs: the query, reading its result table, success rates and totals,
 report rows, and turning Logs' errors and partial results into a JobHistory (with a stand-in client)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 from azure.monitor.query import LogsQueryError, LogsQueryPartialResult, LogsQueryResult
 
-from autopilot.history import (
+from autopilot.azure.joblogs import (
     ItemHistory,
     JobHistory,
     describe_error,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autopilot.intake import WRITE_SUCCESS, Intake, describe, vm_from_event
-from autopilot.vms import vm_id_from_subject
+from autopilot.azure.vms import vm_id_from_subject
+from autopilot.protect.intake import WRITE_SUCCESS, Intake, describe, vm_from_event
 from tests.examples_support import example_path
 
 SUB = "00000000-0000-0000-0000-000000000001"

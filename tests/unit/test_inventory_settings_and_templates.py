@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from autopilot.resourcegraph import item_facts, jobs_query, vm_facts
+from autopilot.azure.resourcegraph import item_facts, jobs_query, vm_facts
 from autopilot.rules import RulesError, SubscriptionFacts, parse_rules
 from autopilot.settings import Settings, SettingsError
 

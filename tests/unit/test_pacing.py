@@ -1,4 +1,4 @@
-"""The client side of ARM's token buckets (autopilot/pacing.py), through a real azure-core pipeline
+"""The client side of ARM's token buckets (autopilot/azure/pacing.py), through a real azure-core pipeline
 against a local HTTP endpoint that answers as ARM does (remaining-token headers, 429 + Retry-After)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from azure.core import PipelineClient
 from azure.core.pipeline.policies import RetryPolicy
 from azure.core.rest import HttpRequest
 
-from autopilot.pacing import LOW_PRIORITY_RESERVE, ArmPacer, low_priority
+from autopilot.azure.pacing import LOW_PRIORITY_RESERVE, ArmPacer, low_priority
 
 SUB = "00000000-0000-0000-0000-000000000001"
 

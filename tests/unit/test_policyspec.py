@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from autopilot.policyspec import (
+from autopilot.rules.policyspec import (
     WINDOWS_TIME_ZONES,
     MonthlyRetention,
     PolicySpec,

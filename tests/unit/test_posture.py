@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autopilot.posture import PostureRules, VaultPosture, below, gaps, grade, level_remedy
+from autopilot.posture.grading import PostureRules, VaultPosture, below, gaps, grade, level_remedy
 from autopilot.rules import RulesError, parse_rules
 
 VAULT = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-b/providers/Microsoft.RecoveryServices/vaults/rsv-1"

@@ -19,10 +19,10 @@ from azure.mgmt.recoveryservicesbackup.models import (
     RecoveryPointResource,
 )
 
-from autopilot.azure_backup import ItemFacts, JobFacts, PointFacts, bag_time
-from autopilot.backup_now import recovery_point, view
-from autopilot.policyspec import policy_differences
+from autopilot.azure.backup import ItemFacts, JobFacts, PointFacts, bag_time
+from autopilot.backup_now.requests import recovery_point, view
 from autopilot.rules import parse_rules
+from autopilot.rules.policyspec import policy_differences
 from tests.recordings import recorded
 
 RG, VM = "clitest.rg000001", "clitest-vm000003"

@@ -1,4 +1,4 @@
-"""The sweep's report (autopilot/report.py) on hand-made unit results and findings: the numbers of
+"""The sweep's report (autopilot/sweep/report.py) on hand-made unit results and findings: the numbers of
 build_report, and the page of render_html (tables, chart, escaping, empty states), read back
 through an HTML parser rather than by string search."""
 
@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from autopilot.report import build_report, render_html
-from autopilot.sweep import Finding, UnitResult
+from autopilot.kernel.findings import Finding
+from autopilot.sweep.report import build_report, render_html
+from autopilot.sweep.run import UnitResult
 from tests.browser_support import Element, parse_html
 
 SUB_A, SUB_B = "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b"
@@ -334,7 +335,7 @@ def test_a_run_that_selected_nothing_is_drawn_as_100_percent() -> None:
 
 # -- estate scale -----------------------------------------------------------------------------------------
 def test_names_say_resource_group_and_subscription() -> None:
-    from autopilot.report import named
+    from autopilot.sweep.report import named
 
     item = (
         f"/subscriptions/{SUB_A}/resourceGroups/rg-backup/providers/Microsoft.RecoveryServices/vaults/rsv"
@@ -352,7 +353,7 @@ def test_names_say_resource_group_and_subscription() -> None:
 
 
 def test_a_huge_estate_gives_a_bounded_page_problems_first_and_every_vm_in_the_csv() -> None:
-    from autopilot.report import HTML_FINDINGS, render_csv
+    from autopilot.sweep.report import HTML_FINDINGS, render_csv
 
     results = [unit(SUB_A, vms=100_000, selected=50_000, compliant=30_000)]
     results[0].vm_rows = [[vm(f"vm-{i}"), f"vm-{i}", "rg", SUB_A, "westeurope", "to act on", "gold", "", "", "", ""]

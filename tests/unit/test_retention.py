@@ -17,7 +17,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
 
 from autopilot import retention
-from autopilot.audit import _key_part
+from autopilot.kernel.audit import _key_part
+from autopilot.kernel.state import WRITTEN
 from autopilot.retention import (
     CLAIM_GRACE,
     LEDGER_KEEP,
@@ -30,12 +31,11 @@ from autopilot.retention import (
     cutoffs,
 )
 from autopilot.settings import Settings, SettingsError
-from autopilot.state import WRITTEN
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.UTC)
 STATE_CALL = re.compile(
-    r"state\.(?:put_once|put|get_row|get|rows|delete|replace_row)\(\s*([A-Za-z_][A-Za-z0-9_]*|\"[^\"]+\")"
+    r"state\.(?:put_once|put|get_row|get|rows|delete|replace_row)\(\s*((?:[A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*|\"[^\"]+\")"
 )
 
 
@@ -47,7 +47,8 @@ def _constant(name: str, text: str) -> str | None:
 def kinds_in_code() -> dict[str, list[str]]:
     """Every kind (PartitionKey) the app reads or writes in the state table, with the files."""
     sources = {
-        p: p.read_text(encoding="utf-8") for p in [*ROOT.glob("autopilot/*.py"), *ROOT.glob("handlers/*.py")]
+        p: p.read_text(encoding="utf-8")
+        for p in [*ROOT.glob("autopilot/**/*.py"), *ROOT.glob("handlers/*.py")]
     }
     kinds: dict[str, list[str]] = {}
     for path, text in sources.items():
@@ -58,15 +59,16 @@ def kinds_in_code() -> dict[str, list[str]]:
             if argument.startswith('"'):
                 found.add(argument.strip('"'))
                 continue
-            value = _constant(argument, text) or next(
-                (v for other in sources.values() if (v := _constant(argument, other))), None
+            name = argument.rsplit(".", 1)[-1]  # engine.KIND: the constant KIND of another module
+            value = _constant(name, text) or next(
+                (v for other in sources.values() if (v := _constant(name, other))), None
             )
             assert value is not None, f"{path.name}: cannot tell which kind {argument} is"
             found.add(value)
         if "state.claimed(" in text:
             found.add("claim")
         for kind in found:
-            kinds.setdefault(kind, []).append(path.name)
+            kinds.setdefault(kind, []).append(path.relative_to(ROOT).as_posix())
     return kinds
 
 
@@ -74,8 +76,8 @@ def kinds_in_code() -> dict[str, list[str]]:
 def test_the_scan_finds_the_kinds_it_should() -> None:
     kinds = kinds_in_code()
     assert {"claim", "signature", "on-demand", "backup", "policy-edit", "pending", "job-alert"} <= set(kinds)
-    assert "handlers/backup_now.py" not in kinds["signature"]  # file names only
-    assert "backup_now.py" in kinds["signature"]
+    assert "handlers/backup_now.py" not in kinds["signature"]  # the core, not the handler
+    assert "autopilot/backup_now/requests.py" in kinds["signature"]
 
 
 def test_every_kind_the_app_writes_has_a_lifetime() -> None:
@@ -106,7 +108,7 @@ def test_docs_state_has_a_row_for_every_kind_and_the_audit_table() -> None:
 
 # -- lifetimes long enough for the product's windows -----------------------------------------------
 def test_signatures_live_longer_than_a_replay_could_be_accepted() -> None:
-    from autopilot.backup_now import SIGNATURE_WINDOW
+    from autopilot.backup_now.requests import SIGNATURE_WINDOW
 
     # A signature is accepted within SIGNATURE_WINDOW of its timestamp, which was within
     # SIGNATURE_WINDOW of when it was first seen: a replay later than both windows is refused anyway.
@@ -114,8 +116,8 @@ def test_signatures_live_longer_than_a_replay_could_be_accepted() -> None:
 
 
 def test_the_on_demand_ledger_outlives_the_windows_that_read_it() -> None:
-    from autopilot.backup_now import ABANDONED_AFTER
-    from autopilot.sweep import FIRST_LOOK_BACK
+    from autopilot.backup_now.requests import ABANDONED_AFTER
+    from autopilot.sweep.run import FIRST_LOOK_BACK
 
     assert dt.timedelta(days=1) + ABANDONED_AFTER <= LEDGER_KEEP  # the daily cap reads today's rows
     assert dt.timedelta(hours=24) < LEDGER_KEEP  # Event Grid redelivers for 24 h: one first backup
@@ -125,13 +127,13 @@ def test_the_on_demand_ledger_outlives_the_windows_that_read_it() -> None:
 
 
 def test_policy_edits_live_for_the_budgets_window() -> None:
-    from autopilot.policies import EDIT_WINDOW
+    from autopilot.protect.policies import EDIT_WINDOW
 
     assert cutoffs(Settings.from_env({}), NOW)["policy-edit"] == NOW - EDIT_WINDOW
 
 
 def test_claims_are_pruned_only_well_after_their_lease() -> None:
-    from autopilot.protect import CLAIM_SECONDS
+    from autopilot.protect.core import CLAIM_SECONDS
 
     assert dt.timedelta(seconds=CLAIM_SECONDS) * 10 < CLAIM_GRACE
 

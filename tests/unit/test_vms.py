@@ -10,7 +10,8 @@ from azure.mgmt.compute.models import VirtualMachine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autopilot.vms import VmFacts, same_id, vm_id_from_subject
+from autopilot.azure.vms import VmFacts, vm_id_from_subject
+from autopilot.names import same_id
 from tests.examples_support import example_path, needs_examples
 
 SUB = "00000000-0000-0000-0000-000000000001"
