@@ -441,7 +441,7 @@ class Scene:
         """The NICs the recorded model names (armsim checks a VM's NICs): each in a VNet and subnet named
         as `az vm create` named them (the recorded NIC, disk_exclusion#572), with the CLI's default
         10.0.0.0/16 and 10.0.0.0/24."""
-        group = VM_ID.split("/providers/")[0]
+        group = VM_ID.split("/providers/", maxsplit=1)[0]
         for nic in (props.get("networkProfile") or {}).get("networkInterfaces") or []:
             nic_name = nic["id"].rsplit("/", 1)[-1].replace(VM, name)
             nic["id"] = f"{group}/providers/Microsoft.Network/networkInterfaces/{nic_name}"
