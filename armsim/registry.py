@@ -14,6 +14,7 @@ def build_world(data_dir: Path | None = None) -> World:
     from armsim.core.operations import Operations
     from armsim.eventgrid.models import EventGridBackend
     from armsim.loganalytics.models import LogAnalyticsBackend
+    from armsim.network.models import NetworkBackend
     from armsim.resourcegraph.models import ResourceGraphBackend
     from armsim.resources.models import ResourcesBackend
     from armsim.storage.models import StorageBackend
@@ -24,6 +25,7 @@ def build_world(data_dir: Path | None = None) -> World:
         Operations,
         ResourcesBackend,
         ComputeBackend,
+        NetworkBackend,
         StorageBackend,
         VaultsBackend,
         BackupBackend,

@@ -166,8 +166,10 @@ def sandbox_vault_policies() -> list[dict[str, Any]]:
 
 # -- clients and endpoints the integration tests share ---------------------------------------------
 def sdk_clients(arm: Sandbox) -> dict[str, Any]:
-    """The real management clients (resources, compute, vaults, backup) against `arm`, without retries."""
+    """The real management clients (resources, compute, network, vaults, backup) against `arm`, without
+    retries."""
     from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.network import NetworkManagementClient
     from azure.mgmt.recoveryservices import RecoveryServicesClient
     from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
     from azure.mgmt.resource.resources import ResourceManagementClient
@@ -177,6 +179,7 @@ def sdk_clients(arm: Sandbox) -> dict[str, Any]:
     return {
         "resources": ResourceManagementClient(credential, arm.subscription, **kwargs),
         "compute": ComputeManagementClient(credential, arm.subscription, **kwargs),
+        "network": NetworkManagementClient(credential, arm.subscription, **kwargs),
         "vaults": RecoveryServicesClient(credential, arm.subscription, **kwargs),
         "backup": RecoveryServicesBackupClient(credential, arm.subscription, **kwargs),
     }

@@ -55,7 +55,7 @@ def sim(sandboxes: dict[str, Sandbox]) -> Sandbox:
 @pytest.fixture
 def sdk(arm: Sandbox) -> dict[str, Any]:
     """The real management clients against `arm` (both modes), without retries: "resources",
-    "compute", "vaults" and "backup"."""
+    "compute", "network", "vaults" and "backup"."""
     return sdk_clients(arm)
 
 

@@ -95,8 +95,7 @@ class ComputeBackend(Provider):
             raise InvalidRequestContent("The 'tags' must be an object of string values.")
         if len(tags) > 50:
             raise BadRequest("InvalidTagCount", "The number of tags exceeds the limit of 50.")
-        key = vm_id(subscription_id, group, name).lower()
-        existing = self.vms.get(key)
+        existing = self.vms.get(vm_id(subscription_id, group, name).lower())
         if existing is not None and existing["model"]["location"] != location:
             raise Conflict(
                 "PropertyChangeNotAllowed",
@@ -110,14 +109,9 @@ class ComputeBackend(Provider):
                 "InvalidParameter",
                 "Each data disk needs a unique 'lun' from 0 to 63.",
             )
-        for disk in [storage.get("osDisk") or {}, *data_disks]:
-            disk_id = (disk.get("managedDisk") or {}).get("id")
-            if (
-                disk_id
-                and disk_id.lower() not in self.disks
-                and str(disk.get("createOption", "")).lower() == "attach"
-            ):
-                raise NotFound("NotFound", f"Disk '{disk_id}' was not found.")
+        key = vm_id(subscription_id, group, name).lower()
+        self._check_attached_disks(key, [storage.get("osDisk") or {}, *data_disks])
+        self._check_nics(vm_id(subscription_id, rg["name"], name), location, props)
 
         model = copy.deepcopy(existing["model"]) if existing else {}
         model.update(
@@ -201,6 +195,45 @@ class ComputeBackend(Provider):
         record_sim["pending"] = "Creating" if existing is None else "Updating"
         self.vms[key] = {"model": model, "sim": record_sim}
         return self.vms[key], existing is None
+
+    def _check_attached_disks(self, key: str, disks: list[dict[str, Any]]) -> None:
+        """Disks attached (createOption Attach) must exist and be free: a disk another VM uses is
+        refused (409 OperationNotAllowed, Compute's answer for a disk in use)."""
+        owners = self.attachments()
+        for disk in disks:
+            disk_id = str((disk.get("managedDisk") or {}).get("id") or "")
+            if not disk_id or str(disk.get("createOption", "")).lower() != "attach":
+                continue
+            if disk_id.lower() not in self.disks:
+                raise NotFound("NotFound", f"Disk '{disk_id}' was not found.")
+            owner = owners.get(disk_id.lower())
+            managed = self.disks[disk_id.lower()]
+            if owner and owner.lower() != key and int(managed["properties"].get("maxShares", 1)) <= 1:
+                raise Conflict("OperationNotAllowed", f"Disk {managed['name']} is attached to VM {owner}.")
+
+    def _check_nics(self, resource_id: str, location: str, props: dict[str, Any]) -> None:
+        """The NICs of the network profile must exist in the VM's region (400 InvalidResourceReference,
+        Network's answer for a reference to a resource not there or in another region) and not be
+        another VM's (400 NicInUse)."""
+        from armsim.network.models import NetworkBackend, nic_in_use
+
+        network = self.world.backend(NetworkBackend)
+        for nic in (props.get("networkProfile") or {}).get("networkInterfaces") or []:
+            nic_id = str((nic or {}).get("id") or "") if isinstance(nic, dict) else ""
+            if not nic_id:
+                raise BadRequest(
+                    "InvalidParameter", "Each network interface of the network profile needs an 'id'."
+                )
+            record = network.find_nic(nic_id)
+            if record is None or record["model"]["location"] != location:
+                raise BadRequest(
+                    "InvalidResourceReference",
+                    f"Resource {nic_id} referenced by resource {resource_id} was not found. Please make sure "
+                    "that the referenced resource exists, and that both resources are in the same region.",
+                )
+            owner = network.nic_owner(nic_id)
+            if owner and owner.lower() != resource_id.lower():
+                raise nic_in_use(nic_id, owner)
 
     def patch_vm(self, subscription_id: str, group: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         record = self.get_vm(subscription_id, group, name)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from azure.data.tables import TableClient
     from azure.eventgrid import EventGridPublisherClient
     from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.network import NetworkManagementClient
     from azure.mgmt.recoveryservices import RecoveryServicesClient
     from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
     from azure.mgmt.resourcegraph import ResourceGraphClient
@@ -107,6 +108,16 @@ class Clients:
             "compute",
             subscription_id,
             lambda: ComputeManagementClient(self.credential, subscription_id, **self._arm_kwargs()),
+        )
+
+    def network(self, subscription_id: str) -> NetworkManagementClient:
+        """Microsoft.Network: the isolated network of a drill's boot step."""
+        from azure.mgmt.network import NetworkManagementClient
+
+        return self._cached(
+            "network",
+            subscription_id,
+            lambda: NetworkManagementClient(self.credential, subscription_id, **self._arm_kwargs()),
         )
 
     def backup(self, subscription_id: str) -> RecoveryServicesBackupClient:

@@ -2,7 +2,7 @@
 line) can carry it on after a restart, and a drill cut off half way is finished and cleaned up by
 whoever runs it next.
 
-    Queued -> Triggering -> Restoring -> Verifying -> Cleaning -> Passed | Failed
+    Queued -> Triggering -> Restoring -> Verifying [-> Booting] -> Cleaning -> Passed | Failed
 
 Queued: a place among the vault's drills in flight, the recovery point of the rules' tier, the
 restore's intent written down, then Restores_Trigger (RestoreDisks) into the staging group.
@@ -10,9 +10,12 @@ Triggering: an interrupted trigger's job is found among the vault's Restore jobs
 is sent again. Restoring: the Restore job is followed to its end; its time is the restore time; its
 failure is classified (autopilot/azure/errorcodes.py). Verifying: one managed disk per backed-up disk,
 excluded LUNs absent, sizes as the source's, the job's configuration blob in the staging account.
-Cleaning: the restored disks and the restore's blob container are deleted (unless the rules keep
-them), and nothing of the restore is left in the staging group. Every step is audited; the end is
-published as an event.
+Booting (rules: verify: boot): a VM from the restored disks in an isolated network of the staging group
+must report its VM agent Ready within the policy's bootTimeout; the time to a booted VM (the restore
+job's time and the boot's) is then the drill's restore time (autopilot/drills/boot.py).
+Cleaning: the boot step's VM, NIC and VNet, then the restored disks and the restore's blob container
+are deleted (unless the rules keep the disks), and nothing of the restore is left in the staging group.
+Every step is audited; the end is published as an event.
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ def create(
         "ExcludedLuns": json.dumps(list(excluded_luns)),
         "ObjectiveSeconds": objective or 0,
         "VerifyBoot": drills.policy(policy).verify_boot,
+        "BootTimeoutSeconds": drills.policy(policy).boot_timeout_seconds,
         "Status": "Queued",
         "Source": source,
         "Reason": reason[:400],
@@ -143,6 +147,7 @@ def _step(autopilot: Autopilot, record: dict[str, Any]) -> float:
         "Triggering": _adopt,
         "Restoring": _follow,
         "Verifying": _verify,
+        "Booting": _boot,
         "Cleaning": _clean,
     }
     step = steps.get(str(record.get("Status")))
@@ -322,9 +327,67 @@ def _verify(autopilot: Autopilot, record: dict[str, Any]) -> float:
     _audit(
         autopilot, record, "verified" if passed else "verification failed", f"drill {record['Id']}: {reason}"
     )
+    if passed and record.get("VerifyBoot"):
+        _update(autopilot, record, Status="Booting", BootPhase="network", Checks=json.dumps(checks))
+        return 0
     return _conclude(
         autopilot, record, "passed" if passed else "verify-failed", reason, Checks=json.dumps(checks)
     )
+
+
+def _boot(autopilot: Autopilot, record: dict[str, Any]) -> float:
+    """The boot step, one phase at a time (autopilot/drills/boot.py); each phase is safe to repeat."""
+    from autopilot.drills import boot
+
+    phase = str(record.get("BootPhase") or "network")
+    if phase == "network":
+        nic_id = boot.make_network(autopilot, record)
+        _update(autopilot, record, BootPhase="vm", BootNic=nic_id)
+        _audit(autopilot, record, f"boot: isolated network {boot.names(record)['vnet']} and NIC made")
+        return 0
+    if phase == "vm":
+        started = record.get("BootStarted") or utc_now()
+        _update(autopilot, record, BootStarted=started)
+        boot.create_vm(autopilot, record, str(record["BootNic"]))
+        _update(autopilot, record, BootPhase="wait")
+        _audit(autopilot, record, f"boot: VM {boot.names(record)['vm']} created from the restored disks")
+        return 0
+    return _wait_for_boot(autopilot, record)
+
+
+def _wait_for_boot(autopilot: Autopilot, record: dict[str, Any]) -> float:
+    from autopilot.drills import boot
+
+    state, shown = boot.boot_state(autopilot, record)
+    seconds = boot.elapsed(record.get("BootStarted"))
+    if state == "ready":
+        job_seconds = float(record.get("RestoreSeconds") or 0)
+        total = round(job_seconds + seconds, 1)
+        _audit(
+            autopilot,
+            record,
+            f"boot: agent Ready {seconds:.0f} s after the VM's creation; {total:.0f} s to a booted VM",
+        )
+        return _conclude(
+            autopilot,
+            record,
+            "passed",
+            f"restored disks verified; a VM from them booted in {seconds:.0f} s",
+            BootSeconds=seconds,
+            JobSeconds=job_seconds,
+            RestoreSeconds=total,
+        )
+    limit = int(record.get("BootTimeoutSeconds") or 0)
+    if state == "failed" or (limit and seconds > limit):
+        why = (
+            f"the VM made from the restored disks did not boot: {shown}"
+            if state == "failed"
+            else f"the VM made from the restored disks did not report its VM agent Ready within {limit} s ({shown})"
+        )
+        _audit(autopilot, record, "boot failed", f"drill {record['Id']}: {why}")
+        return _conclude(autopilot, record, "boot-failed", why, BootSeconds=seconds, Remedy=boot.REMEDY)
+    _update(autopilot, record, BootState=shown[:200])
+    return float(autopilot.settings.drill_poll_seconds)
 
 
 def _conclude(autopilot: Autopilot, record: dict[str, Any], outcome: str, why: str, **values: Any) -> float:
@@ -333,9 +396,16 @@ def _conclude(autopilot: Autopilot, record: dict[str, Any], outcome: str, why: s
 
 
 def _clean(autopilot: Autopilot, record: dict[str, Any]) -> float:
-    """Delete what the restore made (unless the rules keep the disks): the disks it recorded and any
+    """Delete what the boot step made (its VM, NIC and VNet), then what the restore made (unless the
+    rules keep the disks): the disks it recorded and any
     other disk of its job found in the staging group (one that appeared while the drill was cut off),
     and the restore's blob container; then end the drill once nothing of it is left."""
+    if record.get("BootPhase") and not record.get("BootCleaned"):
+        from autopilot.drills import boot
+
+        boot.clean_up(autopilot, record)
+        _update(autopilot, record, BootCleaned=True)
+        _audit(autopilot, record, f"boot: VM, NIC and network {boot.names(record)['vnet']} deleted")
     drills = autopilot.rules.drills
     keep = bool(drills and drills.keep_restored_disks and record.get("Outcome") == "passed")
     if keep:

@@ -1,5 +1,5 @@
 """What the sweep's report says of restore drills: findings (a restore that failed, with its error's
-class and remedy; a verification that failed; a restore slower than its policy's objective; a VM not
+class and remedy; a verification that failed; a VM from the restored disks that did not boot; a restore slower than its policy's objective; a VM not
 drilled within the rotation period; no recovery point to drill) and the report's drills section (per
 policy: success rate, restore times against the objective; per VM: when it was last proven)."""
 
@@ -22,6 +22,7 @@ _OUTCOME_KIND = {
     "restore-failed": "drill-restore-failed",
     "restore-refused": "drill-restore-failed",
     "verify-failed": "drill-verify-failed",
+    "boot-failed": "drill-boot-failed",
     "no-recovery-point": "drill-no-recovery-point",
 }
 VM_ID, POLICY, PROTECTION = 0, 6, 8  # columns of the report's VM rows (report.VM_COLUMNS)
@@ -64,6 +65,13 @@ def _finding(record: dict[str, Any]) -> Finding | None:
         remedy = str(record.get("Remedy") or classify(code).remedy)
         reason = f"{drill}: the restore failed with {code or 'no error code'} ({record.get('ErrorClass') or 'unknown class'})"
         return Finding(kind, reason=reason, remedy=remedy, detail=code, **common)
+    if kind == "drill-boot-failed":
+        from autopilot.drills.boot import REMEDY
+
+        remedy = str(record.get("Remedy") or REMEDY)
+        return Finding(
+            kind, reason=f"{drill}: {record.get('Why', outcome)}", remedy=remedy, detail=outcome, **common
+        )
     if kind is not None:
         remedy = (
             "Check the VM's backups: protect it and let a backup of the drills' tier complete."
@@ -133,7 +141,7 @@ def _duration(seconds: float) -> str:
 
 def drills_summary(autopilot: Autopilot, now: dt.datetime) -> dict[str, Any] | None:
     """The report's drills section: per policy, drills, passed, success rate, restore times (median,
-    worst) and the objective; per VM drilled, its last drill and when it was last proven."""
+    worst), the objective and, where verify: boot ran, the time to a booted VM (median, worst); per VM drilled, its last drill and when it was last proven."""
     drills = autopilot.rules.drills
     if drills is None:
         return None
@@ -148,6 +156,13 @@ def drills_summary(autopilot: Autopilot, now: dt.datetime) -> dict[str, Any] | N
             for r in rows
             if isinstance(r.get("RestoreSeconds"), int | float) and r.get("JobId")
         ]
+        booted = [
+            float(r["RestoreSeconds"])
+            for r in rows
+            if isinstance(r.get("RestoreSeconds"), int | float)
+            and isinstance(r.get("BootSeconds"), int | float)
+            and r.get("Outcome") == "passed"
+        ]
         passed = sum(1 for r in rows if r.get("Status") == "Passed")
         objective = drills.policy(policy).restore_objective_seconds
         policies.append(
@@ -160,6 +175,9 @@ def drills_summary(autopilot: Autopilot, now: dt.datetime) -> dict[str, Any] | N
                 "worstRestoreSeconds": round(max(times), 1) if times else None,
                 "objectiveSeconds": objective,
                 "withinObjective": (max(times) <= objective) if times and objective else None,
+                "bootDrills": sum(1 for r in rows if r.get("VerifyBoot")),
+                "medianTimeToBootedVmSeconds": round(statistics.median(booted), 1) if booted else None,
+                "worstTimeToBootedVmSeconds": round(max(booted), 1) if booted else None,
             }
         )
     last = autopilot.state.rows(engine.LAST)
@@ -209,6 +227,8 @@ def drills_html(section: dict[str, Any] | None) -> list[str]:
                 seconds(p["worstRestoreSeconds"]),
                 seconds(p["objectiveSeconds"]) or "none",
                 {True: "yes", False: "NO", None: ""}[p["withinObjective"]],
+                seconds(p.get("medianTimeToBootedVmSeconds"))
+                or ("none booted" if p.get("bootDrills") else ""),
             )
         )
         + "</tr>"
@@ -241,6 +261,7 @@ def drills_html(section: dict[str, Any] | None) -> list[str]:
             "worst restore",
             "objective",
             "within objective",
+            "time to a booted VM",
         )
     )
     vm_head = "".join(

@@ -12,6 +12,24 @@ def _iso(value: object) -> str | None:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(value, dt.datetime) else None
 
 
+def _boot(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The boot step (verify: boot): how far it got, the boot's seconds, the restore job's seconds and
+    the time to a booted VM (their sum, the drill's restoreSeconds once it booted)."""
+    if not record.get("VerifyBoot") or not record.get("BootPhase"):
+        return None
+    booted = record.get("Outcome") == "passed" and isinstance(record.get("BootSeconds"), int | float)
+    return {
+        "phase": record.get("BootPhase"),
+        "vm": f"drill-{record.get('Id')}",
+        "booted": booted,
+        "bootSeconds": record.get("BootSeconds"),
+        "jobSeconds": record.get("JobSeconds"),
+        "timeToBootedVmSeconds": record.get("RestoreSeconds") if booted else None,
+        "timeoutSeconds": record.get("BootTimeoutSeconds"),
+        "cleanedUp": bool(record.get("BootCleaned")),
+    }
+
+
 def view(record: Mapping[str, Any]) -> dict[str, Any]:
     objective = int(record.get("ObjectiveSeconds") or 0) or None
     seconds = record.get("RestoreSeconds")
@@ -31,6 +49,8 @@ def view(record: Mapping[str, Any]) -> dict[str, Any]:
         "objectiveSeconds": objective,
         "withinObjective": (seconds <= objective) if isinstance(seconds, int | float) and objective else None,
         "checks": json.loads(record.get("Checks") or "[]"),
+        "verifyBoot": bool(record.get("VerifyBoot")),
+        "boot": _boot(record),
         "restoredDisks": [d["name"] for d in json.loads(record.get("Disks") or "[]")],
         "cleanedUp": bool(record.get("Cleaned")),
         "created": _iso(record.get("Created")),

@@ -142,6 +142,13 @@ KINDS: dict[str, FindingKind] = {
             "BackupAutopilot.Drill.VerifyFailed",
         ),
         FindingKind(
+            "drill-boot-failed",
+            "critical",
+            "A restore drill (verify: boot) restored the VM's disks, and a VM made from them did not boot: its "
+            "VM agent did not report Ready within the policy's bootTimeout.",
+            "BackupAutopilot.Drill.BootFailed",
+        ),
+        FindingKind(
             "drill-no-recovery-point",
             "critical",
             "A restore drill found no recovery point of the rules' tier to restore.",

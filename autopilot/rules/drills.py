@@ -89,10 +89,15 @@ class StagingSpec:
         return f"{self.group_id(subscription)}/providers/Microsoft.Storage/storageAccounts/{self.storage_account}"
 
 
+DEFAULT_BOOT_TIMEOUT = 20 * 60  # a VM made from restored disks that has not booted by then fails the drill
+MAX_BOOT_TIMEOUT = 24 * 3600
+
+
 @dataclass(frozen=True)
 class DrillPolicy:
     restore_objective_seconds: int | None = None
     verify_boot: bool = False
+    boot_timeout_seconds: int = DEFAULT_BOOT_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -268,7 +273,7 @@ def _parse_policies(f: _Field, known: Mapping[str, str]) -> dict[str, DrillPolic
     for name, item in _entries(f, "policies"):
         if name.lower() not in known:
             raise item.error(f"policy '{name}' is not defined; known policies: {', '.join(known.values())}")
-        keys = _mapping(item, ("restoreTimeObjective", "verify"))
+        keys = _mapping(item, ("restoreTimeObjective", "verify", "bootTimeout"))
         objective = None
         if "restoreTimeObjective" in keys:
             raw = _text(keys["restoreTimeObjective"], "a duration such as 30m or 2h")
@@ -278,5 +283,13 @@ def _parse_policies(f: _Field, known: Mapping[str, str]) -> dict[str, DrillPolic
                     f"'{raw}' is not a duration; write a whole number with s, m, h or d, e.g. 45m or 4h"
                 )
         boot = _choice(keys["verify"], ("disks", "boot")) == "boot" if "verify" in keys else False
-        out[name.lower()] = DrillPolicy(objective, boot)
+        timeout = DEFAULT_BOOT_TIMEOUT
+        if "bootTimeout" in keys:
+            raw = _text(keys["bootTimeout"], "a duration such as 15m")
+            timeout = parse_duration(raw) or 0
+            if not 0 < timeout <= MAX_BOOT_TIMEOUT:
+                raise keys["bootTimeout"].error(
+                    f"'{raw}' is not a boot timeout; write a whole number with s, m or h up to 24h, e.g. 15m"
+                )
+        out[name.lower()] = DrillPolicy(objective, boot, timeout)
     return out

@@ -236,6 +236,109 @@ def test_a_drill_killed_half_way_is_cleaned_up_by_the_next_run(e2e: E2E, tmp_pat
         e2e.control("POST", "/config", {"restoreTransferSeconds": 6.0})
 
 
+def _boot_rules(tmp_path: Any, timeout: str) -> str:
+    """The sandbox rules with the gold policy's drills at `verify: boot` and the given bootTimeout."""
+    from tests.armsim_support import REPO
+
+    text = (REPO / "rules" / "sandbox.yaml").read_text()
+    old = "gold: {restoreTimeObjective: 30m}"
+    assert old in text
+    path = tmp_path / "rules-boot.yaml"
+    path.write_text(
+        text.replace(old, f"gold: {{restoreTimeObjective: 30m, verify: boot, bootTimeout: {timeout}}}")
+    )
+    return str(path)
+
+
+def _network(e2e: E2E) -> Any:
+    from azure.identity import DefaultAzureCredential
+    from azure.mgmt.network import NetworkManagementClient
+
+    subscription = e2e.stack.values["AUTOPILOT_SUBSCRIPTIONS"]
+    return NetworkManagementClient(
+        DefaultAzureCredential(), subscription, base_url=e2e.url, polling_interval=0.1
+    )
+
+
+def leftovers(e2e: E2E, drill_id: str) -> list[str]:
+    """What is left in the staging group of a drill: VMs, the drill's NIC and VNet, disks."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    left = [f"vm {v.name}" for v in e2e.compute.virtual_machines.list(STAGING)]
+    left += [f"disk {d}" for d in staging_disks(e2e)]
+    network = _network(e2e)
+    for kind, get in (("nic", network.network_interfaces.get), ("vnet", network.virtual_networks.get)):
+        try:
+            get(STAGING, f"drill-{drill_id}-{kind}")
+            left.append(f"{kind} drill-{drill_id}-{kind}")
+        except ResourceNotFoundError:
+            pass
+    return left
+
+
+def test_a_boot_drill_boots_the_restored_vm_times_it_and_leaves_nothing_behind(
+    e2e: E2E, tmp_path: Any, record_property: Any
+) -> None:
+    from tests.e2e.conftest import app_settings
+
+    vm = protected_and_backed_up(e2e, "drill-boot-1")
+    e2e.control("POST", "/config", {"bootSeconds": 4.0})  # armsim's boot, short for the test
+    before = e2e.control("GET", "/stats")["byOperation"]
+    try:
+        with app_settings(AUTOPILOT_RULES=_boot_rules(tmp_path, "2m")):
+            drill = finished(e2e, start_drill(e2e, vm)["id"], timeout=120)
+    finally:
+        e2e.control("POST", "/config", {"bootSeconds": 120.0})
+    after = e2e.control("GET", "/stats")["byOperation"]
+    assert drill["status"] == "Passed", json.dumps(drill, indent=1)
+    boot = drill["boot"]
+    assert drill["verifyBoot"] and boot["booted"] and boot["cleanedUp"], boot
+    assert boot["bootSeconds"] >= 3.5, "the agent reports Ready once the guest has booted (4 s)"
+    # The time to a booted VM is the drill's restore time: the restore job's and the boot's.
+    assert drill["restoreSeconds"] == boot["timeToBootedVmSeconds"]
+    assert drill["restoreSeconds"] == pytest.approx(boot["jobSeconds"] + boot["bootSeconds"], abs=0.2)
+    assert leftovers(e2e, drill["id"]) == [], "no VM, NIC, VNet or disk is left in the staging group"
+    audit = [e["Outcome"] for e in _audit(e2e) if e.get("DrillId") == drill["id"]]
+    assert any(o.startswith("boot: isolated network") for o in audit), audit
+    assert any(o.startswith("boot: agent Ready") for o in audit), audit
+    assert any(o.startswith("boot: VM, NIC and network") for o in audit), audit
+    requests_made = {
+        k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)
+    }
+    network_ops = {
+        k: v
+        for k, v in requests_made.items()
+        if k.startswith(("VirtualNetworks_", "NetworkInterfaces_", "Network_"))
+    }
+    assert (
+        network_ops.get("VirtualNetworks_CreateOrUpdate") == 1
+        and network_ops.get("NetworkInterfaces_Delete") == 1
+    )
+    record_property("arm_requests_of_the_boot_drill", requests_made)
+
+
+def test_a_restored_vm_that_never_boots_fails_the_drill_and_leaves_nothing_behind(
+    e2e: E2E, tmp_path: Any
+) -> None:
+    from tests.e2e.conftest import app_settings
+    from tests.e2e.test_sweep import run_sweep
+
+    vm = protected_and_backed_up(e2e, "drill-noboot-1")
+    e2e.control("POST", "/vms/boot", {"source": vm, "outcome": "NeverBoots"})
+    with app_settings(AUTOPILOT_RULES=_boot_rules(tmp_path, "5s")):
+        drill = finished(e2e, start_drill(e2e, vm)["id"], timeout=120)
+        assert (drill["status"], drill["outcome"]) == ("Failed", "boot-failed"), json.dumps(drill, indent=1)
+        assert "did not report its VM agent Ready within 5 s" in drill["detail"]
+        assert drill["boot"]["booted"] is False and drill["boot"]["cleanedUp"] is True
+        assert leftovers(e2e, drill["id"]) == []
+        report = run_sweep(e2e)
+    [finding] = [f for f in report["findings"] if f["kind"] == "drill-boot-failed" and f["target"] == vm]
+    assert finding["severity"] == "critical" and "did not report its VM agent Ready" in finding["reason"]
+    assert "boot diagnostics" in finding["remedy"]
+    gold = next(p for p in report["drills"]["byPolicy"] if p["policy"] == "gold")
+    assert gold["bootDrills"] >= 2 and gold["medianTimeToBootedVmSeconds"], gold
+
+
 def test_unknown_and_bad_drill_requests_are_refused_clearly(e2e: E2E) -> None:
     response = e2e.app("POST", "/api/drills", data=b'{"vm": "not-a-vm"}')
     assert response.status_code == 400 and response.json()["field"] == "vm"
@@ -247,7 +350,7 @@ def test_unknown_and_bad_drill_requests_are_refused_clearly(e2e: E2E) -> None:
 
 
 def test_the_report_shows_the_drills_section_in_headless_chromium(e2e: E2E, tmp_path: Any) -> None:
-    """After the drills above (passed, excluded LUN, failed, taken over), the sweep's page as GET
+    """After the drills above (passed, excluded LUN, failed, taken over, booted, never booted), the sweep's page as GET
     /api/report serves it, loaded by headless Chromium: the drills per policy and per VM."""
     from tests.browser_support import dump_dom, require_chromium
     from tests.e2e.test_sweep import run_sweep
@@ -269,14 +372,15 @@ def test_the_report_shows_the_drills_section_in_headless_chromium(e2e: E2E, tmp_
             "worst restore",
             "objective",
             "within objective",
+            "time to a booted VM",
         ]
     ]
     [gold] = [r for r in rows if r[0] == "gold"]
     drills, passed = int(gold[1]), int(gold[2])
-    assert drills >= 4 and passed == drills - 1, gold  # the forced failure
+    assert drills >= 6 and passed == drills - 2, gold  # the forced restore failure, the VM that never boots
     assert gold[3] == f"{round(100 * passed / drills, 1)} %"
     assert gold[6] == "30 min 0 s" and gold[7] == "yes"
-    assert gold[4].endswith(" s") and gold[5].endswith(" s")
+    assert gold[4].endswith(" s") and gold[5].endswith(" s") and gold[8].endswith(" s"), gold
     by_vm = {r[0]: r for r in dom.find("table", class_="drills-by-vm").rows("tbody")}
     assert by_vm["drill-gold-1"][1:5] == ["rg-e2e-drills", "gold", by_vm["drill-gold-1"][3], "passed"]
     assert by_vm["drill-gold-1"][5].startswith("20"), "a proven VM shows when"

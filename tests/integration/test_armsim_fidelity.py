@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from tests.armsim_support import ARM_SCOPE, REPO, Sandbox, Webhook
-from tests.bodies import v1_policy, v2_policy
+from tests.bodies import v1_policy, v2_policy, vm_body
 from tests.examples_support import EXAMPLES, example_path
 
 REPORT_DIR = REPO / ".run" / "armsim-fidelity"
@@ -43,6 +43,9 @@ VAULT = RG + "/providers/Microsoft.RecoveryServices/vaults/{vaultName}"
 FABRIC = VAULT + "/backupFabrics/{fabricName}"
 ITEM = FABRIC + "/protectionContainers/{containerName}/protectedItems/{protectedItemName}"
 POLICY = VAULT + "/backupPolicies/{policyName}"
+VNET = RG + "/providers/Microsoft.Network/virtualNetworks/{virtualNetworkName}"
+NIC = RG + "/providers/Microsoft.Network/networkInterfaces/{networkInterfaceName}"
+NETWORK_API = "2024-07-01"
 OPERATIONS: dict[str, tuple[str, str]] = {
     "VirtualMachines_CreateOrUpdate": ("PUT", VM),
     "VirtualMachines_Get": ("GET", VM),
@@ -90,16 +93,33 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "GET",
         RG + "/providers/Microsoft.Storage/storageAccounts/{accountName}",
     ),
+    "VirtualNetworks_CreateOrUpdate": ("PUT", VNET),
+    "VirtualNetworks_Get": ("GET", VNET),
+    "VirtualNetworks_Delete": ("DELETE", VNET),
+    "NetworkInterfaces_Get": ("GET", NIC),
+    "NetworkInterfaces_Delete": ("DELETE", NIC),
 }
 # Two older examples carry no operationId; SOURCES.md names their operations.
 OPERATION_OF_FILE = {
     "compute/VirtualMachine_Get_InstanceView.json": "VirtualMachines_InstanceView",
     "compute/VirtualMachine_ListAll_MinimumSet_Gen.json": "VirtualMachines_ListAll",
     "compute/Disk_Delete.json": "Disks_Delete",
+    # The network examples carry no operationId either (SOURCES.md, "Added for the drills' boot step").
+    "network/VirtualNetworkCreateSubnet.json": "VirtualNetworks_CreateOrUpdate",
+    "network/VirtualNetworkGet.json": "VirtualNetworks_Get",
+    "network/VirtualNetworkDelete.json": "VirtualNetworks_Delete",
+    "network/NetworkInterfaceGet.json": "NetworkInterfaces_Get",
+    "network/NetworkInterfaceDelete.json": "NetworkInterfaces_Delete",
 }
 
 # -- examples armsim does not replay, and why ---------------------------------------------------
 NOT_REPLAYED: dict[str, str] = {
+    "network/NetworkInterfaceCreate.json": (
+        "A NIC with a public IP address and a second IP configuration sized by privateIPAddressPrefixLength: "
+        "armsim has no public IPs and answers 501 NotImplemented for one (test_armsim_network.py::"
+        "test_a_nic_with_a_public_ip_is_not_simulated); the answer's shape is the NetworkInterfaceGet "
+        "example's, which is replayed."
+    ),
     "recoveryservicesbackup/IaaS_v2_hourly.json": (
         "An enhanced policy with an Hourly schedule: armsim simulates Daily and Weekly schedules only and "
         "answers 501 NotImplemented (checked by test_unreplayed_requests_answer_501)."
@@ -205,6 +225,20 @@ MISSING_ALLOWED: dict[tuple[str, str], str] = {
         "armsim writes policies synchronously (200), so no policy operation has jobs to report in "
         "OperationStatusJobsExtendedInfo."
     ),
+    ("network/NetworkInterfaceGet.json", "properties.ipConfigurations[].properties.publicIPAddress"): (
+        "Public IP addresses are not simulated (a drill's NIC has a private address only)."
+    ),
+    (
+        "network/NetworkInterfaceGet.json",
+        "properties.ipConfigurations[].properties.privateIPAddressPrefixLength",
+    ): ("IP configurations sized by a prefix length are not simulated; each has one private address."),
+    ("network/NetworkInterfaceGet.json", "properties.networkSecurityGroup"): (
+        "Network security groups are not simulated (a drill's network has none: no route in or out)."
+    ),
+    (
+        "network/NetworkInterfaceGet.json",
+        "properties.dscpConfiguration",
+    ): "DSCP configurations are not simulated.",
 }
 for _claim in USER_CLAIMS:
     MISSING_ALLOWED["eventgrid/event-grid-schema/resource_write_success.json", f"data.claims.{_claim}"] = (
@@ -362,8 +396,45 @@ class Ctx:
 
     def put_vm(self, subscription: str, group: str, name: str, body: dict[str, Any]) -> None:
         self.group(subscription, group, normalize(body["location"]))
+        self.nics_for(subscription, group, name, body)
         path = fill(VM, {"subscriptionId": subscription, "resourceGroupName": group, "vmName": name})
         self.call("PUT", path, "2025-11-01", body)
+
+    def network(self, subscription: str, group: str, vnet: str, subnet: str, location: str) -> str:
+        """A VNet with one subnet (10.0.0.0/16, the subnet 10.0.1.0/24); the subnet's id."""
+        ids = {"subscriptionId": subscription, "resourceGroupName": group, "virtualNetworkName": vnet}
+        body = {
+            "location": location,
+            "properties": {
+                "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                "subnets": [{"name": subnet, "properties": {"addressPrefix": "10.0.1.0/24"}}],
+            },
+        }
+        self.call("PUT", fill(VNET, ids), NETWORK_API, body)
+        return fill(VNET, ids) + f"/subnets/{subnet}"
+
+    def nic(
+        self, subscription: str, group: str, name: str, location: str, configs: int = 1, **properties: Any
+    ) -> str:
+        """A NIC with private addresses (`configs` IP configurations) in a VNet of the group (armsim
+        checks a VM's NICs)."""
+        subnet = self.network(subscription, group, f"vnet-fidelity-{location}", "default", location)
+        ip_configs = [
+            {"name": f"ipconfig{n}", "properties": {"subnet": {"id": subnet}}} for n in range(1, configs + 1)
+        ]
+        body = {"location": location, "properties": {"ipConfigurations": ip_configs, **properties}}
+        path = fill(
+            NIC, {"subscriptionId": subscription, "resourceGroupName": group, "networkInterfaceName": name}
+        )
+        self.call("PUT", path, NETWORK_API, body)
+        return path
+
+    def nics_for(self, subscription: str, group: str, vm: str, body: dict[str, Any]) -> None:
+        """The example's NIC ids name placeholders or resources of its own estate: each becomes a NIC
+        of the VM made for it."""
+        profile = body.get("properties", {}).get("networkProfile") or {}
+        for index, nic in enumerate(profile.get("networkInterfaces") or []):
+            nic["id"] = self.nic(subscription, group, f"nic-{vm}-{index}", normalize(body["location"]))
 
     def policy(self, vault_id: str, name: str, properties: dict[str, Any]) -> str:
         properties = {k: v for k, v in copy.deepcopy(properties).items() if k != "protectedItemsCount"}
@@ -415,6 +486,55 @@ def _vm_writable(model: dict[str, Any]) -> dict[str, Any]:
 
 def setup_vm_create(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     ctx.group(p["subscriptionId"], p["resourceGroupName"], "westus")
+    body = copy.deepcopy(p["parameters"])
+    ctx.nics_for(p["subscriptionId"], p["resourceGroupName"], p["vmName"], body)
+    return {"parameters": body}
+
+
+# -- Microsoft.Network ------------------------------------------------------------------------------
+def setup_vnet_group(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    ctx.group(p["subscriptionId"], p["resourceGroupName"], normalize(p["parameters"]["location"]))
+    return {}
+
+
+def setup_vnet(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """The example's VNet, with a NIC in its subnet when the example shows the subnet's users."""
+    model = response_body(ctx) if "body" in ctx.example["responses"].get("200", {}) else {"location": REGION}
+    location = normalize(model["location"])
+    sub, group = p["subscriptionId"], p["resourceGroupName"]
+    ctx.group(sub, group, location)
+    subnets = (model.get("properties") or {}).get("subnets") or [{"name": "default"}]
+    subnet = ctx.network(sub, group, p["virtualNetworkName"], subnets[0]["name"], location)
+    if subnets[0].get("properties", {}).get("ipConfigurations"):
+        config = {"name": "ipconfig1", "properties": {"subnet": {"id": subnet}}}
+        path = fill(
+            NIC, {"subscriptionId": sub, "resourceGroupName": group, "networkInterfaceName": "nic-user"}
+        )
+        ctx.call(
+            "PUT", path, NETWORK_API, {"location": location, "properties": {"ipConfigurations": [config]}}
+        )
+    return {}
+
+
+def setup_nic(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """The example's NIC; attached to a VM when the example shows one (macAddress, primary,
+    virtualMachine), with the accelerated networking and TCP state tracking the example's NIC has."""
+    model = response_body(ctx) if "body" in ctx.example["responses"].get("200", {}) else {"location": REGION}
+    location = normalize(model["location"])
+    sub, group = p["subscriptionId"], p["resourceGroupName"]
+    ctx.group(sub, group, location)
+    flags = {
+        k: v
+        for k, v in (model.get("properties") or {}).items()
+        if k in ("enableAcceleratedNetworking", "disableTcpStateTracking")
+    }
+    configs = len((model.get("properties") or {}).get("ipConfigurations") or [None])
+    nic_id = ctx.nic(sub, group, p["networkInterfaceName"], location, configs, **flags)
+    if (model.get("properties") or {}).get("virtualMachine"):
+        vm = vm_body("vm1", location, {"backup": "daily"})
+        vm["properties"]["networkProfile"] = {"networkInterfaces": [{"id": nic_id}]}
+        path = fill(VM, {"subscriptionId": sub, "resourceGroupName": group, "vmName": "vm1"})
+        ctx.call("PUT", path, "2025-11-01", vm)
     return {}
 
 
@@ -769,6 +889,11 @@ REPLAYS: dict[str, Setup] = {
     "recoveryservicesbackup/PutResourceGuardProxy.json": setup_backup_vault,
     "compute/Disk_Delete.json": setup_disk,
     "storage/StorageAccountGetProperties.json": setup_storage,
+    "network/VirtualNetworkCreateSubnet.json": setup_vnet_group,
+    "network/VirtualNetworkGet.json": setup_vnet,
+    "network/VirtualNetworkDelete.json": setup_vnet,
+    "network/NetworkInterfaceGet.json": setup_nic,
+    "network/NetworkInterfaceDelete.json": setup_nic,
 }
 EVENT_REPLAYS = (
     "eventgrid/event-grid-schema/resource_write_success.json",

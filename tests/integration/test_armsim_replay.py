@@ -51,6 +51,7 @@ API = {
     "Microsoft.RecoveryServices/vaults": "2026-11-01",
     "backup": "2026-10-01",
     "Microsoft.Storage": "2025-06-01",
+    "Microsoft.Network": "2026-03-01",
 }
 
 ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,7})?Z$")
@@ -370,7 +371,9 @@ class Scene:
         ok: tuple[int, ...] = (),
     ) -> requests.Response:
         provider = (
-            "Microsoft.Compute"
+            "Microsoft.Network"
+            if "/Microsoft.Network/" in path
+            else "Microsoft.Compute"
             if "/Microsoft.Compute/" in path
             else "Microsoft.Storage"
             if "/microsoft.storage/" in path.lower()
@@ -429,9 +432,32 @@ class Scene:
             storage["osDisk"]["name"] = storage["osDisk"]["name"].replace(VM, name)
             for disk in storage["dataDisks"]:
                 disk["name"] = f"{name}-{disk['name']}"
+        self.nics(props, name)
         self.call("PUT", vm_id, body, ok=(200, 201))
         if agent != "Ready":
             self.sim.control("POST", "/vms/state", {"id": vm_id, "agent": agent})
+
+    def nics(self, props: dict[str, Any], name: str) -> None:
+        """The NICs the recorded model names (armsim checks a VM's NICs): each in a VNet and subnet named
+        as `az vm create` named them (the recorded NIC, disk_exclusion#572), with the CLI's default
+        10.0.0.0/16 and 10.0.0.0/24."""
+        group = VM_ID.split("/providers/", maxsplit=1)[0]
+        for nic in (props.get("networkProfile") or {}).get("networkInterfaces") or []:
+            nic_name = nic["id"].rsplit("/", 1)[-1].replace(VM, name)
+            nic["id"] = f"{group}/providers/Microsoft.Network/networkInterfaces/{nic_name}"
+            vnet = f"{group}/providers/Microsoft.Network/virtualNetworks/{name}VNET"
+            subnet = {"name": f"{name}Subnet", "properties": {"addressPrefix": "10.0.0.0/24"}}
+            vnet_body = {
+                "location": self.location,
+                "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "subnets": [subnet]},
+            }
+            self.call("PUT", vnet, vnet_body, ok=(200, 201))
+            config = {
+                "name": f"ipconfig{name}",
+                "properties": {"subnet": {"id": f"{vnet}/subnets/{name}Subnet"}},
+            }
+            nic_body = {"location": self.location, "properties": {"ipConfigurations": [config]}}
+            self.call("PUT", nic["id"], nic_body, ok=(200, 201))
 
     def policy(self, name: str = "DefaultPolicy", model: Interaction | None = None) -> str:
         """A policy made from a recorded one (by default DefaultPolicy: daily 16:00 UTC, 30 days)."""

@@ -14,7 +14,7 @@ from tests.examples_support import EXAMPLES, REPO, example_path, optional_exampl
 
 def test_every_vendored_example_parses_and_is_listed_in_sources() -> None:
     files = sorted(EXAMPLES.rglob("*.json"))
-    assert len(files) == 51, [str(f.relative_to(EXAMPLES)) for f in files]
+    assert len(files) == 57, [str(f.relative_to(EXAMPLES)) for f in files]
     sources = (EXAMPLES / "SOURCES.md").read_text(encoding="utf-8")
     for path in files:
         json.loads(path.read_text(encoding="utf-8"))

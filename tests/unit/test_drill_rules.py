@@ -204,3 +204,18 @@ def test_the_schedule_gives_the_next_occurrence(expression: str, after: str, exp
 def test_bad_schedules_are_refused(expression: str) -> None:
     with pytest.raises(ScheduleError):
         parse_schedule(expression)
+
+
+def test_boot_timeout_is_read_per_policy_with_a_default() -> None:
+    text = BASE + DRILLS.replace("verify: boot}", "verify: boot, bootTimeout: 15m}", 1)
+    drills = parse_rules(text, "rules/x.yaml").drills
+    assert drills is not None
+    assert drills.policy("gold").boot_timeout_seconds == 900
+    assert drills.policy("silver").boot_timeout_seconds == 20 * 60  # the default
+
+
+@pytest.mark.parametrize("bad", ["soon", "0s", "2d"])
+def test_a_bad_boot_timeout_is_a_line_numbered_error(bad: str) -> None:
+    error, text = _error("verify: boot}", f"verify: boot, bootTimeout: {bad}}}")
+    assert error.line == _line(text, "bootTimeout") and "bootTimeout" in str(error), str(error)
+    assert "up to 24h" in str(error)

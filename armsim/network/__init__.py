@@ -1,0 +1,1 @@
+"""Microsoft.Network: virtual networks (with subnets) and network interfaces."""
