@@ -15,7 +15,7 @@ from autopilot.drills import engine
 if TYPE_CHECKING:
     from autopilot.app import Autopilot
     from autopilot.kernel.findings import Finding
-    from autopilot.sweep.run import UnitResult
+    from autopilot.sweep.results import UnitResult
 
 PROGRAMME = "programme"  # the drill-round row that says since when drills run
 _OUTCOME_KIND = {

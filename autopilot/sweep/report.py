@@ -25,7 +25,7 @@ from autopilot.kernel.problems import Problem, printable
 
 if TYPE_CHECKING:
     from autopilot.kernel.findings import Finding
-    from autopilot.sweep.run import UnitResult
+    from autopilot.sweep.results import UnitResult
 
 
 HTML_FINDINGS = 1500  # findings on the page at most (100,000 VMs stay under 2 MB); all are in the JSON

@@ -18,7 +18,7 @@ import pytest
 
 from autopilot.kernel.findings import Finding
 from autopilot.sweep.report import HTML_FINDINGS, build_report, render_csv, render_html
-from autopilot.sweep.run import UnitResult
+from autopilot.sweep.results import UnitResult
 from tests.browser_support import dump_dom, require_chromium, screenshot
 
 VMS, SUBSCRIPTIONS, REGIONS = 100_000, 200, 10

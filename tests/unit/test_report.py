@@ -9,7 +9,7 @@ from typing import Any
 
 from autopilot.kernel.findings import Finding
 from autopilot.sweep.report import build_report, render_html
-from autopilot.sweep.run import UnitResult
+from autopilot.sweep.results import UnitResult
 from tests.browser_support import Element, parse_html
 
 SUB_A, SUB_B = "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b"

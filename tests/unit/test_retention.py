@@ -117,7 +117,7 @@ def test_signatures_live_longer_than_a_replay_could_be_accepted() -> None:
 
 def test_the_on_demand_ledger_outlives_the_windows_that_read_it() -> None:
     from autopilot.backup_now.requests import ABANDONED_AFTER
-    from autopilot.sweep.run import FIRST_LOOK_BACK
+    from autopilot.sweep.job_checks import FIRST_LOOK_BACK
 
     assert dt.timedelta(days=1) + ABANDONED_AFTER <= LEDGER_KEEP  # the daily cap reads today's rows
     assert dt.timedelta(hours=24) < LEDGER_KEEP  # Event Grid redelivers for 24 h: one first backup
