@@ -25,8 +25,6 @@ from urllib.parse import parse_qs, quote, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "eventgrid-subscription.json"
 FUNCTION_NAME = "protect_on_create"
-SUBSCRIPTION_NAME = "protect-on-create"
-API_VERSION = "2025-02-15"
 KEY_ENV = "AUTOPILOT_EVENTGRID_KEY"
 
 

@@ -199,10 +199,6 @@ class Png:
     height: int
     pixels: list[bytes]  # one row each: RGB, 3 bytes a pixel
 
-    def pixel(self, x: int, y: int) -> tuple[int, int, int]:
-        row = self.pixels[y]
-        return row[3 * x], row[3 * x + 1], row[3 * x + 2]
-
     def colours(self) -> set[tuple[int, int, int]]:
         found: set[tuple[int, int, int]] = set()
         for row in self.pixels:

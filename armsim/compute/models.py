@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -572,7 +571,3 @@ def _default_sim(props: dict[str, Any]) -> dict[str, Any]:
         "osVersion": str(image.get("version", "")),
         "provisioningState": "Succeeded",
     }
-
-
-def utc(ts: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ts, dt.UTC)

@@ -10,7 +10,6 @@ import collections
 import json
 import random
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -225,7 +224,6 @@ class World:
         self.data_dir = data_dir
         self.providers: dict[str, Provider] = {}
         self._dirty = False
-        self._last_save = 0.0
         self.generation = 0  # counts changes (Azure Resource Graph re-indexes when it moved)
 
     def add(self, provider_type: type[P]) -> P:
@@ -308,7 +306,6 @@ class World:
         tmp = target.with_suffix(".tmp")
         tmp.write_text(text)
         tmp.replace(target)
-        self._last_save = time.time()
 
     def load(self) -> bool:
         if self.data_dir is None:

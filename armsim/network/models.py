@@ -380,12 +380,6 @@ class NetworkBackend(Provider):
             return "Updating"
         return "Succeeded"
 
-    def list_in_group(self, subscription_id: str, group: str) -> list[str]:
-        prefix = f"/subscriptions/{subscription_id}/resourcegroups/{group}/".lower()
-        return [
-            r["model"]["id"] for k, r in [*self.vnets.items(), *self.nics.items()] if k.startswith(prefix)
-        ]
-
     def delete_in_group(self, subscription_id: str, group: str) -> None:
         prefix = f"/subscriptions/{subscription_id}/resourcegroups/{group}/".lower()
         for table in (self.nics, self.vnets):

@@ -96,10 +96,6 @@ def body(declaration: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def is_conditional(declaration: dict[str, Any]) -> bool:
-    return declaration["config"].get("condition") is not None
-
-
 @dataclass(frozen=True)
 class Declared:
     path: Path

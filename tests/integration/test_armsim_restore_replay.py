@@ -34,7 +34,6 @@ from tests.integration.test_armsim_replay import (
 from tests.recordings import Interaction, recorded
 
 STORAGE = "clitest000004"  # the staging account of test_backup_disk_exclusion
-STORAGE_PATH = f"/subscriptions/{S}/resourceGroups/{RG}/providers/Microsoft.Storage/storageAccounts/{STORAGE}"
 GUID_HEX = re.compile(r"^[0-9a-f]{32}$")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -40,7 +39,6 @@ class Row:
 
 
 ROWS: list[Row] = []
-STARTED = time.monotonic()
 
 
 def record(

@@ -5,7 +5,7 @@ audit table.
 What it offers:
 - `RelStack`, `running(...)` (start stacks side by side), `LoggedProcess`, `KnownTokenIdentity`;
 - estates to seed: `Estate`, `sweep_estate`, `new_vms`; ids: `vm_id`, `vm_key`, `key_of_id`;
-- waiting and concurrency: `wait_for`, `in_parallel`, `function_timeout_seconds`, `now_utc`;
+- waiting and concurrency: `wait_for`, `in_parallel`, `function_timeout_seconds`;
 - request-log checks: `arm_requests`, `ok`, `is_write`, `writes_by_vm`, `retry_after_violations`,
   `retried_ids`, `lro_waits`, `item_key`;
 - host-log checks: `failed_invocations`, `unexpected_failures`;
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime as dt
 import itertools
 import json
 import os
@@ -372,10 +371,6 @@ class RelStack:
                 "maxEventsPerBatch": self.max_events_per_batch,
             },
         )
-
-    def resubscribe(self) -> None:
-        """After the host restarted on another port: point the Event Grid subscription at it."""
-        self._subscribe()
 
     def stop(self) -> None:
         for part in (self.host, self.armsim):
@@ -1040,7 +1035,3 @@ def audit_without_write(log: Iterable[dict[str, Any]], rows: Iterable[dict[str, 
             if row.get("Action") in actions and writes[(operation, audit_target(row))] == 0:
                 extra.append(f"{row.get('Action')} on {audit_target(row)} without a {operation}")
     return extra
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
