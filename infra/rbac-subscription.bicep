@@ -43,6 +43,15 @@ param principalId string
 //   restore drill also reads the source VM and its disks (virtualMachines.get, disks.get), lists the
 //   staging group's disks (disks.list_by_resource_group) with the reads above, and its
 //   Restores_Trigger needs virtualMachines/write on the source VM (Azure Backup's check, as above).
+//   A boot drill (autopilot/drills/boot.py) reads the restored OS disk (disks.get) and PUTs its VM in
+//   the staging group (virtualMachines/write) with the actions above too.
+// - Microsoft.Compute/locations/operations/read: GET .../providers/Microsoft.Compute/locations/
+//   {region}/operations/{id}, the Azure-AsyncOperation URL a boot drill's VM deletion
+//   (virtual_machines.begin_delete(...).result()) polls. Subscription-scoped like diskOperations.
+// - Microsoft.Network/locations/operations/read: GET .../providers/Microsoft.Network/locations/
+//   {region}/operations/{id}, the Azure-AsyncOperation URL a boot drill's VNet and NIC creations and
+//   deletions poll. Subscription-scoped too; the SDK never asks the deletions' Location
+//   (locations/operationResults) when Azure-AsyncOperation is given, so no operationResults/read.
 var vmProtectionActions = [
   'Microsoft.Compute/virtualMachines/read'
   'Microsoft.Compute/virtualMachines/write'
@@ -51,6 +60,8 @@ var vmProtectionActions = [
   'Microsoft.ResourceGraph/resources/read'
   'Microsoft.RecoveryServices/Vaults/backupResourceGuardProxies/read'
   'Microsoft.Compute/locations/diskOperations/read'
+  'Microsoft.Compute/locations/operations/read'
+  'Microsoft.Network/locations/operations/read'
 ]
 
 // One definition per subscription, assignable there only. Role names are unique in a tenant, so the
@@ -60,7 +71,7 @@ resource vmProtectionRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
   name: guid(subscription().id, 'backup-autopilot-vm-protection')
   properties: {
     roleName: 'Backup Autopilot VM protection (${subscription().subscriptionId})'
-    description: 'Backup Autopilot for Azure VMs: read VMs and disks (also through Resource Graph), check where a VM is backed up, enable its backup (Azure Backup requires virtualMachines/write on the VM), read which Resource Guard protects a vault, and follow a disk deletion of a restore drill. No run command, extensions, deletes, storage keys or data access.'
+    description: 'Backup Autopilot for Azure VMs: read VMs and disks (also through Resource Graph), check where a VM is backed up, enable its backup (Azure Backup requires virtualMachines/write on the VM), read which Resource Guard protects a vault, and follow the disk, VM and network operations of a restore drill. No run command, extensions, deletes, storage keys or data access.'
     type: 'CustomRole'
     permissions: [
       {
@@ -85,7 +96,9 @@ resource vmProtectionRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
 // vault posture check (Microsoft.RecoveryServices/Vaults/backupResourceGuardProxies/read), and by
 // restore drills: the source VM's write check of Restores_Trigger, reading the source VM and the
 // restored disks, and the status of a restored disk's deletion
-// (Microsoft.Compute/locations/diskOperations/read).
+// (Microsoft.Compute/locations/diskOperations/read), and by boot drills: the boot VM's PUT in the
+// staging group and the status of its deletion (Microsoft.Compute/locations/operations/read) and of
+// its network's creation and deletion (Microsoft.Network/locations/operations/read).
 resource vmProtection 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(subscription().id, principalId, vmProtectionRole.id)
   properties: {

@@ -9,6 +9,7 @@ elsewhere, each on the narrowest scope. No broad built-in role anywhere.
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -78,6 +79,10 @@ VM_PROTECTION_ACTIONS = [
     # restore drills: the status URL disks.begin_delete polls (subscription-scoped, so the staging
     # group's role does not cover it)
     "Microsoft.Compute/locations/diskOperations/read",
+    # boot drills: the Azure-AsyncOperation URLs (subscription-scoped) that virtual_machines.begin_delete
+    # and virtual_networks/network_interfaces begin_create_or_update and begin_delete poll
+    "Microsoft.Compute/locations/operations/read",
+    "Microsoft.Network/locations/operations/read",
 ]
 
 # Restore drills (autopilot/drills/azure.py), on the staging resource group: Azure Backup's check on
@@ -85,6 +90,21 @@ VM_PROTECTION_ACTIONS = [
 DRILL_GROUP_ACTIONS = [
     "Microsoft.Resources/subscriptions/resourceGroups/write",
     "Microsoft.Compute/disks/delete",
+    # ... and the boot step (autopilot/drills/boot.py) in the staging group: ARM's linked access check
+    # of the VM's PUT on each disk it attaches, delete_vm, boot_state's instance view
+    "Microsoft.Compute/disks/write",
+    "Microsoft.Compute/virtualMachines/delete",
+    "Microsoft.Compute/virtualMachines/instanceView/read",
+    # make_network's VNet (PUT, its poller's final GET), clean_up's delete; the NIC's PUT joins its subnet
+    "Microsoft.Network/virtualNetworks/write",
+    "Microsoft.Network/virtualNetworks/read",
+    "Microsoft.Network/virtualNetworks/delete",
+    "Microsoft.Network/virtualNetworks/subnets/join/action",
+    # make_network's NIC (PUT, its poller's final GET), clean_up's delete; the VM's PUT joins the NIC
+    "Microsoft.Network/networkInterfaces/write",
+    "Microsoft.Network/networkInterfaces/read",
+    "Microsoft.Network/networkInterfaces/delete",
+    "Microsoft.Network/networkInterfaces/join/action",
 ]
 # ... and on the staging storage account: Azure Backup's check on the staging account
 # (Restores_Trigger), delete_container (Delete Container), blob_exists (Get Blob Properties).
@@ -93,6 +113,48 @@ DRILL_ACCOUNT_ACTIONS = [
     "Microsoft.Storage/storageAccounts/blobServices/containers/delete",
 ]
 DRILL_ACCOUNT_DATA_ACTIONS = ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"]
+
+# The boot step's SDK calls (autopilot/drills/boot.py) and the ARM requests each one sends with the
+# installed azure-mgmt-compute / azure-mgmt-network and azure-core's ARMPolling, with the action each
+# request needs and the role that holds it ("group": the staging group role, on the staging group;
+# "subscription": Backup Autopilot VM protection). A PUT's poller reads the Azure-AsyncOperation URL
+# and then GETs the resource; a DELETE's poller reads the Azure-AsyncOperation URL only (no final GET,
+# and never the Location URL, locations/operationResults, when Azure-AsyncOperation is given); the
+# VM's PUT is sent with polling=False. Linked: ARM's linked access check on a resource the body names.
+BOOT_CALLS = {
+    ("virtual_networks", "begin_create_or_update"): {
+        "Microsoft.Network/virtualNetworks/write": "group",
+        "Microsoft.Network/locations/operations/read": "subscription",
+        "Microsoft.Network/virtualNetworks/read": "group",
+    },
+    ("network_interfaces", "begin_create_or_update"): {
+        "Microsoft.Network/networkInterfaces/write": "group",
+        "Microsoft.Network/virtualNetworks/subnets/join/action": "group",  # linked: the subnet
+        "Microsoft.Network/locations/operations/read": "subscription",
+        "Microsoft.Network/networkInterfaces/read": "group",
+    },
+    ("disks", "get"): {"Microsoft.Compute/disks/read": "subscription"},  # the restored OS disk's osType
+    ("virtual_machines", "get"): {"Microsoft.Compute/virtualMachines/read": "subscription"},  # source size
+    ("virtual_machines", "begin_create_or_update"): {
+        "Microsoft.Compute/virtualMachines/write": "subscription",
+        "Microsoft.Network/networkInterfaces/join/action": "group",  # linked: the NIC
+        "Microsoft.Compute/disks/write": "group",  # linked: each attached disk
+    },
+    ("virtual_machines", "instance_view"): {"Microsoft.Compute/virtualMachines/instanceView/read": "group"},
+    ("virtual_machines", "begin_delete"): {
+        "Microsoft.Compute/virtualMachines/delete": "group",
+        "Microsoft.Compute/locations/operations/read": "subscription",
+    },
+    ("network_interfaces", "begin_delete"): {
+        "Microsoft.Network/networkInterfaces/delete": "group",
+        "Microsoft.Network/locations/operations/read": "subscription",
+    },
+    ("virtual_networks", "begin_delete"): {
+        "Microsoft.Network/virtualNetworks/delete": "group",
+        "Microsoft.Network/locations/operations/read": "subscription",
+    },
+}
+BOOT = ROOT / "autopilot" / "drills" / "boot.py"
 
 # Each role on the narrowest scope that works: the symbol of the resource it is scoped to
 # (None: the deployment's own scope, i.e. the resource group or the subscription).
@@ -367,3 +429,47 @@ def test_the_drill_roles_go_to_every_staging_group_of_the_rules() -> None:
     assert "scope" not in group.body
     text = RBAC_DRILLS.read_text(encoding="utf-8")
     assert "targetScope" not in text  # a resource group file: it cannot reach the subscription
+
+
+def _sdk_calls(path: Path) -> set[tuple[str, str]]:
+    """(operations group, method) of every `<x>.<group>.<method>(...)` call on an ARM client's group."""
+    groups = {group for group, _ in BOOT_CALLS}
+    return {
+        (node.func.value.attr, node.func.attr)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Attribute)
+        and node.func.value.attr in groups
+    }
+
+
+def test_the_boot_steps_calls_are_the_reviewed_ones() -> None:
+    """A new ARM call in the boot step needs its actions reviewed here (BOOT_CALLS) before it ships."""
+    assert _sdk_calls(BOOT) == set(BOOT_CALLS)
+
+
+def test_every_action_of_the_boot_step_is_held_on_its_scope_and_documented() -> None:
+    """Each request of the boot step is covered: the staging group's writes, deletes, joins and reads by
+    the staging group role (on the group only), the subscription-scoped status URLs and what the
+    subscription role grants anyway (the VM PUT, disk and VM reads) by Backup Autopilot VM protection.
+    Nothing the boot step needs is granted twice, and DEPLOY.md's drills table has a row for each."""
+    held = {"group": set(DRILL_GROUP_ACTIONS), "subscription": set(VM_PROTECTION_ACTIONS)}
+    needed: dict[str, set[str]] = {"group": set(), "subscription": set()}
+    for call, actions in BOOT_CALLS.items():
+        for action, role in actions.items():
+            assert action in held[role], f"{call}: {action} is not in the {role} role"
+            needed[role].add(action)
+    assert not set(DRILL_GROUP_ACTIONS) & set(VM_PROTECTION_ACTIONS), "an action granted in both roles"
+    # The group role is the restore's two actions plus exactly what the boot step needs there.
+    assert set(DRILL_GROUP_ACTIONS) == needed["group"] | {
+        "Microsoft.Resources/subscriptions/resourceGroups/write",
+        "Microsoft.Compute/disks/delete",
+    }
+    deploy = (ROOT / "docs" / "DEPLOY.md").read_text(encoding="utf-8")
+    section = deploy.split("### Restore drills", 1)[1].split("\n## ", 1)[0]
+    for (group, method), actions in BOOT_CALLS.items():
+        rows = [row for row in section.splitlines() if row.startswith("|") and f"{group}.{method}" in row]
+        assert rows, f"DEPLOY.md's drills table has no row for {group}.{method}"
+        for action in actions:
+            assert any(f"`{action}`" in row for row in rows), f"DEPLOY.md: {group}.{method} needs {action}"
