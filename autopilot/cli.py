@@ -115,7 +115,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     import time
     import uuid
 
-    from autopilot.backup_now.requests import FINAL_STATUSES, backup_status, parse_request, request_backup
+    from autopilot.backup_now.start import FINAL_STATUSES, backup_status, parse_request, request_backup
     from autopilot.kernel.problems import Problem
 
     autopilot = _autopilot(args)

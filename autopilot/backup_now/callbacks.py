@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import urllib3
 
 from autopilot.backup_now.callback_target import check_callback_url, post
-from autopilot.backup_now.requests import FINAL_STATUSES, KIND, current_job, recovery_point, view
+from autopilot.backup_now.start import FINAL_STATUSES, KIND, current_job, recovery_point, view
 from autopilot.kernel.problems import Problem
 from autopilot.kernel.signing import sign
 

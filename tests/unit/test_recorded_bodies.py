@@ -20,7 +20,7 @@ from azure.mgmt.recoveryservicesbackup.models import (
 )
 
 from autopilot.azure.backup import ItemFacts, JobFacts, PointFacts, bag_time
-from autopilot.backup_now.requests import recovery_point, view
+from autopilot.backup_now.start import recovery_point, view
 from autopilot.rules import parse_rules
 from autopilot.rules.policyspec import policy_differences
 from tests.recordings import recorded

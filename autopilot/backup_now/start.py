@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from autopilot.app import Autopilot
     from autopilot.rules import VaultSpec
 
-log = logging.getLogger("autopilot.backup_now.requests")
+log = logging.getLogger("autopilot.backup_now.start")
 
 MAX_BODY_BYTES = 16 * 1024
 SIGNATURE_WINDOW = dt.timedelta(minutes=5)
