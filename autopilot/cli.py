@@ -115,7 +115,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
     import time
     import uuid
 
-    from autopilot.backup_now.start import FINAL_STATUSES, backup_status, parse_request, request_backup
+    from autopilot.backup_now.request import parse_request
+    from autopilot.backup_now.start import request_backup
+    from autopilot.backup_now.status import FINAL_STATUSES, backup_status
     from autopilot.kernel.problems import Problem
 
     autopilot = _autopilot(args)

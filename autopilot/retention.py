@@ -67,7 +67,7 @@ class PruneRun:
     def triggering_requests(self) -> set[str]:
         """The request ids of backup-now records still "Triggering" without their job (one query)."""
         if self._triggering is None:
-            from autopilot.backup_now.start import KIND
+            from autopilot.backup_now.request import KIND
 
             self._triggering = {
                 str(row.get("RequestId", ""))
@@ -136,7 +136,7 @@ def _backup_running(run: PruneRun, row: dict[str, Any]) -> str | None:
     """A backup-now record whose job may still run: its status is not final as written down (a record
     without a callback is not updated when its job ends), so the job is read from Azure."""
     from autopilot.azure.backup import error_code
-    from autopilot.backup_now.start import FINAL_STATUSES
+    from autopilot.backup_now.status import FINAL_STATUSES
 
     autopilot = run.autopilot
 

@@ -20,7 +20,8 @@ from azure.mgmt.recoveryservicesbackup.models import (
 )
 
 from autopilot.azure.backup import ItemFacts, JobFacts, PointFacts, bag_time
-from autopilot.backup_now.start import recovery_point, view
+from autopilot.backup_now.status import recovery_point
+from autopilot.backup_now.view import view
 from autopilot.rules import parse_rules
 from autopilot.rules.policyspec import policy_differences
 from tests.recordings import recorded

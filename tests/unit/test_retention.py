@@ -77,7 +77,7 @@ def test_the_scan_finds_the_kinds_it_should() -> None:
     kinds = kinds_in_code()
     assert {"claim", "signature", "on-demand", "backup", "policy-edit", "pending", "job-alert"} <= set(kinds)
     assert "handlers/backup_now.py" not in kinds["signature"]  # the core, not the handler
-    assert "autopilot/backup_now/start.py" in kinds["signature"]
+    assert "autopilot/backup_now/accept.py" in kinds["signature"]
 
 
 def test_every_kind_the_app_writes_has_a_lifetime() -> None:
@@ -108,7 +108,7 @@ def test_docs_state_has_a_row_for_every_kind_and_the_audit_table() -> None:
 
 # -- lifetimes long enough for the product's windows -----------------------------------------------
 def test_signatures_live_longer_than_a_replay_could_be_accepted() -> None:
-    from autopilot.backup_now.start import SIGNATURE_WINDOW
+    from autopilot.backup_now.accept import SIGNATURE_WINDOW
 
     # A signature is accepted within SIGNATURE_WINDOW of its timestamp, which was within
     # SIGNATURE_WINDOW of when it was first seen: a replay later than both windows is refused anyway.
