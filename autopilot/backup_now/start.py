@@ -186,7 +186,7 @@ def _find_or_trigger(autopilot: Autopilot, request: BackupRequest, source: str) 
                 "and wait for protection, or send protectIfNeeded: true.",
                 "vm",
             )
-        from autopilot.protect.core import protect_vm
+        from autopilot.protect.decide import protect_vm
 
         outcome = protect_vm(autopilot, vm.id, source=source)
         if outcome.kind not in (Kind.PROTECTED, Kind.ALREADY_PROTECTED, Kind.RESUMED, Kind.POLICY_UPDATED):
@@ -239,7 +239,7 @@ def _trigger(
     the VM's agent cannot take it (the backup would only fail: Azure Backup works through it)."""
     azure = autopilot.azure
     if vm.agent_status in ("NotReady", "Missing"):
-        from autopilot.protect.core import agent_guidance
+        from autopilot.protect.decide import agent_guidance
 
         ready = vm.agent_status == "NotReady"
         raise Problem(

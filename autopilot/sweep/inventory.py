@@ -23,7 +23,7 @@ from azure.core.exceptions import HttpResponseError
 from autopilot.azure.backup import AzureBackup, ItemFacts, JobFacts, error_code
 from autopilot.azure.vms import DataDisk, VmFacts
 from autopilot.names import split_id
-from autopilot.protect.core import Decision, decide
+from autopilot.protect.decide import Decision, decide
 from autopilot.rules import Rules, SubscriptionFacts, VaultSpec
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ from autopilot.rules.policyspec import PolicySpec
 if TYPE_CHECKING:
     from autopilot.app import Autopilot
 
-log = logging.getLogger("autopilot.protect.core")
+log = logging.getLogger("autopilot.protect.decide")
 
 CLAIM_SECONDS = 30  # a lease, renewed while a protection runs
 CLAIM_WAIT_SECONDS = 15  # how long another delivery of the same VM's events waits for it
