@@ -102,7 +102,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_protect(args: argparse.Namespace) -> int:
-    from autopilot.protect.decide import protect_vm
+    from autopilot.protect.carry_out import protect_vm
 
     outcome = protect_vm(_autopilot(args), args.vm, source="cli")
     print(json.dumps(outcome.as_dict(), indent=2))

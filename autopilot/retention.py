@@ -108,7 +108,7 @@ def _claim_held(run: PruneRun, row: dict[str, Any]) -> str | None:
 
 def _change_in_flight(run: PruneRun, row: dict[str, Any]) -> str | None:
     """A pending marker is written before a protection change and deleted after it, under the VM's
-    claim (autopilot/protect/decide.py): while the claim is held, the change is in flight."""
+    claim (autopilot/protect/carry_out.py): while the claim is held, the change is in flight."""
     held = run.autopilot.state.claim_held(f"protect:{row.get('Key', '')}")
     return "its change is in flight" if held else None
 

@@ -186,7 +186,7 @@ def _find_or_trigger(autopilot: Autopilot, request: BackupRequest, source: str) 
                 "and wait for protection, or send protectIfNeeded: true.",
                 "vm",
             )
-        from autopilot.protect.decide import protect_vm
+        from autopilot.protect.carry_out import protect_vm
 
         outcome = protect_vm(autopilot, vm.id, source=source)
         if outcome.kind not in (Kind.PROTECTED, Kind.ALREADY_PROTECTED, Kind.RESUMED, Kind.POLICY_UPDATED):

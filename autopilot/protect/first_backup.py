@@ -140,7 +140,8 @@ def due(autopilot: Autopilot, message: dict[str, Any]) -> str:
     if vm.agent_status == "NotReady" and waited < dt.timedelta(minutes=autopilot.settings.agent_wait_minutes):
         _later(autopilot, message)
         return "waiting for the agent"
-    from autopilot.protect.decide import agent_guidance, announce
+    from autopilot.protect.carry_out import announce
+    from autopilot.protect.decide import agent_guidance
 
     minutes = int(waited.total_seconds() // 60)
     announce(

@@ -38,7 +38,8 @@ from autopilot.kernel.telemetry import tracer
 from autopilot.names import split_id
 from autopilot.posture.vaults import check_vault as check_posture
 from autopilot.protect import on_demand
-from autopilot.protect.decide import Decision, decide, protect_vm
+from autopilot.protect.carry_out import protect_vm
+from autopilot.protect.decide import Decision, decide
 from autopilot.protect.placement import VaultRoom
 from autopilot.protect.policies import ensure_policy
 from autopilot.rules import Rules, SubscriptionFacts, VaultSpec

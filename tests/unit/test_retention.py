@@ -133,7 +133,7 @@ def test_policy_edits_live_for_the_budgets_window() -> None:
 
 
 def test_claims_are_pruned_only_well_after_their_lease() -> None:
-    from autopilot.protect.decide import CLAIM_SECONDS
+    from autopilot.protect.carry_out import CLAIM_SECONDS
 
     assert dt.timedelta(seconds=CLAIM_SECONDS) * 10 < CLAIM_GRACE
 
