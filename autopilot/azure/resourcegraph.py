@@ -33,7 +33,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import HTTPPolicy
 
-from autopilot.azure.backup import ItemFacts, JobFacts, _real_time
+from autopilot.azure.gateway import ItemFacts, JobFacts, _real_time
 from autopilot.azure.vms import DataDisk, VmFacts
 from autopilot.names import split_id
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.recoveryservicesbackup.models import RestoreRequestResource
 
-from autopilot.azure.backup import FABRIC, PointFacts
+from autopilot.azure.gateway import FABRIC, PointFacts
 from autopilot.azure.vms import backup_names
 from autopilot.names import split_id, text
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from azure.core.exceptions import AzureError
 
-from autopilot.azure.backup import (
+from autopilot.azure.gateway import (
     ItemFacts,
     ProtectionRefused,
     TransientError,

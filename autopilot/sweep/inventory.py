@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError
 
-from autopilot.azure.backup import AzureBackup, ItemFacts, JobFacts, error_code
+from autopilot.azure.gateway import AzureGateway, ItemFacts, JobFacts, error_code
 from autopilot.azure.vms import DataDisk, VmFacts
 from autopilot.names import split_id
 from autopilot.protect.decide import Decision, decide
@@ -65,7 +65,7 @@ class Inventory:
 
 
 def read_inventory(
-    azure: AzureBackup, rules: Rules, subscriptions: Iterable[str], workers: int = 8
+    azure: AzureGateway, rules: Rules, subscriptions: Iterable[str], workers: int = 8
 ) -> Inventory:
     inventory = Inventory()
     subscriptions = list(subscriptions)
@@ -351,7 +351,7 @@ def inventory_from_estate(autopilot: Autopilot, estate: Estate, subscription: st
     return inventory
 
 
-def _exclusions_from_arm(azure: AzureBackup, inventory: Inventory, vaults: list[VaultSpec]) -> None:
+def _exclusions_from_arm(azure: AzureGateway, inventory: Inventory, vaults: list[VaultSpec]) -> None:
     """Resource Graph shows no disk exclusions of an item: those of VMs with data disks are read from
     ARM (one GET each, or the vault's item list when many are in one vault)."""
     by_vault: dict[str, list[VmFacts]] = {}

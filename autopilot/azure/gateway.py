@@ -280,7 +280,11 @@ def error_code(error: BaseException) -> str:
     return type(error).__name__
 
 
-class AzureBackup:
+class AzureGateway:
+    """The one way the core reads and changes Azure: Compute (VMs, their disks) and Azure Backup
+    (protected items, protection, backups, jobs, recovery points, vault storage, policies), answered
+    as plain facts."""
+
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
         self._refresh_locks: dict[str, threading.Lock] = {}
