@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
-from autopilot.azure.gateway import TransientError
+from autopilot.azure.failures import TransientError
 from autopilot.azure.pacing import low_priority
 from autopilot.kernel.state import WRITTEN, TableOwner
 from autopilot.protect.policies import EDIT_WINDOW  # the window of the policy-edit budget
@@ -135,7 +135,7 @@ def _drill_in_flight(run: PruneRun, row: dict[str, Any]) -> str | None:
 def _backup_running(run: PruneRun, row: dict[str, Any]) -> str | None:
     """A backup-now record whose job may still run: its status is not final as written down (a record
     without a callback is not updated when its job ends), so the job is read from Azure."""
-    from autopilot.azure.gateway import error_code
+    from autopilot.azure.failures import error_code
     from autopilot.backup_now.status import FINAL_STATUSES
 
     autopilot = run.autopilot

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError
 
-from autopilot.azure.gateway import JobFacts, TransientError, error_code, is_transient
+from autopilot.azure.facts import JobFacts
+from autopilot.azure.failures import TransientError, error_code, is_transient
 from autopilot.azure.vms import VmFacts
 from autopilot.backup_now.request import KIND, BackupRequest, record_key
 from autopilot.backup_now.view import view

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError
 
-from autopilot.azure.gateway import JobFacts, PointFacts, TransientError
+from autopilot.azure.facts import JobFacts, PointFacts
+from autopilot.azure.failures import TransientError
 from autopilot.backup_now.request import KIND
 from autopilot.backup_now.start import PURPOSE, audit_adopted, resume_waiting
 from autopilot.backup_now.view import view

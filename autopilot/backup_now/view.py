@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from autopilot.azure.errorcodes import COMPLETED_WITH_WARNINGS, classify
-from autopilot.azure.gateway import JobFacts, PointFacts
+from autopilot.azure.facts import JobFacts, PointFacts
 
 # Azure spells a backup job's tasks in more than one way ("Transfer Data to Vault" in recorded 2019
 # jobs, "Transfer data to vault" in the API's examples): the API answers one spelling.

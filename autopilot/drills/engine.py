@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from azure.core.exceptions import AzureError
 
 from autopilot.azure.errorcodes import classify
-from autopilot.azure.gateway import FailureKind, TransientError, classify_failure
+from autopilot.azure.failures import FailureKind, TransientError, classify_failure
 from autopilot.drills import azure as drill_azure
 from autopilot.kernel.problems import printable
 from autopilot.names import split_id

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from azure.core.exceptions import AzureError
 
-from autopilot.azure.gateway import (
-    ItemFacts,
+from autopilot.azure.facts import ItemFacts
+from autopilot.azure.failures import (
     ProtectionRefused,
     TransientError,
     classify_failure,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from autopilot.azure.gateway import ItemFacts
+from autopilot.azure.facts import ItemFacts
 from autopilot.azure.vms import VmFacts
 from autopilot.kernel.outcomes import Kind
 from autopilot.names import same_id, split_id

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from autopilot.azure.gateway import error_code, is_transient
+from autopilot.azure.failures import error_code, is_transient
 from autopilot.azure.pacing import low_priority
 from autopilot.azure.vms import VmFacts
 from autopilot.kernel.outcomes import Kind, Outcome

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError
 
-from autopilot.azure.gateway import AzureGateway, ItemFacts, JobFacts, error_code
+from autopilot.azure.facts import ItemFacts, JobFacts
+from autopilot.azure.failures import error_code
+from autopilot.azure.gateway import AzureGateway
 from autopilot.azure.vms import DataDisk, VmFacts
 from autopilot.names import split_id
 from autopilot.protect.decide import Decision, decide

@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from autopilot.azure.errorcodes import COMPLETED_WITH_WARNINGS, ErrorClass, classify
-from autopilot.azure.gateway import ItemFacts, JobFacts, TransientError, error_code, is_transient
+from autopilot.azure.facts import ItemFacts, JobFacts
+from autopilot.azure.failures import TransientError, error_code, is_transient
 from autopilot.azure.pacing import low_priority
 from autopilot.azure.resourcegraph import forget
 from autopilot.azure.vms import VmFacts

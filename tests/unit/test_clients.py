@@ -21,7 +21,7 @@ from azure.mgmt.recoveryservices import RecoveryServicesClient
 from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
 
 from autopilot.azure.clients import Clients, OutboundHostError
-from autopilot.azure.gateway import is_transient
+from autopilot.azure.failures import is_transient
 from autopilot.settings import Settings, SettingsError
 
 SUB = "00000000-0000-0000-0000-000000000001"

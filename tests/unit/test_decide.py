@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from autopilot.azure.gateway import ItemFacts
+from autopilot.azure.facts import ItemFacts
 from autopilot.azure.vms import DataDisk, VmFacts
 from autopilot.kernel.outcomes import Kind
 from autopilot.protect.decide import LINUX_AGENT_GUIDANCE, WINDOWS_AGENT_GUIDANCE, Decision, decide

@@ -19,7 +19,7 @@ from azure.mgmt.recoveryservicesbackup.models import (
     RecoveryPointResource,
 )
 
-from autopilot.azure.gateway import ItemFacts, JobFacts, PointFacts, bag_time
+from autopilot.azure.facts import ItemFacts, JobFacts, PointFacts, bag_time
 from autopilot.backup_now.status import recovery_point
 from autopilot.backup_now.view import view
 from autopilot.rules import parse_rules
