@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from azure.core.exceptions import ResourceExistsError
 
-from autopilot.azure.backup import AzureBackup
 from autopilot.azure.clients import Clients
+from autopilot.azure.gateway import AzureGateway
 from autopilot.kernel.audit import AuditLog
 from autopilot.kernel.events import EventPublisher
 from autopilot.kernel.state import StateStore
@@ -31,7 +31,7 @@ class Autopilot:
     settings: Settings
     clients: Clients
     rules: Rules
-    azure: AzureBackup
+    azure: AzureGateway
     policies: PolicyCache = field(default_factory=PolicyCache)
 
     # Storage and the event topic are reached only by the parts that need them (the plan does not).
@@ -84,7 +84,7 @@ class Autopilot:
             settings=settings,
             clients=clients,
             rules=rules,
-            azure=AzureBackup(clients),
+            azure=AzureGateway(clients),
         )
 
     def subscriptions(self) -> tuple[str, ...]:

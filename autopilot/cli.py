@@ -102,7 +102,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_protect(args: argparse.Namespace) -> int:
-    from autopilot.protect.core import protect_vm
+    from autopilot.protect.carry_out import protect_vm
 
     outcome = protect_vm(_autopilot(args), args.vm, source="cli")
     print(json.dumps(outcome.as_dict(), indent=2))
@@ -115,7 +115,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
     import time
     import uuid
 
-    from autopilot.backup_now.requests import FINAL_STATUSES, backup_status, parse_request, request_backup
+    from autopilot.backup_now.request import parse_request
+    from autopilot.backup_now.start import request_backup
+    from autopilot.backup_now.status import FINAL_STATUSES, backup_status
     from autopilot.kernel.problems import Problem
 
     autopilot = _autopilot(args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autopilot.backup_now.requests import REQUEST_ID
+from autopilot.backup_now.request import REQUEST_ID
 from autopilot.names import RESOURCE_GROUP, SUBSCRIPTION_ID
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}

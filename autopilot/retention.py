@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
-from autopilot.azure.backup import TransientError
+from autopilot.azure.failures import TransientError
 from autopilot.azure.pacing import low_priority
 from autopilot.kernel.state import WRITTEN, TableOwner
 from autopilot.protect.policies import EDIT_WINDOW  # the window of the policy-edit budget
@@ -67,7 +67,7 @@ class PruneRun:
     def triggering_requests(self) -> set[str]:
         """The request ids of backup-now records still "Triggering" without their job (one query)."""
         if self._triggering is None:
-            from autopilot.backup_now.requests import KIND
+            from autopilot.backup_now.request import KIND
 
             self._triggering = {
                 str(row.get("RequestId", ""))
@@ -108,14 +108,14 @@ def _claim_held(run: PruneRun, row: dict[str, Any]) -> str | None:
 
 def _change_in_flight(run: PruneRun, row: dict[str, Any]) -> str | None:
     """A pending marker is written before a protection change and deleted after it, under the VM's
-    claim (autopilot/protect/core.py): while the claim is held, the change is in flight."""
+    claim (autopilot/protect/carry_out.py): while the claim is held, the change is in flight."""
     held = run.autopilot.state.claim_held(f"protect:{row.get('Key', '')}")
     return "its change is in flight" if held else None
 
 
 def _request_without_its_job(run: PruneRun, row: dict[str, Any]) -> str | None:
     """A backup-now request left "Triggering" finds its job through its ledger row (on_demand.job_of)."""
-    from autopilot.backup_now.requests import PURPOSE
+    from autopilot.backup_now.start import PURPOSE
 
     if row.get("Purpose") != PURPOSE:
         return None
@@ -135,8 +135,8 @@ def _drill_in_flight(run: PruneRun, row: dict[str, Any]) -> str | None:
 def _backup_running(run: PruneRun, row: dict[str, Any]) -> str | None:
     """A backup-now record whose job may still run: its status is not final as written down (a record
     without a callback is not updated when its job ends), so the job is read from Azure."""
-    from autopilot.azure.backup import error_code
-    from autopilot.backup_now.requests import FINAL_STATUSES
+    from autopilot.azure.failures import error_code
+    from autopilot.backup_now.status import FINAL_STATUSES
 
     autopilot = run.autopilot
 

@@ -49,7 +49,7 @@ def main() -> None:
         stack._control("POST", "/seed", {"vms": vms})
         # Protect them through the CLI path (policies are created on first use).
         from autopilot.app import Autopilot
-        from autopilot.protect.core import protect_vm
+        from autopilot.protect.carry_out import protect_vm
         from autopilot.settings import Settings
 
         autopilot = Autopilot.from_settings(Settings.from_env(stack.values))

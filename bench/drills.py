@@ -26,7 +26,7 @@ def main() -> None:
     from autopilot.app import Autopilot
     from autopilot.drills import engine
     from autopilot.drills.api import run_to_end, start
-    from autopilot.protect.core import protect_vm
+    from autopilot.protect.carry_out import protect_vm
     from autopilot.settings import Settings
     from devhost.stack import Stack
 

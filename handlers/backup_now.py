@@ -27,7 +27,7 @@ def _problem(problem: Problem) -> func.HttpResponse:
 @bp.route(route="backups", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def backup_now(req: func.HttpRequest) -> func.HttpResponse:
     from autopilot.app import get_autopilot
-    from autopilot.backup_now.requests import accept
+    from autopilot.backup_now.accept import accept
 
     try:
         status, view = accept(get_autopilot(), req.headers, req.get_body(), dt.datetime.now(dt.UTC))
@@ -40,7 +40,7 @@ def backup_now(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="backups/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def backup_status(req: func.HttpRequest) -> func.HttpResponse:
     from autopilot.app import get_autopilot
-    from autopilot.backup_now.requests import backup_status
+    from autopilot.backup_now.status import backup_status
 
     try:
         return _json(200, backup_status(get_autopilot(), req.route_params.get("id", "")))

@@ -18,7 +18,7 @@ log = logging.getLogger("handlers.protect_on_create")
 def protect_on_create(event: func.EventGridEvent) -> None:
     # The core is imported on first use: importing the app stays cheap (a cold start indexes it).
     from autopilot.app import get_autopilot
-    from autopilot.protect.core import protect_vm
+    from autopilot.protect.carry_out import protect_vm
     from autopilot.protect.intake import vm_from_event
 
     autopilot = get_autopilot()

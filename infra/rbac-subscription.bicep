@@ -5,7 +5,7 @@
 //
 // Least privilege: a custom role with exactly the actions the app's calls on VMs (and a vault's
 // Resource Guard proxies) need
-// (autopilot/azure/backup.py; docs/DEPLOY.md has the table of call and action), instead of Reader
+// (autopilot/azure/gateway.py; docs/DEPLOY.md has the table of call and action), instead of Reader
 // (every read in the subscription) and Virtual Machine Contributor, which also grants
 // Microsoft.Compute/virtualMachines/* (run command, extension writes, VM delete), disk write and
 // delete, Microsoft.Storage/storageAccounts/listKeys/action, serial console access and vault writes.

@@ -33,7 +33,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import HTTPPolicy
 
-from autopilot.azure.backup import ItemFacts, JobFacts, _real_time
+from autopilot.azure.facts import ItemFacts, JobFacts, real_time
 from autopilot.azure.vms import DataDisk, VmFacts
 from autopilot.names import split_id
 
@@ -193,8 +193,8 @@ def item_facts(item_id: str, props: dict[str, Any]) -> ItemFacts:
         protection_state=str(props.get("protectionState") or ""),
         soft_deleted=soft,
         last_backup_status=str(props.get("lastBackupStatus") or ""),
-        last_backup_time=_real_time(_time(props.get("lastBackupTime"))),
-        last_recovery_point=_real_time(_time(props.get("lastRecoveryPoint"))),
+        last_backup_time=real_time(_time(props.get("lastBackupTime"))),
+        last_recovery_point=real_time(_time(props.get("lastRecoveryPoint"))),
         health=str(props.get("healthStatus") or ""),
         vm_id=str(
             props.get("sourceResourceId") or (props.get("dataSourceInfo") or {}).get("resourceID") or ""

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 import urllib3
 
 from autopilot.backup_now.callback_target import check_callback_url, post
-from autopilot.backup_now.requests import FINAL_STATUSES, KIND, current_job, recovery_point, view
+from autopilot.backup_now.request import KIND
+from autopilot.backup_now.status import FINAL_STATUSES, current_job, recovery_point
+from autopilot.backup_now.view import view
 from autopilot.kernel.problems import Problem
 from autopilot.kernel.signing import sign
 

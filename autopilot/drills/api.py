@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-from autopilot.azure.backup import TransientError
+from autopilot.azure.failures import TransientError
 from autopilot.azure.vms import vm_id_from_subject
 from autopilot.drills import engine
 from autopilot.drills.view import view

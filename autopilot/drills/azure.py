@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.recoveryservicesbackup.models import RestoreRequestResource
 
-from autopilot.azure.backup import FABRIC, PointFacts
+from autopilot.azure.facts import PointFacts
+from autopilot.azure.gateway import FABRIC
 from autopilot.azure.vms import backup_names
 from autopilot.names import split_id, text
 

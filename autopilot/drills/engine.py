@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError
 
-from autopilot.azure.backup import FailureKind, TransientError, classify_failure
 from autopilot.azure.errorcodes import classify
+from autopilot.azure.failures import FailureKind, TransientError, classify_failure
 from autopilot.drills import azure as drill_azure
 from autopilot.kernel.problems import printable
 from autopilot.names import split_id

@@ -7,7 +7,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING
 
-from autopilot.azure.backup import FailureKind, classify_failure
+from autopilot.azure.failures import FailureKind, classify_failure
 from autopilot.kernel.problems import Problem, printable
 from autopilot.names import split_id
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError, HttpResponseError
 
-from autopilot.azure.backup import classify_failure, error_code
+from autopilot.azure.failures import classify_failure, error_code
 from autopilot.names import text
 from autopilot.posture.grading import (
     CONTROL_KIND,

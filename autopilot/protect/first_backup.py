@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from autopilot.azure.backup import error_code, is_transient
+from autopilot.azure.failures import error_code, is_transient
 from autopilot.azure.pacing import low_priority
 from autopilot.azure.vms import VmFacts
 from autopilot.kernel.outcomes import Kind, Outcome
@@ -140,7 +140,8 @@ def due(autopilot: Autopilot, message: dict[str, Any]) -> str:
     if vm.agent_status == "NotReady" and waited < dt.timedelta(minutes=autopilot.settings.agent_wait_minutes):
         _later(autopilot, message)
         return "waiting for the agent"
-    from autopilot.protect.core import agent_guidance, announce
+    from autopilot.protect.carry_out import announce
+    from autopilot.protect.decide import agent_guidance
 
     minutes = int(waited.total_seconds() // 60)
     announce(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError
 
-from autopilot.azure.backup import JobFacts
+from autopilot.azure.facts import JobFacts
 from autopilot.azure.vms import VmFacts
 
 if TYPE_CHECKING:

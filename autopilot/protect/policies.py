@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from autopilot.azure.backup import TransientError
+from autopilot.azure.failures import TransientError
 from autopilot.rules import VaultSpec
 from autopilot.rules.policyspec import PolicySpec, policy_differences
 

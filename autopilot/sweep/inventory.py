@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError
 
-from autopilot.azure.backup import AzureBackup, ItemFacts, JobFacts, error_code
+from autopilot.azure.facts import ItemFacts, JobFacts
+from autopilot.azure.failures import error_code
+from autopilot.azure.gateway import AzureGateway
 from autopilot.azure.vms import DataDisk, VmFacts
 from autopilot.names import split_id
-from autopilot.protect.core import Decision, decide
+from autopilot.protect.decide import Decision, decide
 from autopilot.rules import Rules, SubscriptionFacts, VaultSpec
 
 if TYPE_CHECKING:
@@ -65,7 +67,7 @@ class Inventory:
 
 
 def read_inventory(
-    azure: AzureBackup, rules: Rules, subscriptions: Iterable[str], workers: int = 8
+    azure: AzureGateway, rules: Rules, subscriptions: Iterable[str], workers: int = 8
 ) -> Inventory:
     inventory = Inventory()
     subscriptions = list(subscriptions)
@@ -351,7 +353,7 @@ def inventory_from_estate(autopilot: Autopilot, estate: Estate, subscription: st
     return inventory
 
 
-def _exclusions_from_arm(azure: AzureBackup, inventory: Inventory, vaults: list[VaultSpec]) -> None:
+def _exclusions_from_arm(azure: AzureGateway, inventory: Inventory, vaults: list[VaultSpec]) -> None:
     """Resource Graph shows no disk exclusions of an item: those of VMs with data disks are read from
     ARM (one GET each, or the vault's item list when many are in one vault)."""
     by_vault: dict[str, list[VmFacts]] = {}

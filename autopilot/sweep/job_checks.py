@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 from azure.core.exceptions import AzureError
 
-from autopilot.azure.backup import JobFacts, error_code, is_transient
 from autopilot.azure.errorcodes import COMPLETED_WITH_WARNINGS, ErrorClass, classify
+from autopilot.azure.facts import JobFacts
+from autopilot.azure.failures import error_code, is_transient
 from autopilot.azure.vms import VmFacts
 from autopilot.kernel.findings import Finding
 from autopilot.protect import on_demand

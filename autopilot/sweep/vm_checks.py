@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING
 
 from azure.core.exceptions import AzureError
 
-from autopilot.azure.backup import ItemFacts, TransientError, error_code, is_transient
+from autopilot.azure.facts import ItemFacts
+from autopilot.azure.failures import TransientError, error_code, is_transient
 from autopilot.azure.vms import VmFacts
 from autopilot.kernel.findings import Finding
 from autopilot.kernel.outcomes import Kind
-from autopilot.protect.core import Decision, decide, protect_vm
+from autopilot.protect.carry_out import protect_vm
+from autopilot.protect.decide import Decision, decide
 from autopilot.protect.placement import VaultRoom
 from autopilot.rules import Rules
 from autopilot.sweep.inventory import (

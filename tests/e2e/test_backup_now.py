@@ -545,7 +545,7 @@ def test_a_callback_reports_the_result_signed(e2e: E2E, protected_vm: str) -> No
 def test_a_callback_that_keeps_failing_is_given_up_audited_and_announced(e2e: E2E) -> None:
     from autopilot.app import get_autopilot
     from autopilot.backup_now.callbacks import MAX_ATTEMPTS
-    from autopilot.backup_now.requests import KIND
+    from autopilot.backup_now.request import KIND
 
     answered: list[int] = []
 

@@ -214,7 +214,7 @@ def protected(monkeypatch: pytest.MonkeyPatch, protect_on_create: Any) -> Iterat
     # The handler imports the core when it runs, so the stubs go where it imports them from.
     stub = AzureMustNotBeReached()
     monkeypatch.setattr("autopilot.app.get_autopilot", lambda: stub)
-    monkeypatch.setattr("autopilot.protect.core.protect_vm", fake_protect_vm)
+    monkeypatch.setattr("autopilot.protect.carry_out.protect_vm", fake_protect_vm)
     yield calls
 
 

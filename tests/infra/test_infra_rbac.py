@@ -67,7 +67,7 @@ FORBIDDEN = {
     "acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
 }
 
-# The custom role's actions, exactly: each is a call of autopilot/azure/backup.py on the VM side.
+# The custom role's actions, exactly: each is a call of autopilot/azure/gateway.py on the VM side.
 VM_PROTECTION_ACTIONS = [
     "Microsoft.Compute/virtualMachines/read",  # get_vm (with instanceView), list_vms (statusOnly)
     "Microsoft.Compute/virtualMachines/write",  # Azure Backup's check on protectedItems PUT

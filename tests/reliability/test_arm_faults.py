@@ -274,7 +274,7 @@ def test_a_sweep_fix_refused_once_by_a_busy_item_is_retried_in_the_run(workdir: 
 
 def test_a_first_backup_refused_once_is_started_on_the_retry(workdir: Path) -> None:
     """Regression test: a bug this suite found (issue 7), fixed since:
-    autopilot/protect/core.py _first_backup/Decision.first_backup: the first backup is started only in the
+    autopilot/protect/carry_out.py _first_backup/Decision.first_backup: the first backup is started only in the
     invocation that enables protection; when its trigger is refused with a transient error, the
     invocation raises, Event Grid redelivers, the VM is then already protected and no first backup is
     ever started

@@ -280,7 +280,7 @@ def test_after_a_crash_mid_backup_now_the_started_backup_is_audited(crash: Crash
 
 def test_after_a_crash_mid_backup_now_the_status_names_the_job_after_a_retry(crash: Crash) -> None:
     """Regression test: a bug this suite found (issue 7), fixed since:
-    autopilot/backup_now/requests.py request_backup: after the host died between Backups_Trigger and saving the
+    autopilot/backup_now/start.py request_backup: after the host died between Backups_Trigger and saving the
     job id, the request stays 'Accepted' with no job (GET /api/backups/{id} never shows it, no
     callback) until a client retries more than ABANDONED_AFTER (5 min) later
     """
@@ -290,7 +290,7 @@ def test_after_a_crash_mid_backup_now_the_status_names_the_job_after_a_retry(cra
 
 def test_after_a_crash_mid_backup_now_a_late_retry_starts_no_second_backup(crash: Crash) -> None:
     """Regression test: a bug this suite found (issue 7), fixed since:
-    autopilot/backup_now/requests.py request_backup/_find_or_trigger: a retry that takes over an abandoned
+    autopilot/backup_now/start.py request_backup/_find_or_trigger: a retry that takes over an abandoned
     request (host died after Backups_Trigger) looks only for a running job of the VM; when that backup
     has already ended, it starts a second backup for the same requestId
     """

@@ -33,7 +33,7 @@ def test_drills_under_arm_faults_lose_nothing_and_leave_nothing(tmp_path: Path) 
     from autopilot.app import Autopilot
     from autopilot.drills import engine
     from autopilot.drills.api import run_to_end, start
-    from autopilot.protect.core import protect_vm
+    from autopilot.protect.carry_out import protect_vm
     from autopilot.settings import Settings
     from devhost.stack import Stack
 

@@ -210,7 +210,7 @@ def test_every_event_three_times_out_of_order_ends_as_once(workdir: Path) -> Non
 
 def test_needs_attention_is_announced_once_for_a_repeated_event(workdir: Path) -> None:
     """Regression test: a bug this suite found (issue 7), fixed since:
-    autopilot/protect/core.py protect_vm publishes the outcome event of every invocation: a VM that needs
+    autopilot/protect/carry_out.py protect_vm publishes the outcome event of every invocation: a VM that needs
     attention (no vault in its region, no agent, Trusted Launch with a standard policy, ...) gets a
     NeedsAttention CloudEvent (a ticket) for each delivery of the same event and for each later write
     of the VM; the sweep announces a finding once (state 'finding'), protect-on-create does not

@@ -484,7 +484,7 @@ def test_malformed_and_oversized_bodies_are_refused(
 @pytest.mark.parametrize("body", [b"[" * 15000, b'{"a":' * 3000], ids=["list", "object"])
 def test_a_deeply_nested_body_is_a_400(hostile: RelStack, body: bytes) -> None:
     """Regression test: a bug this suite found (issue 7), fixed since:
-    autopilot/backup_now/requests.py parse_request catches ValueError and UnicodeDecodeError from json.loads,
+    autopilot/backup_now/request.py parse_request catches ValueError and UnicodeDecodeError from json.loads,
     not RecursionError: a body of 15,000 '[' (under the 16 KB limit) makes POST /api/backups answer 500
     """
     problem(post(hostile, body), 400)

@@ -156,7 +156,7 @@ def test_every_change_of_every_kind_is_audited(workdir: Path) -> None:
 
 def test_a_protection_write_whose_status_poll_is_refused_is_audited(workdir: Path) -> None:
     """Regression test: a bug this suite found (issue 7), fixed since:
-    autopilot/protect/core.py carry_out writes the audit row after azure.protect() returns: when the
+    autopilot/protect/carry_out.py carry_out writes the audit row after azure.protect() returns: when the
     protection write is accepted but its status poll fails (409 BMSUserErrorObjectLocked, or throttling
     past azure-core's retries), protect_vm raises TransientError, Event Grid redelivers, the VM is then
     already protected, and the write is never audited (nor announced, nor followed by its first backup)

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
-from autopilot.azure.backup import classify_failure
+from autopilot.azure.failures import classify_failure
 from autopilot.backup_now.callback_target import check_callback_url, post
-from autopilot.backup_now.requests import parse_request
+from autopilot.backup_now.request import parse_request
 from autopilot.kernel.api import azure_problem
 from autopilot.kernel.problems import Problem, printable
 from autopilot.kernel.signing import check_signature, sign

@@ -20,8 +20,8 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.recoveryservices import RecoveryServicesClient
 from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
 
-from autopilot.azure.backup import is_transient
 from autopilot.azure.clients import Clients, OutboundHostError
+from autopilot.azure.failures import is_transient
 from autopilot.settings import Settings, SettingsError
 
 SUB = "00000000-0000-0000-0000-000000000001"

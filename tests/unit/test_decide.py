@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from autopilot.azure.backup import ItemFacts
+from autopilot.azure.facts import ItemFacts
 from autopilot.azure.vms import DataDisk, VmFacts
 from autopilot.kernel.outcomes import Kind
-from autopilot.protect.core import LINUX_AGENT_GUIDANCE, WINDOWS_AGENT_GUIDANCE, Decision, decide
+from autopilot.protect.decide import LINUX_AGENT_GUIDANCE, WINDOWS_AGENT_GUIDANCE, Decision, decide
 from autopilot.protect.placement import VaultRoom
 from autopilot.rules import Rules, VaultCapacity, VaultSpec, load_rules, parse_rules
 

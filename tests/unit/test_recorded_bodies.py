@@ -19,8 +19,9 @@ from azure.mgmt.recoveryservicesbackup.models import (
     RecoveryPointResource,
 )
 
-from autopilot.azure.backup import ItemFacts, JobFacts, PointFacts, bag_time
-from autopilot.backup_now.requests import recovery_point, view
+from autopilot.azure.facts import ItemFacts, JobFacts, PointFacts, bag_time
+from autopilot.backup_now.status import recovery_point
+from autopilot.backup_now.view import view
 from autopilot.rules import parse_rules
 from autopilot.rules.policyspec import policy_differences
 from tests.recordings import recorded
@@ -118,7 +119,7 @@ def test_property_bag_times_are_read_as_azure_writes_them(text: str, expected: d
 def test_the_operation_status_of_a_trigger_names_its_job_only_when_done() -> None:
     running = OperationStatus(recorded("disk_exclusion", 78).body)
     done = OperationStatus(recorded("disk_exclusion", 79).body)
-    # How AzureBackup.job_of_operation reads it.
+    # How AzureGateway.job_of_operation reads it.
     assert running.as_dict().get("properties", {}).get("jobId") is None
     assert done.as_dict()["properties"]["jobId"] == "50b5df46-b8ae-486b-8497-1331e745671a"
 
@@ -178,7 +179,7 @@ def test_recovery_points_as_recorded() -> None:
 
 
 class RecordedAzure:
-    """What AzureBackup.recovery_points answers, from the recording."""
+    """What AzureGateway.recovery_points answers, from the recording."""
 
     def __init__(self, points: list[PointFacts]) -> None:
         self.points = points

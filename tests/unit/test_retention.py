@@ -77,7 +77,7 @@ def test_the_scan_finds_the_kinds_it_should() -> None:
     kinds = kinds_in_code()
     assert {"claim", "signature", "on-demand", "backup", "policy-edit", "pending", "job-alert"} <= set(kinds)
     assert "handlers/backup_now.py" not in kinds["signature"]  # the core, not the handler
-    assert "autopilot/backup_now/requests.py" in kinds["signature"]
+    assert "autopilot/backup_now/accept.py" in kinds["signature"]
 
 
 def test_every_kind_the_app_writes_has_a_lifetime() -> None:
@@ -108,7 +108,7 @@ def test_docs_state_has_a_row_for_every_kind_and_the_audit_table() -> None:
 
 # -- lifetimes long enough for the product's windows -----------------------------------------------
 def test_signatures_live_longer_than_a_replay_could_be_accepted() -> None:
-    from autopilot.backup_now.requests import SIGNATURE_WINDOW
+    from autopilot.backup_now.accept import SIGNATURE_WINDOW
 
     # A signature is accepted within SIGNATURE_WINDOW of its timestamp, which was within
     # SIGNATURE_WINDOW of when it was first seen: a replay later than both windows is refused anyway.
@@ -116,7 +116,7 @@ def test_signatures_live_longer_than_a_replay_could_be_accepted() -> None:
 
 
 def test_the_on_demand_ledger_outlives_the_windows_that_read_it() -> None:
-    from autopilot.backup_now.requests import ABANDONED_AFTER
+    from autopilot.backup_now.start import ABANDONED_AFTER
     from autopilot.sweep.job_checks import FIRST_LOOK_BACK
 
     assert dt.timedelta(days=1) + ABANDONED_AFTER <= LEDGER_KEEP  # the daily cap reads today's rows
@@ -133,7 +133,7 @@ def test_policy_edits_live_for_the_budgets_window() -> None:
 
 
 def test_claims_are_pruned_only_well_after_their_lease() -> None:
-    from autopilot.protect.core import CLAIM_SECONDS
+    from autopilot.protect.carry_out import CLAIM_SECONDS
 
     assert dt.timedelta(seconds=CLAIM_SECONDS) * 10 < CLAIM_GRACE
 

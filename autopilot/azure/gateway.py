@@ -1,24 +1,18 @@
 """The calls the product makes on Azure (Compute and Backup), on top of the SDK clients.
 
-Everything that talks to Azure goes through here, so the rest of the core works with plain facts
-(VmFacts, ItemFacts, JobFacts). Retries, Retry-After and polling are azure-core's.
+Everything that talks to Azure goes through AzureGateway, so the rest of the core works with plain
+facts (VmFacts, and facts.py's ItemFacts, JobFacts and PointFacts). Retries, Retry-After and polling
+are azure-core's; what a failure means is failures.py's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
 import time
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
-from azure.core.exceptions import (
-    AzureError,
-    HttpResponseError,
-    ResourceNotFoundError,
-)
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.pipeline import PipelineResponse
 from azure.core.polling import LROPoller
 from azure.core.polling.base_polling import OperationFailed
@@ -30,194 +24,20 @@ from azure.mgmt.core.polling.arm_polling import (
     StatusCheckPolling,
 )
 from azure.mgmt.recoveryservicesbackup.models import (
-    AzureIaaSComputeVMProtectedItem,
     BackupRequestResource,
     BackupResourceConfigResource,
     ProtectedItemResource,
     ProtectionPolicyResource,
 )
 
-from autopilot.azure.clients import Clients, OutboundHostError
-from autopilot.azure.errorcodes import classify
+from autopilot.azure.clients import Clients
+from autopilot.azure.facts import ItemFacts, JobFacts, PointFacts
+from autopilot.azure.failures import ProtectionRefused, TransientError, is_transient
 from autopilot.azure.vms import VmFacts, backup_names
 from autopilot.names import split_id, text
 from autopilot.rules import VaultSpec
 
-
-class TransientError(RuntimeError):
-    """Azure or storage was busy or unreachable; the trigger should be retried (Event Grid, queue)."""
-
-
-log = logging.getLogger("autopilot.azure")
-
 FABRIC = "Azure"
-# Error codes the Backup service answers while another operation runs on the same item.
-BUSY_CODES = {
-    "BMSUserErrorObjectLocked",
-    "UserErrorBackupOperationInProgress",
-    "BMSUserErrorConflictingProtectionOperation",
-}
-
-
-@dataclass(frozen=True)
-class ItemFacts:
-    """A VM's protected item in a vault."""
-
-    id: str
-    vault_id: str
-    policy_id: str
-    protection_state: str  # IRPending, Protected, ProtectionStopped, ...
-    soft_deleted: bool
-    last_backup_status: str
-    last_backup_time: dt.datetime | None
-    last_recovery_point: dt.datetime | None
-    health: str
-    vm_id: str
-    excluded_luns: tuple[int, ...] = ()
-
-    @property
-    def policy_name(self) -> str:
-        return self.policy_id.rsplit("/", 1)[-1] if self.policy_id else ""
-
-    @classmethod
-    def from_resource(cls, resource: Any) -> ItemFacts:
-        props = AzureIaaSComputeVMProtectedItem(resource.properties)
-        exclusion = (
-            props.extended_properties and props.extended_properties.disk_exclusion_properties
-        ) or None
-        return cls(
-            id=resource.id,
-            vault_id=resource.id.split("/backupFabrics/")[0],
-            policy_id=text(props.policy_id),
-            protection_state=text(props.protection_state),
-            soft_deleted=bool(props.is_scheduled_for_deferred_delete),
-            last_backup_status=text(props.last_backup_status),
-            last_backup_time=_real_time(props.last_backup_time),
-            last_recovery_point=_real_time(props.last_recovery_point),
-            health=text(props.health_status),
-            vm_id=text(props.source_resource_id or props.virtual_machine_id),
-            excluded_luns=tuple(exclusion.disk_lun_list or [])
-            if exclusion and not exclusion.is_inclusion_list
-            else (),
-        )
-
-
-@dataclass(frozen=True)
-class JobFacts:
-    id: str
-    vault_id: str
-    operation: str
-    status: str
-    start: dt.datetime | None
-    end: dt.datetime | None
-    vm_name: str
-    phases: tuple[tuple[str, str], ...]  # (task, status): Take Snapshot, Transfer data to vault
-    error_code: str
-    error_message: str
-    recommendations: tuple[str, ...]
-    container: str = ""  # a job's GET names its container; a job list does not
-    retain_until: dt.datetime | None = None  # the recovery point's expiry an on-demand backup asked for
-
-    @property
-    def container_key(self) -> str:
-        """'iaasvmcontainerv2;<rg>;<vm>' in lower case, whichever way the job spells its container
-        (recorded: 'iaasvmcontainerv2;rg;vm', ';iaasvmcontainerv2;rg;vm', none at all)."""
-        container = self.container.lower()
-        start = container.find("iaasvmcontainerv2;")
-        if start >= 0:
-            return container[start:]
-        return container.removeprefix("iaasvmcontainer;").lstrip(";") or self.vm_name.lower()
-
-    def is_for(self, vm: VmFacts | str) -> bool:
-        """Whether the job backs up this VM (given as facts or as its resource id)."""
-        _, group, name = (
-            split_id(vm) if isinstance(vm, str) else (vm.subscription_id, vm.resource_group, vm.name)
-        )
-        if not self.container:
-            return self.vm_name.lower() == name.lower()
-        return self.container_key == f"iaasvmcontainerv2;{group};{name}".lower()
-
-    @classmethod
-    def from_resource(cls, resource: Any) -> JobFacts:
-        props = resource.properties
-        errors = list(getattr(props, "error_details", None) or [])
-        extended = getattr(props, "extended_info", None)
-        tasks = (
-            tuple((text(t.task_id), text(t.status)) for t in (extended.tasks_list or [])) if extended else ()
-        )
-        bag = dict(extended.property_bag or {}) if extended else {}
-        first = errors[0] if errors else None
-        return cls(
-            id=resource.name,
-            vault_id=resource.id.split("/backupJobs/")[0],
-            operation=text(props.operation),
-            status=text(props.status),
-            start=props.start_time,
-            end=props.end_time,
-            vm_name=text(props.entity_friendly_name),
-            phases=tasks,
-            error_code=text(first.error_code) if first else "",
-            error_message=text(first.error_string) if first else "",
-            recommendations=tuple(first.recommendations or []) if first else (),
-            container=text(getattr(props, "container_name", None)),
-            retain_until=bag_time(bag, "Recovery Point Expiry Time in UTC"),
-        )
-
-
-def bag_time(bag: dict[str, Any], key: str) -> dt.datetime | None:
-    """A time from a job's propertyBag, where Azure writes them as 'M/d/yyyy h:mm:ss AM' in UTC
-    (e.g. "Recovery Point Expiry Time in UTC": "1/29/2020 12:00:00 AM"); keys are matched without
-    regard to case. None when the key is absent or the value is not such a time."""
-    wanted = key.lower()
-    value = next((str(v) for k, v in bag.items() if str(k).strip().lower() == wanted), None)
-    if not value:
-        return None
-    try:
-        return dt.datetime.strptime(value.strip(), "%m/%d/%Y %I:%M:%S %p").replace(tzinfo=dt.UTC)
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class PointFacts:
-    """A recovery point of a protected item."""
-
-    name: str
-    time: dt.datetime
-    expiry: dt.datetime | None  # recoveryPointProperties.expiryTime, where Azure sends it
-    tiers: tuple[str, ...]  # InstantRP (snapshot), HardenedRP (vault), ...
-
-    @classmethod
-    def from_resource(cls, resource: Any) -> PointFacts:
-        props = resource.properties
-        extra = getattr(props, "recovery_point_properties", None)
-        expiry = getattr(extra, "expiry_time", None) if extra is not None else None
-        return cls(
-            name=str(resource.name),
-            time=props.recovery_point_time,
-            expiry=_parse_time(expiry),
-            tiers=tuple(
-                text(t.type) for t in (getattr(props, "recovery_point_tier_details", None) or []) if t.type
-            ),
-        )
-
-
-def _parse_time(value: object) -> dt.datetime | None:
-    if isinstance(value, dt.datetime):
-        return value
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
-class ProtectionRefused(HttpResponseError):
-    """Azure refused a protection change: its PUT answered 4xx, or its operation ended Failed (a VM
-    protected by another vault, a full vault, ...). Nothing was changed. A poll of the operation
-    that failed is not this: the change may have been made."""
 
 
 class _StatusOnly(AzureAsyncOperationPolling[Any, Any]):
@@ -227,60 +47,11 @@ class _StatusOnly(AzureAsyncOperationPolling[Any, Any]):
         return None
 
 
-def _real_time(value: dt.datetime | None) -> dt.datetime | None:
-    """Azure answers 2001-01-01 for "never" (e.g. lastBackupTime of an item not backed up yet)."""
-    return value if value is not None and value.year > 2001 else None
+class AzureGateway:
+    """The one way the core reads and changes Azure: Compute (VMs, their disks) and Azure Backup
+    (protected items, protection, backups, jobs, recovery points, vault storage, policies), answered
+    as plain facts."""
 
-
-class FailureKind(StrEnum):
-    TRANSIENT = "transient"  # throttling, a server error, a lost connection: try again later
-    CONFLICT = "conflict"  # the item is busy with another operation: clears by itself
-    PERMANENT = "permanent"  # Azure refused: trying again changes nothing; a person must act
-
-
-@dataclass(frozen=True)
-class Failure:
-    kind: FailureKind
-    code: str
-    remedy: str
-
-
-def classify_failure(error: BaseException) -> Failure:
-    """What a failed call to Azure means, whatever the SDK raised: the one classification every
-    boundary (HTTP, event, queue, timer, CLI) uses, by status and error code."""
-    code = error_code(error)
-    if isinstance(error, TransientError):
-        return Failure(FailureKind.TRANSIENT, code, "Retry later.")
-    if isinstance(error, HttpResponseError) and error.status_code is not None:
-        status = error.status_code
-        if status in (408, 429) or status >= 500:
-            return Failure(FailureKind.TRANSIENT, code, "Azure is busy or throttling; retry later.")
-        if code in BUSY_CODES:
-            return Failure(
-                FailureKind.CONFLICT, code, "Another operation runs on the item; retry when it ends."
-            )
-        return Failure(FailureKind.PERMANENT, code, classify(code).remedy)
-    if isinstance(error, OutboundHostError):
-        return Failure(
-            FailureKind.PERMANENT, code, "A request was for a host no setting names; check the endpoints."
-        )
-    if isinstance(error, AzureError):  # no answer at all: the connection was lost or never made
-        return Failure(FailureKind.TRANSIENT, code, "The connection to Azure failed; retry later.")
-    return Failure(FailureKind.PERMANENT, code, "An unexpected error; see the app's log.")
-
-
-def is_transient(error: BaseException) -> bool:
-    """Worth retrying later: throttling, server errors, lost connections, and busy items."""
-    return classify_failure(error).kind is not FailureKind.PERMANENT
-
-
-def error_code(error: BaseException) -> str:
-    if isinstance(error, HttpResponseError) and error.error is not None and error.error.code:
-        return str(error.error.code)
-    return type(error).__name__
-
-
-class AzureBackup:
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
         self._refresh_locks: dict[str, threading.Lock] = {}
