@@ -32,7 +32,7 @@ LINUX_AGENT_GUIDANCE = (
 
 
 @dataclass(frozen=True)
-class Problem:
+class PreflightIssue:
     """Something that predicts a failed protection or failed backups, with what to do about it."""
 
     code: str
@@ -52,7 +52,7 @@ class Decision:
     vault: VaultSpec | None = None
     policy: PolicySpec | None = None
     selection: Selection | None = None
-    problems: tuple[Problem, ...] = ()
+    problems: tuple[PreflightIssue, ...] = ()
     details: dict[str, object] = field(default_factory=dict)
     protected: bool = False  # nothing to change and a live item in the vault the rules name
 
@@ -67,12 +67,12 @@ def agent_guidance(vm: VmFacts) -> str:
     return WINDOWS_AGENT_GUIDANCE if vm.os_type.lower() == "windows" else LINUX_AGENT_GUIDANCE
 
 
-def preflight(vm: VmFacts, policy: PolicySpec) -> list[Problem]:
+def preflight(vm: VmFacts, policy: PolicySpec) -> list[PreflightIssue]:
     """The checks that predict failure, from facts already read (no Azure calls)."""
-    problems: list[Problem] = []
+    problems: list[PreflightIssue] = []
     if vm.provisioning_state.lower() == "failed":
         problems.append(
-            Problem(
+            PreflightIssue(
                 "VmProvisioningFailed",
                 "the VM is in a failed provisioning state, so enabling backup would fail",
                 "Redeploy or restart the VM until its provisioning state is Succeeded; protection follows.",
@@ -81,7 +81,7 @@ def preflight(vm: VmFacts, policy: PolicySpec) -> list[Problem]:
         )
     if vm.trusted_launch and policy.policy_type != "V2":
         problems.append(
-            Problem(
+            PreflightIssue(
                 "TrustedLaunchNeedsEnhancedPolicy",
                 f"the VM uses Trusted Launch and policy '{policy.name}' is a standard policy; Azure protects "
                 "Trusted Launch VMs only with an enhanced policy",
@@ -91,7 +91,7 @@ def preflight(vm: VmFacts, policy: PolicySpec) -> list[Problem]:
         )
     if vm.agent_status == "Missing":
         problems.append(
-            Problem(
+            PreflightIssue(
                 "VmAgentMissing",
                 "the VM has no VM agent, so backups will fail (Azure Backup installs its extension through the agent)",
                 agent_guidance(vm),
@@ -103,7 +103,7 @@ def preflight(vm: VmFacts, policy: PolicySpec) -> list[Problem]:
         # found but not yet populated."): it is protected at once, and its first backup waits for
         # the agent (first_backup.take).
         problems.append(
-            Problem(
+            PreflightIssue(
                 "VmAgentNotReady",
                 "the VM agent is not ready, so backups will fail until it reports Ready",
                 agent_guidance(vm),
@@ -116,7 +116,7 @@ def preflight(vm: VmFacts, policy: PolicySpec) -> list[Problem]:
         and _older(vm.agent_version, MIN_WINDOWS_AGENT)
     ):
         problems.append(
-            Problem(
+            PreflightIssue(
                 "VmAgentTooOld",
                 f"the Windows VM agent {vm.agent_version} is older than 2.6.1198.718, which Azure Backup needs",
                 WINDOWS_AGENT_GUIDANCE,
@@ -183,7 +183,7 @@ def decide(
     problems = tuple(preflight(vm, policy))
     if selection.lun_error:
         problems += (
-            Problem(
+            PreflightIssue(
                 "DiskExclusionTagInvalid",
                 f"its disk exclusion tag is not a LUN list ({selection.lun_error}), so every disk is backed up",
                 "Set the tag to LUNs separated by commas, e.g. 1,3.",
@@ -267,7 +267,7 @@ def _unprotected(
     vault: VaultSpec,
     policy: PolicySpec,
     selection: Selection,
-    problems: tuple[Problem, ...],
+    problems: tuple[PreflightIssue, ...],
     elsewhere: tuple[str, str] | None,
 ) -> Decision:
     """Selected and not protected in the set: protect it, unless a vault outside the set has it."""
@@ -359,7 +359,7 @@ def _attention(
     vault: VaultSpec,
     policy: PolicySpec,
     selection: Selection,
-    problems: tuple[Problem, ...],
+    problems: tuple[PreflightIssue, ...],
     protected: bool,
     change: str = "",
 ) -> Decision:
