@@ -16,8 +16,6 @@ from autopilot.kernel.signing import check_signature
 if TYPE_CHECKING:
     from autopilot.app import Autopilot
 
-SIGNATURE_WINDOW = dt.timedelta(minutes=5)
-
 
 def accept(
     autopilot: Autopilot, headers: Mapping[str, str], body: bytes, now: dt.datetime

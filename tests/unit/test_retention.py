@@ -108,7 +108,7 @@ def test_docs_state_has_a_row_for_every_kind_and_the_audit_table() -> None:
 
 # -- lifetimes long enough for the product's windows -----------------------------------------------
 def test_signatures_live_longer_than_a_replay_could_be_accepted() -> None:
-    from autopilot.backup_now.accept import SIGNATURE_WINDOW
+    from autopilot.kernel.signing import SIGNATURE_WINDOW
 
     # A signature is accepted within SIGNATURE_WINDOW of its timestamp, which was within
     # SIGNATURE_WINDOW of when it was first seen: a replay later than both windows is refused anyway.
