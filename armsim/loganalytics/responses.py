@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import uuid
 from typing import Any
+
+import isodate
 
 from armsim.core.clock import parse_iso
 from armsim.core.errors import ArmError
@@ -292,27 +293,16 @@ def _prefer(header: str) -> tuple[float, bool, list[str]]:
     return wait, statistics, applied
 
 
-_DURATION = re.compile(
-    r"^(?P<sign>-)?P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$",
-    re.IGNORECASE,
-)
-
-
 def parse_duration(text: str) -> float:
-    """An ISO 8601 duration in seconds: P30D, PT1H, PT2592000.0S (what LogsQueryClient sends), P1DT2H."""
-    found = _DURATION.match(text.strip())
-    if not found or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
+    """An ISO 8601 duration in seconds (isodate): P30D, PT1H, PT2592000.0S (what LogsQueryClient
+    sends), P1DT2H, P1W. Months and years have no fixed length: refused, as are empty forms (PT, P1DT)."""
+    stripped = text.strip()
+    if stripped.upper().endswith("T"):
         raise ValueError(f"'{text}' is not an ISO 8601 duration")
-    parts = {k: float(v) for k, v in found.groupdict().items() if v and k != "sign"}
-    seconds = (
-        parts.get("weeks", 0) * 604800
-        + parts.get("days", 0) * 86400
-        + parts.get("hours", 0) * 3600
-        + parts.get("minutes", 0) * 60
-        + parts.get("seconds", 0)
-    )
-    return -seconds if found.group("sign") else seconds
+    duration = isodate.parse_duration(stripped)  # ISO8601Error is a ValueError
+    if not isinstance(duration, dt.timedelta):
+        raise ValueError(f"'{text}' counts months or years, which have no fixed length; use days")
+    return duration.total_seconds()
 
 
 def _timespan(value: Any, now: float) -> tuple[float | None, float | None]:
