@@ -1,6 +1,9 @@
 """What a rules file declares: vaults (listed or by template), policies, selection rules on tags,
 opt-out, disk exclusion, first backup, actions, vault capacity; and the questions the product asks of
-it (which policy and vault set for a VM, which vaults a subscription should have). Pure Python."""
+it (which policy and vault set for a VM, which vaults a subscription should have). Pure Python.
+
+About 530 lines: one small frozen dataclass per part of the format, with the questions asked of it
+beside it, so that the model can be read in one place."""
 
 from __future__ import annotations
 

@@ -5,7 +5,10 @@ The page puts problems first: the findings by severity with what each kind means
 the findings themselves (VMs named with their resource group and subscription), at most
 HTML_FINDINGS of them (the rest are in the JSON and the CSV); then the tables per region and per policy,
 the compliance chart (inline SVG) and the backup history, and last what every label means. VMs with
-nothing to act on have no row on the page: they are in the JSON (`vms`) and the CSV."""
+nothing to act on have no row on the page: they are in the JSON (`vms`) and the CSV.
+
+About 550 lines because the page is written here as plain HTML with its styles (no template engine, so
+no script or external file reaches the page); each section is a short function of its own."""
 
 from __future__ import annotations
 
