@@ -441,9 +441,10 @@ def _restored_now(autopilot: Autopilot, record: dict[str, Any]) -> list[drill_az
 
 
 def _end(autopilot: Autopilot, record: dict[str, Any], kept: bool) -> float:
+    """Audit and announce the outcome, then mark the drill final: a crash in between repeats the end
+    (its audit row and event at least once, never lost)."""
     status = "Passed" if record.get("Outcome") == "passed" else "Failed"
     now = utc_now()
-    _update(autopilot, record, Status=status, Finished=now, Cleaned=not kept, Kept=kept)
     vm_id = str(record["VmId"])
     last: dict[str, Any] = {
         "LastDrill": str(record["Id"]),
@@ -455,16 +456,18 @@ def _end(autopilot: Autopilot, record: dict[str, Any], kept: bool) -> float:
     if status == "Passed":
         last["LastProven"] = now
     autopilot.state.put(LAST, vm_id, last)
-    _let_go(autopilot, record)
+    final = {**record, "Status": status, "Finished": now, "Cleaned": not kept, "Kept": kept}
     _audit(
         autopilot,
-        record,
+        final,
         f"drill {status.lower()}: {record.get('Outcome')}",
         f"drill {record['Id']}: {record.get('Why', '')}",
     )
     from autopilot.drills.view import view
 
-    autopilot.events.publish(EVENTS[status], vm_id, view(record))
+    autopilot.events.publish(EVENTS[status], vm_id, view(final))
+    _update(autopilot, record, Status=status, Finished=now, Cleaned=not kept, Kept=kept)
+    _let_go(autopilot, record)
     return 0
 
 
