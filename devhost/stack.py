@@ -76,24 +76,28 @@ class Stack:
         from armsim import SANDBOX_SUBSCRIPTION, ArmSim
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        blob, queue, table = self.azurite_ports
-        self.azurite = Azurite(
-            blob_port=blob,
-            queue_port=queue,
-            table_port=table,
-            location=self.run_dir / "azurite" if self.persist else None,
-        ).start()
-        self.armsim = ArmSim(
-            port=self.armsim_port, data_dir=self.run_dir / "armsim" if self.persist else None
-        ).start()
-        if self.sandbox_config:
-            self._control("POST", "/config", self.sandbox_config)
-        self._provision_vaults()
-        topic = self._control("GET", f"/eventgrid/topics/{EVENT_TOPIC}")
-        self.values = self._write_settings(SANDBOX_SUBSCRIPTION, topic["endpoint"])
-        _forget_cached_settings()
-        self.host = Host(self.app_dir, port=self.host_port, settings=self._host_settings()).start()
-        self._subscribe(SANDBOX_SUBSCRIPTION)
+        try:
+            blob, queue, table = self.azurite_ports
+            self.azurite = Azurite(
+                blob_port=blob,
+                queue_port=queue,
+                table_port=table,
+                location=self.run_dir / "azurite" if self.persist else None,
+            ).start()
+            self.armsim = ArmSim(
+                port=self.armsim_port, data_dir=self.run_dir / "armsim" if self.persist else None
+            ).start()
+            if self.sandbox_config:
+                self._control("POST", "/config", self.sandbox_config)
+            self._provision_vaults()
+            topic = self._control("GET", f"/eventgrid/topics/{EVENT_TOPIC}")
+            self.values = self._write_settings(SANDBOX_SUBSCRIPTION, topic["endpoint"])
+            _forget_cached_settings()
+            self.host = Host(self.app_dir, port=self.host_port, settings=self._host_settings()).start()
+            self._subscribe(SANDBOX_SUBSCRIPTION)
+        except BaseException:
+            self.stop()  # nothing started is left running when a later part fails
+            raise
         return self
 
     def stop(self) -> None:

@@ -100,3 +100,26 @@ def test_async_functions_are_awaited_and_context_is_given(tmp_path: Path) -> Non
     )
     with Host(write_app(tmp_path, code, values={})) as host:
         assert requests.get(f"{host.url}/api/a?x=1", timeout=5).text == "a 1"
+
+
+def test_a_stack_that_fails_to_start_leaves_nothing_running(tmp_path: Path) -> None:
+    # The stack starts Azurite and armsim, then fails on the app (here: no rules file to provision
+    # the vaults from): what it started is stopped, not left listening (it once leaked a pair of
+    # processes per failed start in the test suite).
+    import socket
+
+    from autopilot.rules import RulesError
+    from devhost.stack import Stack
+
+    app = tmp_path / "app"
+    app.mkdir()
+    stack = Stack.ephemeral(tmp_path / "run", app_dir=app)
+    with pytest.raises(RulesError):
+        stack.start()
+    assert stack.azurite is not None and stack.armsim is not None, "the failure came before both started"
+    ports = [stack.azurite.blob_port, stack.azurite.queue_port, stack.azurite.table_port]
+    ports.append(int(stack.armsim.url.rsplit(":", 1)[1]))
+    for port in ports:
+        with socket.socket() as probe:
+            probe.settimeout(1)
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"

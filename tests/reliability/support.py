@@ -246,12 +246,16 @@ class RelStack:
         self.root.mkdir(parents=True, exist_ok=True)
         self.app_dir = self.root / "app"
         self.app_dir.mkdir(exist_ok=True)
-        in_parallel(self._start_azurite, self._start_armsim)
-        config = {"eventMaxAttempts": 30, "scheduledBackups": False, **self.armsim_config}
-        self.control("POST", "/config", config)
-        self._write_app()
-        self.start_host()
-        self._subscribe()
+        try:
+            in_parallel(self._start_azurite, self._start_armsim)
+            config = {"eventMaxAttempts": 30, "scheduledBackups": False, **self.armsim_config}
+            self.control("POST", "/config", config)
+            self._write_app()
+            self.start_host()
+            self._subscribe()
+        except BaseException:
+            self.stop()  # what did start (Azurite, armsim) is not left running when a later part fails
+            raise
         return self
 
     def _start_azurite(self) -> None:
