@@ -197,12 +197,17 @@ class ComputeBackend(Provider):
 
     def _check_attached_disks(self, key: str, disks: list[dict[str, Any]]) -> None:
         """Disks attached (createOption Attach) must exist and be free: a disk another VM uses is
-        refused (409 OperationNotAllowed, Compute's answer for a disk in use)."""
-        owners = self.attachments()
-        for disk in disks:
-            disk_id = str((disk.get("managedDisk") or {}).get("id") or "")
-            if not disk_id or str(disk.get("createOption", "")).lower() != "attach":
-                continue
+        refused (409 OperationNotAllowed, Compute's answer for a disk in use). Who uses a disk is
+        only looked up when the body attaches one (a scan of every VM: not for each VM created)."""
+        attached = [
+            disk
+            for disk in disks
+            if (disk.get("managedDisk") or {}).get("id")
+            and str(disk.get("createOption", "")).lower() == "attach"
+        ]
+        owners = self.attachments() if attached else {}
+        for disk in attached:
+            disk_id = str(disk["managedDisk"]["id"])
             if disk_id.lower() not in self.disks:
                 raise NotFound("NotFound", f"Disk '{disk_id}' was not found.")
             owner = owners.get(disk_id.lower())
