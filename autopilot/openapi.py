@@ -9,7 +9,7 @@ from autopilot.names import RESOURCE_GROUP, SUBSCRIPTION_ID
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 VM_ID_PATTERN = (
-    "^/subscriptions/[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}/resourceGroups/[-\\w.()]{0,89}[-\\w()]"
+    "^/subscriptions/" + SUBSCRIPTION_ID.pattern.strip("^$") + "/resourceGroups/[-\\w.()]{0,89}[-\\w()]"
     "/providers/Microsoft\\.Compute/virtualMachines/[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9_])?$"
 )
 

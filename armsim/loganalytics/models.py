@@ -16,13 +16,13 @@ docs/ARMSIM.md for each column's value and what armsim leaves empty.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from armsim.backup.models import BackupBackend
 from armsim.core.errors import BadRequest, NotFound
+from armsim.core.ids import GUID
 from armsim.core.world import Provider
 from armsim.vaults.models import VaultsBackend
 
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 TABLE = "AddonAzureBackupJobs"
 #: The workspace every reset leaves registered (any other GUID can be added through the control API).
 DEFAULT_WORKSPACE_ID = "00000000-0000-0000-0000-0000000000a1"
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 #: (column, Log Analytics type), in the order of the table reference. Every string column holds ""
 #: rather than null, as Kusto strings cannot be null.

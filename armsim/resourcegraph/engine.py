@@ -16,13 +16,13 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from armsim.core.ids import GUID
 from armsim.resourcegraph.models import COLUMNS, DYNAMIC, TABLES, Snapshot, Tables
 
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
 
 _BASE = "memory.arg_base"
-_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class QueryError(Exception):
@@ -70,7 +70,7 @@ def _catalog(snapshot: Snapshot, subscriptions: set[str] | None) -> str:
     for table in TABLES:
         where = ""
         if subscriptions is not None:
-            listed = ", ".join(f"'{s}'" for s in sorted(subscriptions) if _GUID.match(s)) or "''"
+            listed = ", ".join(f"'{s.lower()}'" for s in sorted(subscriptions) if GUID.match(s)) or "''"
             where = f" WHERE lower(subscriptionId) IN ({listed})"
         con.execute(f'CREATE VIEW {name}."{table}" AS SELECT * FROM {_BASE}."{table}"{where}')  # noqa: S608
     known[key] = name
