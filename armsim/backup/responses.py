@@ -1,4 +1,7 @@
-"""Routes of Azure Backup for IaaS VMs (Microsoft.RecoveryServices vault children)."""
+"""Routes of Azure Backup for IaaS VMs (Microsoft.RecoveryServices vault children).
+
+About 580 lines: one method per operation of the ~40 Azure Backup operations armsim serves, and
+the ROUTES table that names them; each method is short."""
 
 from __future__ import annotations
 

@@ -10,6 +10,9 @@ backed-up disks), and the VM's configuration and a template to create a VM from 
 in the staging storage account, named in the job's propertyBag as recorded.
 
 Evidence and confidence per behaviour and refusal: armsim/SUPPORTED_OPERATIONS.md, "Restores".
+
+About 530 lines: every refusal of Restores_Trigger that the evidence shows, and the restore job's
+phases and what it makes, read together as one operation.
 """
 
 from __future__ import annotations

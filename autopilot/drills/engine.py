@@ -16,6 +16,9 @@ job's time and the boot's) is then the drill's restore time (autopilot/drills/bo
 Cleaning: the boot step's VM, NIC and VNet, then the restored disks and the restore's blob container
 are deleted (unless the rules keep the disks), and nothing of the restore is left in the staging group.
 Every step is audited; the end is published as an event.
+
+About 500 lines: a drill's steps are one state machine, kept in one place so that each step's
+resumption after a crash can be read beside the others.
 """
 
 from __future__ import annotations
