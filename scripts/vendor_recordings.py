@@ -6,9 +6,10 @@ trimmed to what the tests read: the request's method, URI and parsed body; the r
 headers that matter (LRO headers, rate limits, content type) and its parsed JSON body. Each one keeps
 its cassette, its index in the cassette and the line where it starts, so it can be found again.
 
-    .venv/bin/python scripts/vendor_recordings.py [--source DIR] [--check]
+    .venv/bin/python scripts/vendor_recordings.py --source DIR [--check]
 
-`--source` defaults to ../shared/azure-recordings (next to the repository). `--check` writes nothing
+`--source` names a copy of the recorded cassettes (where they come from: the SOURCES.md this writes).
+`--check` writes nothing
 and exits 1 when the vendored files differ from what the source gives. Tests never run this: they read
 the vendored files only (tests/recordings.py).
 """
@@ -29,7 +30,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = REPO / "tests" / "fixtures" / "azure-recordings"
-DEFAULT_SOURCE = REPO.parent / "shared" / "azure-recordings"
 SUBFOLDER = "azure-cli-2019"
 KEPT_HEADERS = ("location", "azure-asyncoperation", "retry-after", "content-type")
 KEPT_HEADER_PREFIXES = ("x-ms-ratelimit-",)
@@ -282,7 +282,7 @@ SOURCES = """# Source of the vendored interactions
 - Repository: {repository}, folder `{folder}/`.
 - Commit: {commit} (2020-02-14). The VM cassettes were removed upstream in July 2020; these copies
   were read from a public fork carrying the same history (eimajtrebor/azure-cli), `git show
-  6ca41c44:<path>`, and kept as a read-only folder next to the project (`../shared/azure-recordings/`).
+  6ca41c44:<path>`, into a read-only copy outside the repository that this folder was vendored from.
 - Cassettes used: {cassettes}.
 - Licence: {licence} (the LICENSE file in this folder, copied from the cassettes' folder).
 
@@ -305,7 +305,7 @@ Values are unchanged: names, their case, times, durations and ids are as Azure a
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="the azure-recordings folder")
+    parser.add_argument("--source", type=Path, required=True, help="a copy of the recorded cassettes")
     parser.add_argument("--check", action="store_true", help="compare, write nothing; exit 1 on a difference")
     args = parser.parse_args(argv)
     if not (args.source / SUBFOLDER).is_dir():

@@ -155,7 +155,7 @@ def missing(path: Path, what: str = "") -> NoReturn:
     pytest.fail(
         f"the recorded Azure interactions {relative}{what} are missing from the checkout; restore them with "
         f"`git checkout -- {relative}`, or regenerate the folder with `scripts/vendor_recordings.py` "
-        "from ../shared/azure-recordings (see tests/fixtures/azure-recordings/SOURCES.md)",
+        "--source <a copy of the recorded cassettes> (their provenance: tests/fixtures/azure-recordings/SOURCES.md)",
         pytrace=False,
     )
 
