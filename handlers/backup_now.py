@@ -2,25 +2,15 @@
 and the timer that follows started backups and calls back when they end."""
 
 import datetime as dt
-import json
 import logging
 
 import azure.functions as func
 
 from autopilot.kernel.problems import Problem
+from handlers.http import json_response, problem_response
 
 bp = func.Blueprint()
 log = logging.getLogger("handlers.backup_now")
-
-
-def _json(
-    status: int, body: object, headers: dict[str, str] | None = None, mimetype: str = "application/json"
-) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype=mimetype, headers=headers or {})
-
-
-def _problem(problem: Problem) -> func.HttpResponse:
-    return _json(problem.status, problem.body(), problem.headers, mimetype="application/problem+json")
 
 
 @bp.function_name("backup_now")
@@ -31,9 +21,9 @@ def backup_now(req: func.HttpRequest) -> func.HttpResponse:
 
     try:
         status, view = accept(get_autopilot(), req.headers, req.get_body(), dt.datetime.now(dt.UTC))
-        return _json(status, view, {"Location": f"/api/backups/{view['id']}"})
+        return json_response(status, view, {"Location": f"/api/backups/{view['id']}"})
     except Problem as problem:
-        return _problem(problem)
+        return problem_response(problem)
 
 
 @bp.function_name("backup_status")
@@ -43,9 +33,9 @@ def backup_status(req: func.HttpRequest) -> func.HttpResponse:
     from autopilot.backup_now.status import backup_status
 
     try:
-        return _json(200, backup_status(get_autopilot(), req.route_params.get("id", "")))
+        return json_response(200, backup_status(get_autopilot(), req.route_params.get("id", "")))
     except Problem as problem:
-        return _problem(problem)
+        return problem_response(problem)
 
 
 @bp.function_name("openapi")
@@ -53,7 +43,7 @@ def backup_status(req: func.HttpRequest) -> func.HttpResponse:
 def openapi(req: func.HttpRequest) -> func.HttpResponse:
     from autopilot.openapi import document
 
-    return _json(200, document())
+    return json_response(200, document())
 
 
 @bp.function_name("backup_followup")

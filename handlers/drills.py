@@ -2,25 +2,15 @@
 the timer that starts the rules' drill rounds and takes over drills whose runner died."""
 
 import datetime as dt
-import json
 import logging
 
 import azure.functions as func
 
 from autopilot.kernel.problems import Problem
+from handlers.http import json_response, problem_response
 
 bp = func.Blueprint()
 log = logging.getLogger("handlers.drills")
-
-
-def _json(
-    status: int, body: object, headers: dict[str, str] | None = None, mimetype: str = "application/json"
-) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype=mimetype, headers=headers or {})
-
-
-def _problem(problem: Problem) -> func.HttpResponse:
-    return _json(problem.status, problem.body(), problem.headers, mimetype="application/problem+json")
 
 
 @bp.function_name("drill_start")
@@ -31,9 +21,9 @@ def drill_start(req: func.HttpRequest) -> func.HttpResponse:
 
     try:
         status, view = accept(get_autopilot(), req.headers, req.get_body(), dt.datetime.now(dt.UTC))
-        return _json(status, view, {"Location": f"/api/drills/{view['id']}"})
+        return json_response(status, view, {"Location": f"/api/drills/{view['id']}"})
     except Problem as problem:
-        return _problem(problem)
+        return problem_response(problem)
 
 
 @bp.function_name("drill_status")
@@ -43,9 +33,9 @@ def drill_status(req: func.HttpRequest) -> func.HttpResponse:
     from autopilot.drills.api import status
 
     try:
-        return _json(200, status(get_autopilot(), req.route_params.get("id", "")))
+        return json_response(200, status(get_autopilot(), req.route_params.get("id", "")))
     except Problem as problem:
-        return _problem(problem)
+        return problem_response(problem)
 
 
 @bp.function_name("drill_step")

@@ -71,11 +71,10 @@ def sweep_report(req: func.HttpRequest) -> func.HttpResponse:
     from autopilot.app import get_autopilot
     from autopilot.kernel.problems import Problem
     from autopilot.sweep.report import latest_report
+    from handlers.http import problem_response
 
     try:
         body, media_type, headers = latest_report(get_autopilot().reports, req.params.get("format"))
     except Problem as problem:
-        return func.HttpResponse(
-            json.dumps(problem.body()), status_code=problem.status, mimetype="application/problem+json"
-        )
+        return problem_response(problem)
     return func.HttpResponse(body, status_code=200, mimetype=media_type, headers=headers)

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from autopilot.backup_now.callback_target import check_callback_url
 from autopilot.backup_now.request import MAX_BODY_BYTES, parse_request
 from autopilot.backup_now.start import request_backup
+from autopilot.kernel.api import check_signed
 from autopilot.kernel.problems import Problem
-from autopilot.kernel.signing import check_signature
 
 if TYPE_CHECKING:
     from autopilot.app import Autopilot
@@ -26,26 +26,7 @@ def accept(
         raise Problem(
             413, "body-too-large", "The request body is too large", f"The limit is {MAX_BODY_BYTES} bytes."
         )
-    secret = autopilot.settings.hmac_secret
-    if secret:
-        try:
-            check_signature(
-                headers,
-                body,
-                secret,
-                now,
-                lambda seen: autopilot.state.put_once("signature", seen, {"Seen": now}),
-            )
-        except Problem as refused:
-            autopilot.audit.refusal(
-                kind=refused.slug,
-                vm_id="-",
-                action="backup-now",
-                reason=refused.detail,
-                outcome=f"refused {refused.status}",
-                source="http",
-            )
-            raise
+    check_signed(autopilot, headers, body, now, "backup-now")
     request = parse_request(body, autopilot.settings.backup_retain_days, now)
     if request.callback_url:
         check_callback_url(

@@ -16,8 +16,8 @@ from autopilot.azure.failures import TransientError
 from autopilot.azure.vms import vm_id_from_subject
 from autopilot.drills import engine
 from autopilot.drills.view import view
+from autopilot.kernel.api import azure_problem, check_signed, in_scope
 from autopilot.kernel.problems import Problem, printable
-from autopilot.kernel.signing import check_signature
 
 if TYPE_CHECKING:
     from autopilot.app import Autopilot
@@ -71,26 +71,7 @@ def accept(
 ) -> tuple[int, dict[str, Any]]:
     """POST /api/drills: the signature (when the operator requires one, as for backup now), the
     request, then the drill (queued for the app). Raises Problem."""
-    secret = autopilot.settings.hmac_secret
-    if secret:
-        try:
-            check_signature(
-                headers,
-                body,
-                secret,
-                now,
-                lambda seen: autopilot.state.put_once("signature", seen, {"Seen": now}),
-            )
-        except Problem as refused:
-            autopilot.audit.refusal(
-                kind=refused.slug,
-                vm_id="-",
-                action="restore-drill",
-                reason=refused.detail,
-                outcome=f"refused {refused.status}",
-                source="http",
-            )
-            raise
+    check_signed(autopilot, headers, body, now, "restore-drill")
     vm_id, reason = parse_request(body)
     record, created = start(autopilot, vm_id, source="http", reason=reason)
     if created:
@@ -101,7 +82,6 @@ def accept(
 def start(autopilot: Autopilot, vm_id: str, source: str, reason: str = "") -> tuple[dict[str, Any], bool]:
     """A drill of the VM: a new one, or the one in flight for it. Raises Problem when the VM cannot
     be drilled (no drills in the rules, outside the scopes, not protected, no staging)."""
-    from autopilot.kernel.api import azure_problem, in_scope
 
     drills = autopilot.rules.drills
     if drills is None:

@@ -1,14 +1,18 @@
-"""What the HTTP APIs (backup now, drills) share: the VMs a caller may act on, and what an Azure
-failure means to the caller (a problem with the error's code, class and remedy, never Azure's text)."""
+"""What the HTTP APIs (backup now, drills) share: a request's signature checked (refusals audited),
+the VMs a caller may act on, and what an Azure failure means to the caller (a problem with the
+error's code, class and remedy, never Azure's text)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from autopilot.azure.failures import FailureKind, classify_failure
 from autopilot.kernel.problems import Problem, printable
+from autopilot.kernel.signing import check_signature
 from autopilot.names import split_id
 
 if TYPE_CHECKING:
@@ -60,3 +64,31 @@ def _correlation(error: Exception) -> str:
     response = getattr(error, "response", None)
     headers = getattr(response, "headers", None) or {}
     return str(headers.get("x-ms-request-id") or headers.get("x-ms-correlation-request-id") or uuid.uuid4())
+
+
+def check_signed(
+    autopilot: Autopilot, headers: Mapping[str, str], body: bytes, now: dt.datetime, action: str
+) -> None:
+    """When the operator requires signed requests (AUTOPILOT_HMAC_SECRET): the request's signature,
+    each seen once (replays refused); a refusal is audited under `action` and raised as a Problem."""
+    secret = autopilot.settings.hmac_secret
+    if not secret:
+        return
+    try:
+        check_signature(
+            headers,
+            body,
+            secret,
+            now,
+            lambda seen: autopilot.state.put_once("signature", seen, {"Seen": now}),
+        )
+    except Problem as refused:
+        autopilot.audit.refusal(
+            kind=refused.slug,
+            vm_id="-",
+            action=action,
+            reason=refused.detail,
+            outcome=f"refused {refused.status}",
+            source="http",
+        )
+        raise

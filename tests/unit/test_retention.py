@@ -77,7 +77,7 @@ def test_the_scan_finds_the_kinds_it_should() -> None:
     kinds = kinds_in_code()
     assert {"claim", "signature", "on-demand", "backup", "policy-edit", "pending", "job-alert"} <= set(kinds)
     assert "handlers/backup_now.py" not in kinds["signature"]  # the core, not the handler
-    assert "autopilot/backup_now/accept.py" in kinds["signature"]
+    assert "autopilot/kernel/api.py" in kinds["signature"]  # shared by backup now and drills
 
 
 def test_every_kind_the_app_writes_has_a_lifetime() -> None:
