@@ -187,18 +187,25 @@ class NetworkBackend(Provider):
                     users.append(config["id"])
         return users
 
-    def vnet_view(self, record: dict[str, Any]) -> dict[str, Any]:
-        """The VNet as Azure answers it: provisioningState, each subnet's and the IP configurations
-        that use it (as the VirtualNetworkGet example)."""
+    def _view(self, record: dict[str, Any], children: str) -> dict[str, Any]:
+        """A resource and its child resources (subnets, IP configurations) as Network answers them:
+        each with the etag and the provisioningState; no tags when there are none."""
         view = copy.deepcopy(record["model"])
         view["etag"] = record["etag"]
         state = self._state(record)
         view["properties"] = {"provisioningState": state, **view["properties"]}
         if not view["tags"]:
             del view["tags"]
+        for child in view["properties"][children]:
+            child["etag"] = record["etag"]
+            child["properties"] = {"provisioningState": state, **child["properties"]}
+        return view
+
+    def vnet_view(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The VNet as Azure answers it: provisioningState, each subnet's and the IP configurations
+        that use it (as the VirtualNetworkGet example)."""
+        view = self._view(record, "subnets")
         for subnet in view["properties"]["subnets"]:
-            subnet["etag"] = record["etag"]
-            subnet["properties"] = {"provisioningState": state, **subnet["properties"]}
             users = self.subnet_users(subnet["id"])
             if users:
                 subnet["properties"]["ipConfigurations"] = [{"id": u} for u in users]
@@ -357,15 +364,7 @@ class NetworkBackend(Provider):
     def nic_view(self, record: dict[str, Any]) -> dict[str, Any]:
         """The NIC as Azure answers it; attached to a VM it has its MAC address, `primary` and
         `virtualMachine` (the NetworkInterfaceGet example, and the recorded NIC of a VM)."""
-        view = copy.deepcopy(record["model"])
-        view["etag"] = record["etag"]
-        state = self._state(record)
-        view["properties"] = {"provisioningState": state, **view["properties"]}
-        if not view["tags"]:
-            del view["tags"]
-        for config in view["properties"]["ipConfigurations"]:
-            config["etag"] = record["etag"]
-            config["properties"] = {"provisioningState": state, **config["properties"]}
+        view = self._view(record, "ipConfigurations")
         owner = self.nic_owner(view["id"])
         if owner:
             view["properties"]["macAddress"] = record["mac"]
