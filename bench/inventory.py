@@ -149,10 +149,11 @@ def child(estate: str, source: str) -> None:
         started = time.perf_counter()
         seeded = seed(control, rules_path, subs, regions, spec["vms"])
         seed_seconds = time.perf_counter() - started
+        from bench.sweep import run_sweep, sandbox_settings
         from devhost.azurite import Azurite
 
         with Azurite() as azurite:
-            settings = sandbox_settings(url, work, rules_path, azurite.connection_string, subs, source)
+            settings = sandbox_settings(url, work, rules_path, azurite.connection_string, "*", source)
             control("POST", "/stats/reset")
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             started = time.perf_counter()
@@ -296,30 +297,6 @@ def seed(
     # VMs (joined with their items), orphans, vaults, policies, shared disks, the latest failed jobs.
     graph_rows = [len(subs), count, 0, len(vaults), len(vaults) * len(rules.policies), 0, failed]
     return {"vaults": len(vaults), "items": items, "jobs": jobs, "graphRows": graph_rows}
-
-
-def sandbox_settings(
-    url: str, work: Path, rules_path: Path, storage: str, subs: list[str], source: str
-) -> dict[str, str]:
-    os.environ["REQUESTS_CA_BUNDLE"] = str(work / "armsim" / "ca.pem")
-    os.environ["IDENTITY_ENDPOINT"] = f"{url}/_armsim/identity/token"
-    os.environ["IDENTITY_HEADER"] = (work / "armsim" / "identity-header").read_text().strip()
-    return {
-        "AUTOPILOT_ARM_ENDPOINT": url,
-        "AUTOPILOT_SUBSCRIPTIONS": "*",
-        "AUTOPILOT_INVENTORY": source,
-        "AUTOPILOT_RULES": str(rules_path),
-        "AzureWebJobsStorage": storage,
-    }
-
-
-def run_sweep(settings: dict[str, str]) -> dict[str, Any]:
-    from autopilot.app import Autopilot
-    from autopilot.settings import Settings
-    from autopilot.sweep.run import sweep_all
-
-    autopilot = Autopilot.from_settings(Settings.from_env(settings))
-    return sweep_all(autopilot, dry_run=True)
 
 
 if __name__ == "__main__":

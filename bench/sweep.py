@@ -217,18 +217,25 @@ def seed(control: Any, rules_path: Path, count: int) -> dict[str, dict[str, int]
     return {"items": items, "jobs": job_counts}
 
 
-def sandbox_settings(url: str, work: Path, rules_path: Path, storage: str) -> dict[str, str]:
+def sandbox_settings(
+    url: str, work: Path, rules_path: Path, storage: str, subscriptions: str = SUBSCRIPTION, source: str = ""
+) -> dict[str, str]:
+    """The app's settings against the armsim started in `work` (its CA and identity endpoint in the
+    environment, as the host gives them); `source`: AUTOPILOT_INVENTORY when set."""
     import os
 
     os.environ["REQUESTS_CA_BUNDLE"] = str(work / "armsim" / "ca.pem")
     os.environ["IDENTITY_ENDPOINT"] = f"{url}/_armsim/identity/token"
     os.environ["IDENTITY_HEADER"] = (work / "armsim" / "identity-header").read_text().strip()
-    return {
+    settings = {
         "AUTOPILOT_ARM_ENDPOINT": url,
-        "AUTOPILOT_SUBSCRIPTIONS": SUBSCRIPTION,
+        "AUTOPILOT_SUBSCRIPTIONS": subscriptions,
         "AUTOPILOT_RULES": str(rules_path),
         "AzureWebJobsStorage": storage,
     }
+    if source:
+        settings["AUTOPILOT_INVENTORY"] = source
+    return settings
 
 
 def run_sweep(settings: dict[str, str]) -> dict[str, Any]:
